@@ -1,0 +1,137 @@
+# moatsim — build, test, run, bench, install.
+#   make            build bin/moatsim
+#   make run        install missing packages, build, run the baseline, print its summary
+#   make test       unit tests (plain and with SANITIZE=1), integration and Python tests
+#   make bench      benchmarks that print figures
+# Variables: OPT= optimisation flags, SANITIZE=1 (ASan + UBSan), MPI=1 (build with mpicc),
+#            PREFIX, DESTDIR (install), PYTHON (default /usr/bin/python3).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+PYTHON  ?= /usr/bin/python3
+OPT     ?= -O3
+SANITIZE ?= 0
+MPI     ?= 0
+VERSION := 1.0.0
+
+PKGS := gsl hdf5 libconfig
+# pkg-config's include flags become -isystem so that strict warnings apply to our code only.
+PKG_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+HDF5_LIBDIR = $(shell pkg-config --variable=libdir hdf5 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+VARIANT := release
+ifeq ($(SANITIZE),1)
+  VARIANT := asan
+  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT := -O1 -g
+endif
+ifeq ($(MPI),1)
+  CC := mpicc
+  VARIANT := $(VARIANT)-mpi
+  MPI_FLAGS := -DMOAT_MPI=1
+endif
+
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wconversion -Wpedantic -Wstrict-prototypes \
+        -Wmissing-prototypes -Wformat=2 -Wundef -Werror
+CPPFLAGS += -Iinclude -D_POSIX_C_SOURCE=200809L -MMD -MP
+BASE_CFLAGS := $(WARN) $(OPT) -fopenmp $(SAN_FLAGS) $(MPI_FLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) \
+  -DMOAT_VERSION='"$(VERSION)"' -DMOAT_GIT_REV='"$(GIT_REV)"' \
+  -DMOAT_CFLAGS='"$(strip $(BASE_CFLAGS))"' -DMOAT_COMPILER='"$(shell $(CC) --version | head -n1)"'
+ALL_LDFLAGS = -fopenmp $(SAN_FLAGS) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -L$(HDF5_LIBDIR) -lhdf5_hl -lm
+
+B := build/$(VARIANT)
+LIB_SRCS := $(filter-out sim/main.c,$(wildcard sim/*.c))
+LIB_OBJS := $(LIB_SRCS:sim/%.c=$(B)/sim/%.o)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(B)/bench/%)
+BIN := bin/moatsim
+ifneq ($(VARIANT),release)
+  BIN := $(B)/moatsim
+endif
+
+.PHONY: all run test unit-tests integration-tests python-tests bench install uninstall clean deps docs
+
+all: $(BIN)
+
+$(BIN): $(B)/sim/main.o $(B)/libmoat.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/libmoat.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/sim/%.o: sim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/libmoat.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+$(B)/bench/%.o: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(B)/bench/%: $(B)/bench/%.o $(B)/libmoat.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@sh .ci/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BIN) run scenarios/baseline.cfg -o results/baseline.h5 --force
+	./$(BIN) summary results/baseline.h5
+
+# The unit tests, the same tests under ASan + UBSan, then integration and Python tests.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit-tests
+	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests
+	@$(MAKE) --no-print-directory integration-tests
+	@$(MAKE) --no-print-directory python-tests
+
+unit-tests: $(TEST_BINS)
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; OMP_NUM_THREADS=2 ./$$t; done
+
+integration-tests: $(BIN)
+	@set -e; for t in tests/integration/*.sh; do echo "== $$t"; MOATSIM=./$(BIN) PYTHON=$(PYTHON) sh $$t; done
+
+python-tests: $(BIN)
+	@if ls tests/python/test_*.py >/dev/null 2>&1; then \
+	  MOATSIM=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python; \
+	fi
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@sh tests/bench/run.sh ./$(BIN) $(B)/bench
+
+docs: $(BIN)
+	./$(BIN) params --format markdown > docs/parameters.md
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/moatsim $(DESTDIR)$(PREFIX)/share/moatsim/scenarios
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/moatsim
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/moatsim/
+	install -m 644 scenarios/*.cfg $(DESTDIR)$(PREFIX)/share/moatsim/scenarios/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/moatsim
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/moatsim $(DESTDIR)$(PREFIX)/share/moatsim
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,40 @@
+/* model.h — one Monte Carlo path of the market model (MODEL.md §2–§9). No I/O, no threads. */
+#ifndef MOATSIM_MODEL_H
+#define MOATSIM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moatsim/metrics.h"
+#include "moatsim/scenario.h"
+
+/* Per-thread scratch memory for running paths: enterprises, offers, generators.
+ * Opaque; sized for a scenario by moat_workspace_reserve. */
+typedef struct moat_workspace moat_workspace_t;
+
+/* Diagnostics of one path (not written as metrics). */
+typedef struct moat_path_stats {
+  long pricing_iterations; /* zeta iterations summed over steps */
+  int max_iterations;      /* largest count in one step */
+  int nonconverged_steps;  /* steps that hit max_iterations and were damped */
+} moat_path_stats_t;
+
+/* Allocate an empty workspace. Returns NULL when out of memory. */
+moat_workspace_t *moat_workspace_alloc(void);
+void moat_workspace_free(moat_workspace_t *ws);
+/* Make ws large enough for scenario sc (grows only). 0, or MOAT_ENOMEM with a message. */
+int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char *err, size_t errlen);
+
+/* Layout of one path's results for sc. */
+void moat_scenario_layout(const moat_scenario_t *sc, moat_layout_t *lay);
+
+/*
+ * Run path `path_index` of scenario `scenario_index` of a validated scenario.
+ * A pure function of (sc, scenario_index, path_index): the generator is seeded from
+ * (sc->seed, scenario_index, path_index). Writes lay.per_path doubles into out (caller-owned).
+ * ws must have been reserved for sc. No allocation. Returns 0; stats may be NULL.
+ */
+int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t path_index,
+                  moat_workspace_t *ws, double *out, moat_path_stats_t *stats);
+
+#endif

@@ -1,0 +1,188 @@
+/* scenario.h — the validated scenario: every parameter of MODEL.md, with units. */
+#ifndef MOATSIM_SCENARIO_H
+#define MOATSIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MOAT_MAX_LABS 16      /* labs in one scenario */
+#define MOAT_MAX_CLOUDS 8     /* serving clouds in one scenario */
+#define MOAT_MAX_ORIGINS 8    /* entries of governance.restricted_origins */
+#define MOAT_MAX_QUANTILES 16 /* entries of output.quantiles */
+#define MOAT_MAX_AXES 16      /* sweep axes */
+#define MOAT_NAME_MAX 48      /* lab, cloud and scenario names, with the NUL */
+#define MOAT_ORIGIN_MAX 16    /* origin tags, with the NUL */
+#define MOAT_PATH_MAX 1024    /* file names, with the NUL */
+#define MOAT_KEY_MAX 128      /* a dotted parameter key, with the NUL */
+
+/* Status codes: 0 success, negative failure. */
+enum moat_status {
+  MOAT_OK = 0,
+  MOAT_EINVAL = -1,  /* bad scenario or argument: exit code 2 */
+  MOAT_EIO = -2,     /* file could not be read or written: exit code 1 */
+  MOAT_ENOMEM = -3,  /* allocation failed: exit code 1 */
+  MOAT_ERUNTIME = -4 /* any other failure at run time: exit code 1 */
+};
+
+#define MOAT_ERR_MAX 1024 /* size of the error buffers passed around */
+
+enum moat_lab_kind { MOAT_LAB_CLOSED = 0, MOAT_LAB_OPEN = 1 };
+
+/* One lab (MODEL.md §2, §4, §7). Money in US dollars, costs in $/Mtok. */
+typedef struct moat_lab {
+  char name[MOAT_NAME_MAX];     /* unique; addresses the lab in --set and sweeps */
+  int kind;                     /* enum moat_lab_kind */
+  char origin[MOAT_ORIGIN_MAX]; /* origin tag, e.g. "us", "cn", "eu" */
+  double quality;               /* initial flagship (closed) or model (open) quality, points */
+  double serve_cost_per_mtok;   /* base serving cost at t = 0, $/Mtok */
+  double mini_quality_gap;      /* closed: mini quality = q*(1 - gap), fraction */
+  double mini_cost_factor;      /* closed: mini cost = c*factor */
+  double ecosystem_bonus;       /* closed: b_j, multiplies quality value by (1 + b) */
+  double hosting_risk;          /* extra privacy exposure of the first-party API, x_j += risk */
+  double lag;                   /* open: relative distance behind the best open model, fraction */
+  double capture_share;         /* open: share of cloud revenue on its model it captures */
+  double release_rate_per_year; /* Poisson release rate, 1/year */
+  double release_jump_points;   /* closed: mean leapfrog jump J, points */
+  double training_spend_per_year;       /* $/year at t = 0 */
+  double training_cost_growth_per_year; /* growth of training spend, fraction/year */
+  double opex_ratio;                    /* operating cost as a fraction of revenue */
+  double fixed_opex_per_year;           /* $/year */
+  double cash_usd;                      /* initial cash, $ */
+  double shares;                        /* initial share count */
+  double valuation_usd;                 /* valuation at t = 0, $ */
+  double initial_growth;                /* revenue growth at t = 0, log units/year */
+  int line;                             /* line of the entry in the scenario file, 0 if none */
+} moat_lab_t;
+
+/* One serving cloud (MODEL.md §2). */
+typedef struct moat_cloud {
+  char name[MOAT_NAME_MAX];
+  double cost_factor; /* serving cost = model cost * factor */
+  double speed;       /* speed multiplier (1 = ordinary GPU serving) */
+  int line;
+} moat_cloud_t;
+
+/* A full, validated scenario: one point of a sweep. Plain data, safe to copy by value. */
+typedef struct moat_scenario {
+  char name[MOAT_NAME_MAX];
+  uint64_t seed;        /* master seed */
+  double horizon_years; /* simulated years */
+  int steps_per_year;   /* steps per year; dt = 1/steps_per_year */
+  int paths;            /* Monte Carlo paths per scenario */
+
+  struct {
+    double demand_mtok_per_month;  /* total baseline demand at t = 0, Mtok/month */
+    double demand_growth_per_year; /* fraction/year */
+    double price_elasticity;       /* epsilon */
+  } market;
+  struct {
+    double initial;            /* g(0), fraction of frontier quality */
+    double long_run;           /* g_inf */
+    double reversion_per_year; /* kappa, 1/year */
+    double volatility;         /* sigma of ln g, 1/sqrt(year) */
+  } quality_gap;
+  struct {
+    double cost_decline_per_year;   /* compute cost index decline, fraction/year */
+    double price_war_rate_per_year; /* Poisson rate of price-war starts, 1/year */
+    double price_war_depth;         /* mean cut d, fraction */
+    double price_war_months;        /* duration, months */
+  } price_compression;
+  struct {
+    double innovation;               /* Bass p, 1/year */
+    double imitation;                /* Bass q, 1/year */
+    double max_share;                /* pool: fraction of enterprises */
+    double cost_per_mtok;            /* local cost at t = 0, $/Mtok */
+    double cost_decline_per_year;    /* fraction/year */
+    double quality_penalty;          /* lambda_L(0), fraction */
+    double penalty_decline_per_year; /* fraction/year */
+  } local_inference;
+  struct {
+    int count; /* N */
+    double volume_sigma;
+    double hard_share_mean;
+    double hard_share_concentration;
+    double value_hard_median;    /* $/Mtok */
+    double value_routine_median; /* $/Mtok */
+    double value_sigma;
+    double gap_sensitivity_hard;    /* eta_hard */
+    double gap_sensitivity_routine; /* eta_routine */
+    double privacy_mean;
+    double privacy_concentration;
+    double privacy_weight;       /* w_priv */
+    double finetune_gain_points; /* points */
+    double speed_value;          /* sigma_speed */
+    double taste_dispersion;     /* rho: tau = rho * v */
+    double review_per_year;      /* 1/year */
+  } enterprises;
+  struct {
+    int n_restricted_origins;
+    char restricted_origins[MOAT_MAX_ORIGINS][MOAT_ORIGIN_MAX];
+    double restricted_share; /* fraction of enterprises */
+  } governance;
+  struct {
+    double tolerance;   /* max relative price change at convergence */
+    int max_iterations; /* zeta iterations per step before damping */
+  } pricing;
+  struct {
+    double runway_months;      /* raise when cash < runway_months of burn */
+    double raise_months;       /* raise this many months of burn */
+    double max_raise_fraction; /* cap on a raise as a fraction of V */
+  } finance;
+  struct {
+    double growth_weight; /* a_g */
+    double margin_weight; /* a_m */
+    double rerating_min;
+    double rerating_max;
+    double discount_rate;     /* r, 1/year */
+    double terminal_multiple; /* on ARR_T */
+    double cloud_multiple;    /* M(0) of clouds */
+    double infra_multiple;    /* M(0) of infrastructure */
+  } valuation;
+  struct {
+    char file[MOAT_PATH_MAX];
+    int n_quantiles;
+    double quantiles[MOAT_MAX_QUANTILES]; /* strictly increasing in (0, 1) */
+    int keep_paths;                       /* boolean */
+  } output;
+
+  int n_labs;
+  moat_lab_t labs[MOAT_MAX_LABS];
+  int n_clouds;
+  moat_cloud_t clouds[MOAT_MAX_CLOUDS];
+} moat_scenario_t;
+
+/* Steps T = round(horizon_years * steps_per_year). */
+int moat_scenario_steps(const moat_scenario_t *sc);
+/* Offers: 2 per closed lab, (2 + clouds) per open lab. */
+int moat_scenario_offers(const moat_scenario_t *sc);
+
+/* Sweep designs (MODEL.md §11 `sweep`). */
+enum moat_sweep_method {
+  MOAT_SWEEP_NONE = 0, /* no sweep section: one scenario */
+  MOAT_SWEEP_GRID,     /* Cartesian product of each axis's values; last axis fastest */
+  MOAT_SWEEP_LIST,     /* zipped: scenario k takes values[k] of every axis */
+  MOAT_SWEEP_LHS,      /* Latin hypercube of `samples` points */
+  MOAT_SWEEP_SOBOL     /* first `samples` points of the Sobol sequence */
+};
+
+typedef struct moat_sweep_axis {
+  char param[MOAT_KEY_MAX]; /* dotted key, e.g. "quality_gap.long_run", "labs.closed-a.quality" */
+  int line;                 /* line in the scenario file */
+  int n_values;             /* grid and list */
+  double *values;           /* owned, n_values entries */
+  int has_range;            /* lhs/sobol: min and max given */
+  double min, max;
+  int log;                  /* sample uniformly in log space */
+  int has_preset;           /* lhs/sobol: low/mid/high given instead of min/max */
+  double low, mid, high;    /* 5th, 50th, 95th percentiles */
+} moat_sweep_axis_t;
+
+typedef struct moat_sweep {
+  int method; /* enum moat_sweep_method */
+  int samples;
+  int line;
+  int n_axes;
+  moat_sweep_axis_t axes[MOAT_MAX_AXES];
+} moat_sweep_t;
+
+#endif
