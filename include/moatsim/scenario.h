@@ -9,7 +9,7 @@
 #define MOAT_MAX_CLOUDS 8     /* serving clouds in one scenario */
 #define MOAT_MAX_ORIGINS 8    /* entries of governance.restricted_origins */
 #define MOAT_MAX_QUANTILES 16 /* entries of output.quantiles */
-#define MOAT_MAX_AXES 16      /* sweep axes */
+#define MOAT_MAX_AXES 64      /* sweep axes (Sobol designs are limited to 40 by GSL) */
 #define MOAT_NAME_MAX 48      /* lab, cloud and scenario names, with the NUL */
 #define MOAT_ORIGIN_MAX 16    /* origin tags, with the NUL */
 #define MOAT_PATH_MAX 1024    /* file names, with the NUL */

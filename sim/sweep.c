@@ -1,0 +1,263 @@
+/* sweep.c — sweep designs (grid, list, Latin hypercube, Sobol, presets), expanded one scenario at a time. */
+#include "moatsim/sweep.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_qrng.h>
+
+/* Largest design accepted: a sweep is expanded lazily, but its size is written to every output
+ * dataset's scenario dimension, so an absurd count is an input error, not an allocation failure. */
+#define MOAT_SWEEP_MAX_SCENARIOS 10000000UL
+/* The probability mass kept away from 0 and 1 when a preset's quantile function is evaluated
+ * (Sobol's first points are exact dyadic fractions; Phi^-1(0) is -inf). */
+#define MOAT_SWEEP_U_EPS 1e-9
+
+static const char *method_name(int method) {
+  switch (method) {
+  case MOAT_SWEEP_GRID: return "grid";
+  case MOAT_SWEEP_LIST: return "list";
+  case MOAT_SWEEP_LHS: return "lhs";
+  case MOAT_SWEEP_SOBOL: return "sobol";
+  default: return "none";
+  }
+}
+
+static int is_sampled(int method) { return method == MOAT_SWEEP_LHS || method == MOAT_SWEEP_SOBOL; }
+
+size_t moat_sweep_count(const moat_config_t *cfg) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  if (sw->method == MOAT_SWEEP_NONE || sw->n_axes == 0) return 1;
+  if (is_sampled(sw->method)) return sw->samples > 0 ? (size_t)sw->samples : 0;
+  if (sw->method == MOAT_SWEEP_LIST) return sw->axes[0].n_values > 0 ? (size_t)sw->axes[0].n_values : 0;
+  size_t n = 1;
+  for (int a = 0; a < sw->n_axes; a++) {
+    size_t k = sw->axes[a].n_values > 0 ? (size_t)sw->axes[a].n_values : 0;
+    if (k == 0) return 0;
+    if (n > MOAT_SWEEP_MAX_SCENARIOS / k) return MOAT_SWEEP_MAX_SCENARIOS + 1; /* saturate */
+    n *= k;
+  }
+  return n;
+}
+
+/* splitmix64 (Steele, Lea & Flood 2014): a fixed mixing function for the design's randomness. */
+static uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+static uint64_t hash3(uint64_t a, uint64_t b, uint64_t c) { return mix64(mix64(mix64(a) ^ b) ^ c); }
+
+/* A uniform double in [0, 1) from 53 bits of a hash. */
+static double unit_from(uint64_t h) { return (double)(h >> 11) * (1.0 / 9007199254740992.0); }
+
+/*
+ * A keyed random permutation of [0, n), evaluated at one index without storing it: a balanced
+ * Feistel network on the smallest even number of bits covering n, with cycle walking for
+ * values >= n (Black & Rogaway 2002). Lets the Latin hypercube expand scenario k alone.
+ */
+static uint64_t permute(uint64_t k, uint64_t n, uint64_t key) {
+  unsigned bits = 2;
+  while (bits < 64 && (1ULL << bits) < n) bits += 2;
+  unsigned half = bits / 2;
+  uint64_t mask = (1ULL << half) - 1;
+  uint64_t x = k;
+  do {
+    uint64_t left = x >> half, right = x & mask;
+    for (uint64_t round = 0; round < 4; round++) {
+      uint64_t f = hash3(key, round, right) & mask;
+      uint64_t next = left ^ f;
+      left = right;
+      right = next;
+    }
+    x = (left << half) | right;
+  } while (x >= n);
+  return x;
+}
+
+/* Coordinate `axis` of point `index` of the unit-cube design, in (0, 1). */
+static double unit_value(const moat_config_t *cfg, size_t index, int axis) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  if (sw->method == MOAT_SWEEP_LHS) {
+    uint64_t n = (uint64_t)sw->samples;
+    uint64_t key = hash3(cfg->base.seed, 0x4c4853ULL /* "LHS" */, (uint64_t)axis);
+    uint64_t stratum = permute((uint64_t)index, n, key);
+    double jitter = unit_from(hash3(key, 0x6a6974ULL /* "jit" */, (uint64_t)index));
+    return ((double)stratum + jitter) / (double)n;
+  }
+  /* Sobol: GSL's generator is sequential; point `index` is reached by stepping from the start.
+   * O(index * dims) per call, a few milliseconds for designs of thousands of points. */
+  gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)sw->n_axes);
+  double point[MOAT_MAX_AXES];
+  if (!q) return NAN;
+  for (size_t i = 0; i <= index; i++) gsl_qrng_get(q, point);
+  gsl_qrng_free(q);
+  return point[axis];
+}
+
+/* Map a unit coordinate to the axis's value: uniform (or log-uniform) on [min, max], or the
+ * preset's distribution: a two-piece normal in quantile space whose 5th, 50th and 95th
+ * percentiles are exactly low, mid and high (in log space when log = true). */
+static double axis_value_from_unit(const moat_sweep_axis_t *ax, double u) {
+  if (ax->has_preset) {
+    const double z95 = gsl_cdf_ugaussian_Pinv(0.95);
+    double lo = ax->low, mid = ax->mid, hi = ax->high;
+    if (ax->log) {
+      lo = log(lo);
+      mid = log(mid);
+      hi = log(hi);
+    }
+    if (u < MOAT_SWEEP_U_EPS) u = MOAT_SWEEP_U_EPS;
+    if (u > 1.0 - MOAT_SWEEP_U_EPS) u = 1.0 - MOAT_SWEEP_U_EPS;
+    double z = gsl_cdf_ugaussian_Pinv(u);
+    double x = mid + z * (z < 0 ? (mid - lo) : (hi - mid)) / z95;
+    return ax->log ? exp(x) : x;
+  }
+  if (ax->log) return exp(log(ax->min) + u * (log(ax->max) - log(ax->min)));
+  return ax->min + u * (ax->max - ax->min);
+}
+
+double moat_sweep_value(const moat_config_t *cfg, size_t index, int axis) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  const moat_sweep_axis_t *ax = &sw->axes[axis];
+  switch (sw->method) {
+  case MOAT_SWEEP_LIST: return ax->values[index];
+  case MOAT_SWEEP_GRID: {
+    /* Last axis fastest: decompose index in mixed radix from the last axis. */
+    size_t rest = index;
+    for (int a = sw->n_axes - 1; a > axis; a--) rest /= (size_t)sw->axes[a].n_values;
+    return ax->values[rest % (size_t)ax->n_values];
+  }
+  case MOAT_SWEEP_LHS:
+  case MOAT_SWEEP_SOBOL: return axis_value_from_unit(ax, unit_value(cfg, index, axis));
+  default: return NAN;
+  }
+}
+
+/* Prefix an error from the parameter table with the axis's location. */
+static int axis_error(const moat_config_t *cfg, int axis, char *err, size_t errlen, const char *what) {
+  const moat_sweep_axis_t *ax = &cfg->sweep.axes[axis];
+  snprintf(err, errlen, "%s:%d: sweep axis %d (param = \"%s\"): %s", cfg->path, ax->line, axis + 1,
+           ax->param, what);
+  return MOAT_EINVAL;
+}
+
+int moat_sweep_scenario(const moat_config_t *cfg, size_t index, moat_scenario_t *out, char *err,
+                        size_t errlen) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  char inner[MOAT_ERR_MAX];
+  *out = cfg->base;
+  if (index >= moat_sweep_count(cfg)) {
+    snprintf(err, errlen, "%s: scenario %zu does not exist: the sweep has %zu scenarios", cfg->path,
+             index, moat_sweep_count(cfg));
+    return MOAT_EINVAL;
+  }
+  if (sw->method == MOAT_SWEEP_NONE) return MOAT_OK;
+  for (int a = 0; a < sw->n_axes; a++) {
+    double v = moat_sweep_value(cfg, index, a);
+    if (moat_scenario_set_number(out, sw->axes[a].param, v, inner, sizeof inner) != MOAT_OK)
+      return axis_error(cfg, a, err, errlen, inner);
+  }
+  if (moat_scenario_validate(out, inner, sizeof inner) != MOAT_OK) {
+    snprintf(err, errlen, "%s: sweep scenario %zu is invalid: %s", cfg->path, index, inner);
+    return MOAT_EINVAL;
+  }
+  return MOAT_OK;
+}
+
+/* Check one axis: the key exists and is numeric, and its design values are usable. */
+static int check_axis(const moat_config_t *cfg, int a, char *err, size_t errlen) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  const moat_sweep_axis_t *ax = &sw->axes[a];
+  char inner[MOAT_ERR_MAX], msg[MOAT_ERR_MAX];
+  double current;
+  moat_scenario_t probe = cfg->base;
+  if (moat_scenario_get_number(&cfg->base, ax->param, &current, inner, sizeof inner) != MOAT_OK)
+    return axis_error(cfg, a, err, errlen, inner);
+  for (int b = 0; b < a; b++)
+    if (strcmp(sw->axes[b].param, ax->param) == 0)
+      return axis_error(cfg, a, err, errlen, "the same parameter is swept by an earlier axis; merge the two");
+  if (!is_sampled(sw->method)) {
+    if (ax->n_values < 1)
+      return axis_error(cfg, a, err, errlen, "`values` is empty or missing: give a list such as [0.01, 0.03]");
+    if (sw->method == MOAT_SWEEP_LIST && ax->n_values != sw->axes[0].n_values) {
+      snprintf(msg, sizeof msg,
+               "has %d values but axis 1 has %d: a list sweep takes row k from every axis, so all "
+               "axes need the same number of values",
+               ax->n_values, sw->axes[0].n_values);
+      return axis_error(cfg, a, err, errlen, msg);
+    }
+    for (int k = 0; k < ax->n_values; k++)
+      if (moat_scenario_set_number(&probe, ax->param, ax->values[k], inner, sizeof inner) != MOAT_OK)
+        return axis_error(cfg, a, err, errlen, inner);
+    return MOAT_OK;
+  }
+  if (ax->has_preset == ax->has_range) {
+    snprintf(msg, sizeof msg, "a %s axis needs either `min` and `max`, or a preset `low`, `mid`, `high` "
+             "(5th, 50th and 95th percentiles), not %s", method_name(sw->method),
+             ax->has_preset ? "both" : "neither");
+    return axis_error(cfg, a, err, errlen, msg);
+  }
+  if (ax->has_range) {
+    if (!(ax->min < ax->max)) {
+      snprintf(msg, sizeof msg, "min = %g is not below max = %g", ax->min, ax->max);
+      return axis_error(cfg, a, err, errlen, msg);
+    }
+    if (ax->log && !(ax->min > 0)) {
+      snprintf(msg, sizeof msg, "log = true needs min > 0, got min = %g", ax->min);
+      return axis_error(cfg, a, err, errlen, msg);
+    }
+    if (moat_scenario_set_number(&probe, ax->param, ax->min, inner, sizeof inner) != MOAT_OK ||
+        moat_scenario_set_number(&probe, ax->param, ax->max, inner, sizeof inner) != MOAT_OK)
+      return axis_error(cfg, a, err, errlen, inner);
+    return MOAT_OK;
+  }
+  if (!(ax->low < ax->mid && ax->mid < ax->high)) {
+    snprintf(msg, sizeof msg, "preset needs low < mid < high, got low = %g, mid = %g, high = %g",
+             ax->low, ax->mid, ax->high);
+    return axis_error(cfg, a, err, errlen, msg);
+  }
+  if (ax->log && !(ax->low > 0)) {
+    snprintf(msg, sizeof msg, "log = true needs low > 0, got low = %g", ax->low);
+    return axis_error(cfg, a, err, errlen, msg);
+  }
+  if (moat_scenario_set_number(&probe, ax->param, ax->low, inner, sizeof inner) != MOAT_OK ||
+      moat_scenario_set_number(&probe, ax->param, ax->high, inner, sizeof inner) != MOAT_OK)
+    return axis_error(cfg, a, err, errlen, inner);
+  return MOAT_OK;
+}
+
+int moat_sweep_check(const moat_config_t *cfg, char *err, size_t errlen) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  if (sw->method == MOAT_SWEEP_NONE) return MOAT_OK;
+  if (sw->n_axes < 1) {
+    snprintf(err, errlen, "%s:%d: sweep.axes is empty: a %s sweep needs at least one axis", cfg->path,
+             sw->line, method_name(sw->method));
+    return MOAT_EINVAL;
+  }
+  if (is_sampled(sw->method) && (sw->samples < 1 || (unsigned long)sw->samples > MOAT_SWEEP_MAX_SCENARIOS)) {
+    snprintf(err, errlen, "%s:%d: sweep.samples = %d is outside [1, %lu]: the number of %s points",
+             cfg->path, sw->line, sw->samples, MOAT_SWEEP_MAX_SCENARIOS, method_name(sw->method));
+    return MOAT_EINVAL;
+  }
+  if (sw->method == MOAT_SWEEP_SOBOL && (unsigned)sw->n_axes > gsl_qrng_sobol->max_dimension) {
+    snprintf(err, errlen, "%s:%d: sweep has %d axes but GSL's Sobol sequence supports at most %u "
+             "dimensions: use method = \"lhs\", or fewer axes",
+             cfg->path, sw->line, sw->n_axes, gsl_qrng_sobol->max_dimension);
+    return MOAT_EINVAL;
+  }
+  for (int a = 0; a < sw->n_axes; a++) {
+    int rc = check_axis(cfg, a, err, errlen);
+    if (rc != MOAT_OK) return rc;
+  }
+  if (moat_sweep_count(cfg) > MOAT_SWEEP_MAX_SCENARIOS) {
+    snprintf(err, errlen, "%s:%d: the %s sweep has more than %lu scenarios: use fewer values per axis, "
+             "or an lhs design", cfg->path, sw->line, method_name(sw->method), MOAT_SWEEP_MAX_SCENARIOS);
+    return MOAT_EINVAL;
+  }
+  return MOAT_OK;
+}
