@@ -1,0 +1,59 @@
+/* pricing.h — logit choice and the multi-product Bertrand–Nash prices of one step (MODEL.md §5–§6). */
+#ifndef MOATSIM_PRICING_H
+#define MOATSIM_PRICING_H
+
+#include <stddef.h>
+
+/*
+ * One step's market as the pricing kernel sees it. Rows are enterprise-segment pairs (i, s);
+ * columns are offers j. Row r's utility of offer j, divided by its taste dispersion tau_r, is
+ *     u_rj / tau_r = base[r][j] - alpha[r] * p_j
+ * where base[r][j] = v_is * Qual_ij / tau_is (everything but the price) and alpha[r] = 1 / tau_is.
+ * Infeasible offers have base = -INFINITY and get share exactly 0.
+ * All arrays are caller-owned; rows are `stride` doubles apart (stride >= n_offers; padding
+ * columns must hold -INFINITY).
+ */
+typedef struct moat_market {
+  size_t n_rows;        /* enterprise-segment rows */
+  size_t n_offers;      /* offers */
+  size_t stride;        /* row pitch of base, in doubles */
+  const double *base;   /* [n_rows][stride], 1 (dimensionless) */
+  const double *alpha;  /* [n_rows], price sensitivity 1/tau, Mtok/$ */
+  const double *weight; /* [n_rows], W_is = D_i h_is, Mtok/step; 0 rows are skipped */
+  const double *cost;   /* [n_offers], marginal cost c_j, $/Mtok */
+  const int *seller;    /* [n_offers], seller index in [0, n_sellers), or -1: not priced by a seller */
+  const unsigned char *fixed; /* [n_offers], 1: price held as given (local at cost, war aggressor) */
+  size_t n_sellers;
+} moat_market_t;
+
+/* Outcome of one solve. */
+typedef struct moat_pricing_result {
+  int iterations; /* zeta iterations done */
+  int converged;  /* 1 if max_j |dp_j|/p_j < tol was reached within max_iterations */
+  double max_rel_change; /* at the last iteration */
+} moat_pricing_result_t;
+
+/* Scratch memory for a market of up to n_rows x n_offers (stride) and n_sellers. */
+typedef struct moat_pricing_ws moat_pricing_ws_t;
+moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_sellers);
+void moat_pricing_ws_free(moat_pricing_ws_t *ws);
+
+/* Logit shares s[r][j] at prices p (row maximum subtracted; rows sum to 1 over feasible offers;
+ * a row with no feasible offer gets all zeros). shares has the layout of base. */
+void moat_choice_shares(const moat_market_t *m, const double *price, double *shares);
+
+/* Aggregate demand S_j = sum_r weight_r s_rj at prices p. */
+void moat_choice_demand(const moat_market_t *m, const double *price, double *demand,
+                        moat_pricing_ws_t *ws);
+
+/*
+ * Solve the first-order conditions with the zeta fixed point (Morrow & Skerlos 2011), starting
+ * from `price` (in/out, $/Mtok). Offers with fixed[j] or seller[j] < 0 keep their price.
+ * Stops when max_j |dp_j|/p_j < tol; after max_iter iterations without convergence, goes on
+ * with damped updates p += (update - p)/2 for another max_iter iterations at most and reports
+ * converged = 0. Never produces NaN or a negative price: a non-finite update keeps the last price.
+ */
+int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
+                       moat_pricing_ws_t *ws, moat_pricing_result_t *res);
+
+#endif
