@@ -2,9 +2,38 @@
 #ifndef MOATSIM_CONFIG_H
 #define MOATSIM_CONFIG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "moatsim/scenario.h"
+
+#define MOAT_MAX_WARNINGS 16 /* warnings kept; later ones are counted, not stored */
+#define MOAT_WARNING_MAX 512 /* one warning, with the NUL */
+
+/* Warnings found while validating (e.g. a restricted origin no lab has); printed by main. */
+typedef struct moat_warnings {
+  int n;       /* warnings found (may exceed MOAT_MAX_WARNINGS) */
+  char text[MOAT_MAX_WARNINGS][MOAT_WARNING_MAX];
+} moat_warnings_t;
+
+#define MOAT_DEFAULT_MAX_MEMORY ((uint64_t)8 << 30) /* bytes: --max-memory default, 8 GiB */
+
+/* Limits of the machine that validation checks a scenario against. */
+typedef struct moat_limits {
+  uint64_t max_memory; /* bytes; 0 means MOAT_DEFAULT_MAX_MEMORY */
+  int threads;         /* threads that will run paths (one workspace each); <= 0 means 1 */
+} moat_limits_t;
+
+/* Size of one scenario's run, for the memory check and `moatsim validate`. */
+typedef struct moat_estimate {
+  int steps;               /* T */
+  int offers;              /* offers at t = 0 */
+  double work;             /* enterprise-offer-segment evaluations per pricing iteration,
+                              summed over steps and paths (a proxy of run time) */
+  double workspace_bytes;  /* per-thread workspaces, all threads */
+  double results_bytes;    /* per-path results of one scenario (paths x per_path doubles) */
+  double total_bytes;      /* workspace_bytes + results_bytes */
+} moat_estimate_t;
 
 /* A loaded scenario file: the base scenario, its sweep, and its text. */
 typedef struct moat_config {
@@ -12,6 +41,7 @@ typedef struct moat_config {
   char *text;               /* owned: the file's text followed by the --set lines applied */
   moat_scenario_t base;     /* validated base scenario (sweep not applied) */
   moat_sweep_t sweep;       /* parsed, checked against the table; owns axis value arrays */
+  moat_warnings_t warnings; /* from validating the base scenario */
 } moat_config_t;
 
 /*
@@ -22,6 +52,10 @@ typedef struct moat_config {
 int moat_config_load(moat_config_t *cfg, const char *path, const char *const *sets, size_t n_sets,
                      char *err, size_t errlen);
 void moat_config_clear(moat_config_t *cfg);
+/* moat_config_load checking against `lim` (NULL: defaults). Warnings land in cfg->warnings,
+ * also on failure (cfg then holds nothing else). */
+int moat_config_load_ex(moat_config_t *cfg, const char *path, const char *const *sets,
+                        size_t n_sets, const moat_limits_t *lim, char *err, size_t errlen);
 
 /* Set a numeric parameter by dotted key ("quality_gap.long_run", "labs.closed-a.quality",
  * "clouds.wafer-scale.speed"); checks type and range. MOAT_EINVAL with a message otherwise. */
@@ -32,6 +66,11 @@ int moat_scenario_get_number(const moat_scenario_t *sc, const char *key, double 
                              size_t errlen);
 /* Cross-field validation of a complete scenario (also after a sweep sets values). */
 int moat_scenario_validate(const moat_scenario_t *sc, char *err, size_t errlen);
+/* moat_scenario_validate against `lim` (NULL: defaults), adding warnings to `warn` (may be NULL). */
+int moat_scenario_validate_ex(const moat_scenario_t *sc, const moat_limits_t *lim,
+                              moat_warnings_t *warn, char *err, size_t errlen);
+/* Work and memory of running sc with `threads` threads (<= 0 means 1). */
+void moat_scenario_estimate(const moat_scenario_t *sc, int threads, moat_estimate_t *est);
 
 /* Visit every effective parameter of sc: dotted key, value as text, unit, doc. */
 typedef void (*moat_param_visit_fn)(void *ctx, const char *key, const char *value,
