@@ -1,0 +1,59 @@
+/* processes.h — quality, latent gap, releases, costs, local inference and price wars (MODEL.md §4). */
+#ifndef MOATSIM_PROCESSES_H
+#define MOATSIM_PROCESSES_H
+
+#include <gsl/gsl_rng.h>
+
+#include "moatsim/scenario.h"
+
+/* State of a path's shock processes. Plain data, caller-owned. */
+typedef struct moat_processes {
+  double quality[MOAT_MAX_LABS]; /* q_l: closed flagship or open model quality, points */
+  double frontier;               /* F: best active closed flagship, points */
+  double log_gap;                /* x = ln g, g the latent gap, kept in [ln 1e-4, ln 0.9] */
+  int releases[MOAT_MAX_LABS];   /* releases of each lab so far */
+  int quality_changed;           /* 1 if any quality or F changed in the last step */
+  int war_active;                /* 1 while a price war runs */
+  int war_started;               /* 1 at the step a war starts */
+  int war_lab;                   /* aggressor (an open lab), -1 without a war */
+  int war_end;                   /* first step after the war */
+  double war_depth;              /* d: the aggressor holds (1 - d) * its last price */
+  int wars;                      /* wars started so far */
+} moat_processes_t;
+
+#define MOAT_GAP_MIN 1e-4 /* bounds of the latent gap g (MODEL.md §4) */
+#define MOAT_GAP_MAX 0.9
+
+/* Initial state: configured qualities, F over closed labs, x = ln quality_gap.initial. */
+void moat_processes_init(const moat_scenario_t *sc, moat_processes_t *ps);
+
+/*
+ * Shocks of step n >= 1 (MODEL.md §4, §9). Draws from r in this order:
+ *   for each lab l in lab order: one uniform (release if u < 1 - exp(-lambda dt), lambda halved
+ *     while distressed; inactive labs draw and ignore it), and for a releasing closed lab one
+ *     exponential jump J;
+ *   one Gaussian Z for the latent gap;
+ *   the price war: if none runs (after ending one whose last step has passed), one uniform to
+ *     start (probability 1 - exp(-rate dt)), and on a start one uniform for the aggressor
+ *     among active open labs and one Beta for the depth.
+ * Closed releases apply in lab order (each one leapfrogs the frontier left by the previous);
+ * open releases then use this step's frontier and gap. A war ends early if its aggressor exits.
+ * active/distressed: per lab, 0 or 1.
+ */
+void moat_processes_step(const moat_scenario_t *sc, int n, const unsigned char *active,
+                         const unsigned char *distressed, gsl_rng *r, moat_processes_t *ps);
+
+/* One exact Ornstein-Uhlenbeck step of x = ln g over dt years with standard normal z,
+ * unclamped (kappa = 0: random walk). */
+double moat_gap_step(double x, double x_inf, double kappa, double sigma, double dt, double z);
+
+/* Price-war duration in steps: max(1, round(price_war_months / 12 * steps_per_year)). */
+int moat_war_steps(const moat_scenario_t *sc);
+
+/* Compute cost index kappa_c(t) = (1 - cost_decline_per_year)^t, t in years. */
+double moat_cost_index(const moat_scenario_t *sc, double t);
+/* Local inference cost c_L(t), $/Mtok, and quality penalty lambda_L(t), fraction. */
+double moat_local_cost(const moat_scenario_t *sc, double t);
+double moat_local_penalty(const moat_scenario_t *sc, double t);
+
+#endif

@@ -1,0 +1,138 @@
+/* processes.c — the per-path shock processes of MODEL.md §4. */
+#include "moatsim/processes.h"
+
+#include <math.h>
+
+#include <gsl/gsl_randist.h>
+
+#include "moatsim/enterprises.h"
+
+/* The frontier over active closed labs; the previous value when none is active. */
+static double frontier(const moat_scenario_t *sc, const unsigned char *active, const double *q,
+                       double previous) {
+  double f = -INFINITY;
+  for (int l = 0; l < sc->n_labs; l++)
+    if (sc->labs[l].kind == MOAT_LAB_CLOSED && (!active || active[l]) && q[l] > f) f = q[l];
+  return f == -INFINITY ? previous : f;
+}
+
+static double clamp_log_gap(double x) {
+  const double lo = log(MOAT_GAP_MIN), hi = log(MOAT_GAP_MAX);
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+void moat_processes_init(const moat_scenario_t *sc, moat_processes_t *ps) {
+  *ps = (moat_processes_t){0};
+  for (int l = 0; l < sc->n_labs; l++) ps->quality[l] = sc->labs[l].quality;
+  ps->frontier = frontier(sc, NULL, ps->quality, 0.0);
+  ps->log_gap = clamp_log_gap(log(sc->quality_gap.initial));
+  ps->war_lab = -1;
+}
+
+double moat_gap_step(double x, double x_inf, double kappa, double sigma, double dt, double z) {
+  if (kappa == 0.0) return x + sigma * sqrt(dt) * z;
+  double decay = exp(-kappa * dt);
+  /* -expm1(-2 kappa dt) = 1 - exp(-2 kappa dt) without cancellation at small kappa dt. */
+  return x_inf + (x - x_inf) * decay + sigma * sqrt(-expm1(-2.0 * kappa * dt) / (2.0 * kappa)) * z;
+}
+
+int moat_war_steps(const moat_scenario_t *sc) {
+  long k = lround(sc->price_compression.price_war_months / 12.0 * (double)sc->steps_per_year);
+  return k < 1 ? 1 : (int)k;
+}
+
+double moat_cost_index(const moat_scenario_t *sc, double t) {
+  return pow(1.0 - sc->price_compression.cost_decline_per_year, t);
+}
+
+double moat_local_cost(const moat_scenario_t *sc, double t) {
+  return sc->local_inference.cost_per_mtok * pow(1.0 - sc->local_inference.cost_decline_per_year, t);
+}
+
+double moat_local_penalty(const moat_scenario_t *sc, double t) {
+  return sc->local_inference.quality_penalty *
+         pow(1.0 - sc->local_inference.penalty_decline_per_year, t);
+}
+
+/* Release draws of every lab (one uniform each, one jump per closed release); closed
+ * releases leapfrog at once, open releases are flagged for after the gap moves. */
+static void draw_releases(const moat_scenario_t *sc, const unsigned char *active,
+                          const unsigned char *distressed, gsl_rng *r, moat_processes_t *ps,
+                          unsigned char *open_release) {
+  double dt = 1.0 / (double)sc->steps_per_year;
+  for (int l = 0; l < sc->n_labs; l++) {
+    const moat_lab_t *lab = &sc->labs[l];
+    double rate = lab->release_rate_per_year * (distressed[l] ? 0.5 : 1.0);
+    int hit = gsl_rng_uniform(r) < -expm1(-rate * dt) && active[l];
+    open_release[l] = 0;
+    if (lab->kind == MOAT_LAB_CLOSED) {
+      if (!hit) continue;
+      double jump = gsl_ran_exponential(r, lab->release_jump_points);
+      ps->quality[l] = fmax(ps->quality[l], ps->frontier) + jump;
+      ps->frontier = frontier(sc, active, ps->quality, ps->frontier);
+      ps->releases[l]++;
+      ps->quality_changed = 1;
+    } else {
+      open_release[l] = (unsigned char)hit;
+    }
+  }
+}
+
+static void apply_open_releases(const moat_scenario_t *sc, const unsigned char *open_release,
+                                moat_processes_t *ps) {
+  double g = exp(ps->log_gap);
+  for (int l = 0; l < sc->n_labs; l++) {
+    if (!open_release[l]) continue;
+    double reach = ps->frontier * (1.0 - g) * (1.0 - sc->labs[l].lag);
+    if (reach > ps->quality[l]) {
+      ps->quality[l] = reach;
+      ps->quality_changed = 1;
+    }
+    ps->releases[l]++;
+  }
+}
+
+static void step_war(const moat_scenario_t *sc, int n, const unsigned char *active, gsl_rng *r,
+                     moat_processes_t *ps) {
+  double dt = 1.0 / (double)sc->steps_per_year;
+  ps->war_started = 0;
+  if (ps->war_active && (n >= ps->war_end || !active[ps->war_lab])) {
+    ps->war_active = 0;
+    ps->war_lab = -1;
+  }
+  if (ps->war_active) return;
+  if (!(gsl_rng_uniform(r) < -expm1(-sc->price_compression.price_war_rate_per_year * dt))) return;
+  int n_open = 0;
+  for (int l = 0; l < sc->n_labs; l++) n_open += sc->labs[l].kind == MOAT_LAB_OPEN && active[l];
+  if (n_open == 0) return;
+  int pick = (int)gsl_rng_uniform_int(r, (unsigned long)n_open);
+  for (int l = 0; l < sc->n_labs; l++) {
+    if (sc->labs[l].kind != MOAT_LAB_OPEN || !active[l]) continue;
+    if (pick-- == 0) {
+      ps->war_lab = l;
+      break;
+    }
+  }
+  ps->war_depth = moat_ran_beta_mean(r, sc->price_compression.price_war_depth, 20.0);
+  ps->war_active = 1;
+  ps->war_started = 1;
+  ps->war_end = n + moat_war_steps(sc);
+  ps->wars++;
+}
+
+void moat_processes_step(const moat_scenario_t *sc, int n, const unsigned char *active,
+                         const unsigned char *distressed, gsl_rng *r, moat_processes_t *ps) {
+  unsigned char open_release[MOAT_MAX_LABS];
+  double dt = 1.0 / (double)sc->steps_per_year;
+  ps->quality_changed = 0;
+  double f_before = ps->frontier;
+  ps->frontier = frontier(sc, active, ps->quality, ps->frontier); /* exits since last step */
+  if (ps->frontier != f_before) ps->quality_changed = 1;
+  draw_releases(sc, active, distressed, r, ps, open_release);
+  double z = gsl_ran_gaussian(r, 1.0);
+  ps->log_gap = clamp_log_gap(moat_gap_step(ps->log_gap, log(sc->quality_gap.long_run),
+                                            sc->quality_gap.reversion_per_year,
+                                            sc->quality_gap.volatility, dt, z));
+  apply_open_releases(sc, open_release, ps);
+  step_war(sc, n, active, r, ps);
+}
