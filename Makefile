@@ -43,7 +43,7 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) \
   -DMOAT_VERSION='"$(VERSION)"' -DMOAT_GIT_REV='"$(GIT_REV)"' \
   -DMOAT_CFLAGS='"$(strip $(BASE_CFLAGS))"' -DMOAT_COMPILER='"$(shell $(CC) --version | head -n1)"'
 ALL_LDFLAGS = -fopenmp $(SAN_FLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -L$(HDF5_LIBDIR) -lhdf5_hl -lm
+LIBS = $(PKG_LIBS) $(if $(HDF5_LIBDIR),-L$(HDF5_LIBDIR)) -lhdf5_hl -lm
 
 B := build/$(VARIANT)
 LIB_SRCS := $(filter-out sim/main.c,$(wildcard sim/*.c))

@@ -1,0 +1,35 @@
+/* runner.h — running the paths of one scenario in parallel (OpenMP), into a path-indexed array. */
+#ifndef MOATSIM_RUNNER_H
+#define MOATSIM_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moatsim/model.h"
+#include "moatsim/scenario.h"
+
+/* Called now and then while paths run, from one thread at a time: `done` paths of the scenario
+ * have finished. Must not throw away time: it is called inside the parallel region. */
+typedef void (*moat_progress_fn)(void *ctx, size_t done);
+
+/* The threads and their workspaces (one per thread), reused across scenarios. */
+typedef struct moat_runner moat_runner_t;
+
+/* threads <= 0: the OpenMP default (OMP_NUM_THREADS or the cores). NULL when out of memory. */
+moat_runner_t *moat_runner_alloc(int threads);
+void moat_runner_free(moat_runner_t *r);
+int moat_runner_threads(const moat_runner_t *r);
+
+/*
+ * Run the sc->paths paths of scenario `scenario_index`, path p writing its lay.per_path doubles
+ * (lay = moat_scenario_layout(sc)) at out + p * lay.per_path. out is caller-owned. stats, if not
+ * NULL, receives sc->paths entries. Paths are shared out dynamically; each is a pure function of
+ * (sc, scenario_index, p), so out is bitwise the same for any thread count. progress may be NULL.
+ * Returns 0, MOAT_ENOMEM (workspaces), or the first failing path's status with its message
+ * (the path index is named).
+ */
+int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenario_index,
+                    double *out, moat_path_stats_t *stats, moat_progress_fn progress, void *ctx,
+                    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,70 @@
+/* writer_h5.h — HDF5 building blocks that netCDF-4 readers (ncdump, xarray) understand as-is:
+ * groups and variables that track attribute/link creation order, dimension scales (H5DS),
+ * text attributes, `units` / `long_name` on every variable, _FillValue = NaN on floats. */
+#ifndef MOATSIM_WRITER_H5_H
+#define MOATSIM_WRITER_H5_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hdf5.h>
+
+/* Silence HDF5's automatic error printing (moatsim reports errors itself). Idempotent. */
+void moat_h5_quiet(void);
+
+/* Write "what 'name': <innermost HDF5 error>" into err and clear the HDF5 error stack. */
+void moat_h5_error(char *err, size_t errlen, const char *what, const char *name);
+
+/* File creation/access properties netCDF-4 needs (creation order on the root group, 1.8+ format
+ * so that large attributes and creation-order indexes are allowed). Close with H5Pclose. */
+hid_t moat_h5_fcpl(void);
+hid_t moat_h5_fapl(void);
+
+/* A new group tracking and indexing link and attribute creation order. */
+hid_t moat_h5_group_create(hid_t loc, const char *name);
+
+/* Attributes. Text is a fixed-length string (netCDF NC_CHAR). 0 or negative. */
+int moat_h5_attr_text(hid_t obj, const char *name, const char *value);
+int moat_h5_attr_double(hid_t obj, const char *name, double value);
+int moat_h5_attr_int(hid_t obj, const char *name, int64_t value);
+int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value);
+/* Read a text attribute into buf (NUL-terminated, truncated to len); 0 or negative. */
+int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
+
+/* How a variable is stored. chunk may be NULL (contiguous); deflate 0 = no compression. */
+typedef struct moat_h5_var {
+  const char *name;
+  hid_t type;           /* H5T_NATIVE_DOUBLE (fill NaN), H5T_NATIVE_INT32, H5T_NATIVE_UINT8, ... */
+  int rank;
+  const hsize_t *dims;
+  const hsize_t *chunk; /* NULL: contiguous */
+  int deflate;          /* 0..9 with shuffle, only with chunk */
+  const char *units;
+  const char *long_name;
+} moat_h5_var_t;
+
+/* Create a variable with its units, long_name and (doubles) _FillValue = NaN, attached to the
+ * dimension scales dim_ids[0..rank-1]. Returns the dataset id or a negative value. */
+hid_t moat_h5_var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids);
+
+/* A one-dimensional coordinate variable `name`(name) of n values made a dimension scale.
+ * type H5T_NATIVE_DOUBLE / H5T_NATIVE_INT32 with values in data, or `strings` (UTF-8,
+ * variable-length) when type is 0. Returns the dataset id or a negative value. */
+hid_t moat_h5_dim_create(hid_t loc, const char *name, hid_t type, hsize_t n, const void *data,
+                         const char *const *strings, const char *units, const char *long_name);
+
+/* A one-dimensional variable of UTF-8 variable-length strings over dimension dim_id. */
+hid_t moat_h5_strings_create(hid_t loc, const char *name, hid_t dim_id, hsize_t n,
+                             const char *const *strings, const char *units, const char *long_name);
+
+/*
+ * Write a block of a variable whose first dimension is the scenario: file elements
+ * [k, 0.., 0..] + count {1, fcount[0..frank-2]}, from memory viewed as rows x cols
+ * (mem_rows x mem_cols of mem_type), columns [col, col + ncols) of every row. The element counts
+ * must agree: mem_rows * ncols == product of fcount. 0 or negative.
+ */
+int moat_h5_write_block(hid_t ds, hid_t mem_type, const void *buf, hsize_t mem_rows,
+                        hsize_t mem_cols, hsize_t col, hsize_t ncols, hsize_t k, int frank,
+                        const hsize_t *fcount);
+
+#endif

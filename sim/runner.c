@@ -1,0 +1,85 @@
+/* runner.c — the paths of one scenario in parallel: one workspace per thread, results by path. */
+#include "moatsim/runner.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <omp.h>
+
+struct moat_runner {
+  int threads;
+  moat_workspace_t **ws; /* [threads] */
+};
+
+moat_runner_t *moat_runner_alloc(int threads) {
+  moat_runner_t *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->threads = threads > 0 ? threads : omp_get_max_threads();
+  r->ws = calloc((size_t)r->threads, sizeof *r->ws);
+  if (!r->ws) {
+    free(r);
+    return NULL;
+  }
+  for (int t = 0; t < r->threads; t++) {
+    r->ws[t] = moat_workspace_alloc();
+    if (!r->ws[t]) {
+      moat_runner_free(r);
+      return NULL;
+    }
+  }
+  return r;
+}
+
+void moat_runner_free(moat_runner_t *r) {
+  if (!r) return;
+  for (int t = 0; t < r->threads && r->ws; t++) moat_workspace_free(r->ws[t]);
+  free(r->ws);
+  free(r);
+}
+
+int moat_runner_threads(const moat_runner_t *r) { return r->threads; }
+
+int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenario_index,
+                    double *out, moat_path_stats_t *stats, moat_progress_fn progress, void *ctx,
+                    char *err, size_t errlen) {
+  for (int t = 0; t < r->threads; t++) {
+    int st = moat_workspace_reserve(r->ws[t], sc, err, errlen);
+    if (st != MOAT_OK) return st;
+  }
+  moat_layout_t lay;
+  moat_scenario_layout(sc, &lay);
+  long n_paths = sc->paths;
+  int *status = malloc((size_t)(n_paths > 0 ? n_paths : 1) * sizeof *status);
+  if (!status) {
+    snprintf(err, errlen, "scenario %llu: out of memory for %ld path statuses",
+             (unsigned long long)scenario_index, n_paths);
+    return MOAT_ENOMEM;
+  }
+  size_t done = 0;
+  /* Each path writes only its own slot of out, stats and status; nothing leaves the region
+   * early (a failing path records its status, checked below). */
+#pragma omp parallel num_threads(r->threads)
+  {
+    moat_workspace_t *ws = r->ws[omp_get_thread_num()];
+#pragma omp for schedule(dynamic)
+    for (long p = 0; p < n_paths; p++) {
+      status[p] = moat_path_run(sc, scenario_index, (uint64_t)p, ws, out + (size_t)p * lay.per_path,
+                                stats ? &stats[p] : NULL);
+      size_t now;
+#pragma omp atomic capture
+      now = ++done;
+      if (progress && omp_get_thread_num() == 0) progress(ctx, now);
+    }
+  }
+  int st = MOAT_OK;
+  for (long p = 0; p < n_paths && st == MOAT_OK; p++) {
+    if (status[p] != MOAT_OK) {
+      st = status[p];
+      snprintf(err, errlen, "scenario %llu, path %ld: the model failed with status %d",
+               (unsigned long long)scenario_index, p, st);
+    }
+  }
+  free(status);
+  if (st == MOAT_OK && progress) progress(ctx, (size_t)n_paths);
+  return st;
+}

@@ -1,0 +1,237 @@
+/* writer_h5.c — netCDF-4-compatible HDF5 primitives: groups, dimension scales, variables, attributes. */
+#include "moatsim/writer_h5.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <hdf5_hl.h>
+
+#define ORDER_FLAGS (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)
+
+void moat_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* H5Ewalk2 callback: keep the innermost (first, walking upward) description. */
+static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data) {
+  if (n == 0 && e->desc) snprintf((char *)data, 400, "%s", e->desc);
+  return 0;
+}
+
+void moat_h5_error(char *err, size_t errlen, const char *what, const char *name) {
+  char inner[400] = "";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, inner);
+  H5Eclear2(H5E_DEFAULT);
+  snprintf(err, errlen, "%s '%s'%s%s", what, name, inner[0] ? ": " : "", inner);
+}
+
+hid_t moat_h5_fcpl(void) {
+  hid_t p = H5Pcreate(H5P_FILE_CREATE);
+  if (p < 0) return p;
+  if (H5Pset_link_creation_order(p, ORDER_FLAGS) < 0 || H5Pset_attr_creation_order(p, ORDER_FLAGS) < 0) {
+    H5Pclose(p);
+    return -1;
+  }
+  return p;
+}
+
+hid_t moat_h5_fapl(void) {
+  hid_t p = H5Pcreate(H5P_FILE_ACCESS);
+  if (p < 0) return p;
+  /* The 1.8 format: creation-order indexes and dense attribute storage (attributes over 64 KiB,
+   * e.g. a long scenario text), readable by HDF5 1.8 and later and by netCDF-4. */
+  if (H5Pset_libver_bounds(p, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+    H5Pclose(p);
+    return -1;
+  }
+  return p;
+}
+
+hid_t moat_h5_group_create(hid_t loc, const char *name) {
+  hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+  if (gcpl < 0) return gcpl;
+  hid_t g = -1;
+  if (H5Pset_link_creation_order(gcpl, ORDER_FLAGS) >= 0 &&
+      H5Pset_attr_creation_order(gcpl, ORDER_FLAGS) >= 0)
+    g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  H5Pclose(gcpl);
+  return g;
+}
+
+/* Write `value` of `type` as attribute `name` (a scalar), replacing one of the same name. */
+static int attr_write(hid_t obj, const char *name, hid_t type, const void *value) {
+  if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) return -1;
+  hid_t space = H5Screate(H5S_SCALAR);
+  if (space < 0) return -1;
+  hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  int st = a < 0 || H5Awrite(a, type, value) < 0 ? -1 : 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(space);
+  return st;
+}
+
+/* A fixed-length UTF-8 string type of len bytes (at least 1), NUL-padded: netCDF reads it as
+ * NC_CHAR text of that length. */
+static hid_t text_type(size_t len) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return t;
+  if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
+      H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
+int moat_h5_attr_text(hid_t obj, const char *name, const char *value) {
+  size_t len = strlen(value);
+  hid_t t = text_type(len);
+  if (t < 0) return -1;
+  int st = attr_write(obj, name, t, len ? value : "");
+  H5Tclose(t);
+  return st;
+}
+
+int moat_h5_attr_double(hid_t obj, const char *name, double value) {
+  return attr_write(obj, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+int moat_h5_attr_int(hid_t obj, const char *name, int64_t value) {
+  return attr_write(obj, name, H5T_NATIVE_INT64, &value);
+}
+
+int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value) {
+  return attr_write(obj, name, H5T_NATIVE_UINT64, &value);
+}
+
+int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len) {
+  if (len == 0) return -1;
+  buf[0] = '\0';
+  if (H5Aexists(obj, name) <= 0) return -1;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  if (a < 0) return -1;
+  hid_t ft = H5Aget_type(a);
+  int st = -1;
+  if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
+    size_t n = H5Tget_size(ft);
+    char tmp[65536];
+    hid_t mt = text_type(n);
+    if (n < sizeof tmp && mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
+      tmp[n] = '\0';
+      snprintf(buf, len, "%s", tmp);
+      st = 0;
+    }
+    if (mt >= 0) H5Tclose(mt);
+  }
+  if (ft >= 0) H5Tclose(ft);
+  H5Aclose(a);
+  return st;
+}
+
+/* units, long_name and, for doubles, _FillValue = NaN on dataset ds. */
+static int describe(hid_t ds, hid_t type, const char *units, const char *long_name) {
+  if (moat_h5_attr_text(ds, "units", units) < 0 || moat_h5_attr_text(ds, "long_name", long_name) < 0)
+    return -1;
+  if (H5Tequal(type, H5T_NATIVE_DOUBLE) > 0 && moat_h5_attr_double(ds, "_FillValue", NAN) < 0) return -1;
+  return 0;
+}
+
+/* Dataset creation properties: attribute order (netCDF-4), chunking, filters, fill value. */
+static hid_t var_dcpl(const moat_h5_var_t *v) {
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (dcpl < 0) return dcpl;
+  const double nan = NAN;
+  int bad = H5Pset_attr_creation_order(dcpl, ORDER_FLAGS) < 0;
+  if (!bad && v->chunk) bad = H5Pset_chunk(dcpl, v->rank, v->chunk) < 0;
+  if (!bad && v->chunk && v->deflate > 0)
+    bad = H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)v->deflate) < 0;
+  if (!bad && H5Tequal(v->type, H5T_NATIVE_DOUBLE) > 0)
+    bad = H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan) < 0;
+  if (bad) {
+    H5Pclose(dcpl);
+    return -1;
+  }
+  return dcpl;
+}
+
+hid_t moat_h5_var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids) {
+  hid_t space = H5Screate_simple(v->rank, v->dims, NULL);
+  if (space < 0) return -1;
+  hid_t dcpl = var_dcpl(v);
+  hid_t ds = dcpl < 0 ? -1 : H5Dcreate2(loc, v->name, v->type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  int bad = ds < 0 || describe(ds, v->type, v->units, v->long_name) < 0;
+  for (int d = 0; !bad && dim_ids && d < v->rank; d++)
+    bad = H5DSattach_scale(ds, dim_ids[d], (unsigned)d) < 0;
+  if (dcpl >= 0) H5Pclose(dcpl);
+  H5Sclose(space);
+  if (bad && ds >= 0) {
+    H5Dclose(ds);
+    return -1;
+  }
+  return ds;
+}
+
+/* Variable-length UTF-8 strings (netCDF NC_STRING). */
+static hid_t vlen_utf8(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return t;
+  if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
+/* A 1-D variable of n values (strings when type is 0), written at once. */
+static hid_t var1d_write(hid_t loc, const char *name, hid_t type, hsize_t n, const void *data,
+                         const char *const *strings, const char *units, const char *long_name) {
+  hid_t t = type ? H5Tcopy(type) : vlen_utf8();
+  if (t < 0) return -1;
+  moat_h5_var_t v = {name, t, 1, &n, NULL, 0, units, long_name};
+  hid_t ds = moat_h5_var_create(loc, &v, NULL);
+  if (ds >= 0 && n > 0 && H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, type ? data : (const void *)strings) < 0) {
+    H5Dclose(ds);
+    ds = -1;
+  }
+  H5Tclose(t);
+  return ds;
+}
+
+hid_t moat_h5_dim_create(hid_t loc, const char *name, hid_t type, hsize_t n, const void *data,
+                         const char *const *strings, const char *units, const char *long_name) {
+  hid_t ds = var1d_write(loc, name, type, n, data, strings, units, long_name);
+  if (ds >= 0 && H5DSset_scale(ds, name) < 0) {
+    H5Dclose(ds);
+    return -1;
+  }
+  return ds;
+}
+
+hid_t moat_h5_strings_create(hid_t loc, const char *name, hid_t dim_id, hsize_t n,
+                             const char *const *strings, const char *units, const char *long_name) {
+  hid_t ds = var1d_write(loc, name, 0, n, NULL, strings, units, long_name);
+  if (ds >= 0 && H5DSattach_scale(ds, dim_id, 0) < 0) {
+    H5Dclose(ds);
+    return -1;
+  }
+  return ds;
+}
+
+int moat_h5_write_block(hid_t ds, hid_t mem_type, const void *buf, hsize_t mem_rows,
+                        hsize_t mem_cols, hsize_t col, hsize_t ncols, hsize_t k, int frank,
+                        const hsize_t *fcount) {
+  hsize_t mdims[2] = {mem_rows, mem_cols}, mstart[2] = {0, col}, mcount[2] = {mem_rows, ncols};
+  hsize_t fstart[H5S_MAX_RANK] = {0}, fc[H5S_MAX_RANK];
+  fstart[0] = k;
+  fc[0] = 1;
+  for (int d = 1; d < frank; d++) fc[d] = fcount[d - 1];
+  hid_t ms = H5Screate_simple(2, mdims, NULL);
+  hid_t fs = H5Dget_space(ds);
+  int st = -1;
+  if (ms >= 0 && fs >= 0 &&
+      H5Sselect_hyperslab(ms, H5S_SELECT_SET, mstart, NULL, mcount, NULL) >= 0 &&
+      H5Sselect_hyperslab(fs, H5S_SELECT_SET, fstart, NULL, fc, NULL) >= 0)
+    st = H5Dwrite(ds, mem_type, ms, fs, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+  if (ms >= 0) H5Sclose(ms);
+  if (fs >= 0) H5Sclose(fs);
+  return st;
+}

@@ -1,0 +1,352 @@
+/* test_writer.c — write a tiny results file, read it back with the HDF5 API: dims, attrs, values. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+#include "moatsim/model.h"
+#include "moatsim/summary.h"
+#include "moatsim/writer.h"
+
+/* cmocka's assert_float_equal compares floats; these checks need doubles. */
+#define assert_close(a, b, tol) close_or_fail((a), (b), (tol), __FILE__, __LINE__)
+static void close_or_fail(double a, double b, double tol, const char *file, int line) {
+  if (fabs(a - b) <= tol) return;
+  print_error("%.17g != %.17g (tolerance %g)\n", a, b, tol);
+  _fail(file, line);
+}
+
+#define N_PATHS 3
+
+/* Two scenarios: the second one half as long (2 steps instead of 4) to exercise padding. */
+static moat_scenario_t scen[2];
+
+static void make_scenarios(void) {
+  for (int k = 0; k < 2; k++) {
+    moat_scenario_t *s = &scen[k];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "tiny");
+    s->seed = 42;
+    s->steps_per_year = 4;
+    s->horizon_years = k == 0 ? 1.0 : 0.5;
+    s->paths = N_PATHS;
+    s->n_labs = 2;
+    snprintf(s->labs[0].name, MOAT_NAME_MAX, "closed-a");
+    snprintf(s->labs[0].origin, MOAT_ORIGIN_MAX, "us");
+    s->labs[0].kind = MOAT_LAB_CLOSED;
+    snprintf(s->labs[1].name, MOAT_NAME_MAX, "open-b");
+    snprintf(s->labs[1].origin, MOAT_ORIGIN_MAX, "cn");
+    s->labs[1].kind = MOAT_LAB_OPEN;
+    s->n_clouds = 1;
+    snprintf(s->clouds[0].name, MOAT_NAME_MAX, "gpu-cloud");
+    s->output.n_quantiles = 3;
+    s->output.quantiles[0] = 0.25, s->output.quantiles[1] = 0.5, s->output.quantiles[2] = 0.75;
+  }
+}
+
+static int source(void *ctx, size_t k, moat_scenario_t *sc, char *err, size_t errlen) {
+  (void)ctx, (void)err, (void)errlen;
+  *sc = scen[k];
+  return MOAT_OK;
+}
+
+/* Path p, element e of scenario k holds 100 k + 10 p + e/1000 (exactly representable enough for
+ * the comparisons below, which allow 1e-9). */
+static double value(size_t k, size_t p, size_t e) { return 100.0 * (double)k + 10.0 * (double)p + (double)e / 1000.0; }
+
+static void tmp_name(char *buf, size_t len, const char *tag) {
+  snprintf(buf, len, "/tmp/moat_test_writer_%ld_%s.h5", (long)getpid(), tag);
+}
+
+/* Run the writer over both scenarios. Returns the status of create. */
+static int write_file(const char *path, int keep_paths) {
+  make_scenarios();
+  moat_writer_desc_t d = {2, source, NULL, "moatsim run tiny.cfg", "tiny.cfg", "name = \"tiny\";\n",
+                          1, keep_paths, 1, {"horizon_years"}};
+  char err[MOAT_ERR_MAX];
+  moat_writer_t *w = NULL;
+  int st = moat_writer_create(&w, path, &d, err, sizeof err);
+  if (st != MOAT_OK) return st;
+  for (size_t k = 0; k < 2; k++) {
+    moat_layout_t lay;
+    moat_scenario_layout(&scen[k], &lay);
+    double *paths = malloc(N_PATHS * lay.per_path * sizeof *paths);
+    assert_non_null(paths);
+    for (size_t p = 0; p < N_PATHS; p++)
+      for (size_t e = 0; e < lay.per_path; e++) paths[p * lay.per_path + e] = value(k, p, e);
+    moat_summary_t s;
+    assert_int_equal(moat_summary_init(&s, lay.per_path, scen[k].output.quantiles, 3, err, sizeof err), 0);
+    assert_int_equal(moat_summary_compute(&s, paths, N_PATHS, lay.per_path, 1, err, sizeof err), 0);
+    assert_int_equal(moat_writer_write_scenario(w, k, &lay, &s, paths, N_PATHS, err, sizeof err), 0);
+    moat_summary_clear(&s);
+    free(paths);
+  }
+  assert_int_equal(moat_writer_finish(w, 1.5, err, sizeof err), 0);
+  return MOAT_OK;
+}
+
+static void read_doubles(hid_t f, const char *name, double *buf, int rank, const hsize_t *want) {
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  assert_true(ds >= 0);
+  hid_t sp = H5Dget_space(ds);
+  hsize_t dims[8];
+  assert_int_equal(H5Sget_simple_extent_ndims(sp), rank);
+  H5Sget_simple_extent_dims(sp, dims, NULL);
+  for (int d = 0; d < rank; d++) assert_int_equal(dims[d], want[d]);
+  assert_true(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+  H5Sclose(sp);
+  H5Dclose(ds);
+}
+
+/* Dimension names of a variable, through the attached dimension scales. */
+static void check_dims(hid_t f, const char *name, int rank, const char *const *names) {
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  assert_true(ds >= 0);
+  for (int d = 0; d < rank; d++) {
+    assert_int_equal(H5DSget_num_scales(ds, (unsigned)d), 1);
+    char buf[64] = "";
+    /* The scale attached to dimension d, through the DIMENSION_LIST references. */
+    hid_t dl = H5Aopen(ds, "DIMENSION_LIST", H5P_DEFAULT);
+    assert_true(dl >= 0);
+    hvl_t vl[8];
+    hid_t vt = H5Tvlen_create(H5T_STD_REF_OBJ);
+    assert_true(H5Aread(dl, vt, vl) >= 0);
+    hobj_ref_t ref = ((hobj_ref_t *)vl[d].p)[0];
+    hid_t sc = H5Rdereference2(ds, H5P_DEFAULT, H5R_OBJECT, &ref);
+    assert_true(H5DSget_scale_name(sc, buf, sizeof buf) > 0);
+    assert_string_equal(buf, names[d]);
+    H5Dclose(sc);
+    hid_t sp = H5Aget_space(dl);
+    H5Dvlen_reclaim(vt, sp, H5P_DEFAULT, vl);
+    H5Sclose(sp);
+    H5Tclose(vt);
+    H5Aclose(dl);
+  }
+  H5Dclose(ds);
+}
+
+static double attr_double(hid_t obj, const char *name) {
+  double v = 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  assert_true(a >= 0);
+  assert_true(H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+  H5Aclose(a);
+  return v;
+}
+
+static void attr_text(hid_t obj, const char *name, char *buf, size_t len) {
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  assert_true(a >= 0);
+  hid_t t = H5Aget_type(a);
+  size_t n = H5Tget_size(t);
+  assert_true(n < len);
+  memset(buf, 0, len);
+  assert_true(H5Aread(a, t, buf) >= 0);
+  H5Tclose(t);
+  H5Aclose(a);
+}
+
+/* Layout, attributes and values of a file with two scenarios and kept paths. */
+static void round_trip(void **state) {
+  (void)state;
+  char path[256];
+  tmp_name(path, sizeof path, "rt");
+  assert_int_equal(write_file(path, 1), MOAT_OK);
+  char partial[300];
+  snprintf(partial, sizeof partial, "%s.partial", path);
+  assert_int_not_equal(access(partial, F_OK), 0); /* renamed away */
+
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_close(attr_double(f, "format_version"), MOAT_FORMAT_VERSION, 0);
+  assert_close(attr_double(f, "n_scenarios"), 2, 0);
+  assert_close(attr_double(f, "paths"), N_PATHS, 0);
+  assert_close(attr_double(f, "seed"), 42, 0);
+  assert_close(attr_double(f, "wall_time_s"), 1.5, 0);
+  char text[256];
+  attr_text(f, "scenario_file", text, sizeof text);
+  assert_string_equal(text, "tiny.cfg");
+  attr_text(f, "start_time", text, sizeof text);
+  assert_int_equal(strlen(text), 20); /* YYYY-MM-DDTHH:MM:SSZ */
+  assert_int_equal(text[19], 'Z');
+
+  /* Groups track and index creation order (netCDF-4 needs it). */
+  hid_t g = H5Gopen2(f, "labs", H5P_DEFAULT);
+  hid_t gcpl = H5Gget_create_plist(g);
+  unsigned flags = 0;
+  H5Pget_link_creation_order(gcpl, &flags);
+  assert_int_equal(flags, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  H5Pget_attr_creation_order(gcpl, &flags);
+  assert_int_equal(flags, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  H5Pclose(gcpl);
+  H5Gclose(g);
+
+  /* time = n dt with dt = 1/4 year; the longest scenario (4 steps) sets the length. */
+  double t[4];
+  read_doubles(f, "/market/time", t, 1, (hsize_t[]){4});
+  for (int n = 0; n < 4; n++) assert_close(t[n], 0.25 * n, 0);
+  double q[3];
+  read_doubles(f, "/labs/quantile", q, 1, (hsize_t[]){3});
+  assert_close(q[1], 0.5, 0);
+
+  /* Market metric 0 at step n, scenario k: paths 100k + {0, 10, 20} + n/1000: mean 100k + 10 +
+   * n/1000, sample std 10, quantiles at 0.25 / 0.75 = mean -/+ 5 (type 7, h = 2q). */
+  double mean[2][4], std[2][4], quant[2][3][4];
+  read_doubles(f, "/market/premium_flagship_mean", &mean[0][0], 2, (hsize_t[]){2, 4});
+  read_doubles(f, "/market/premium_flagship_std", &std[0][0], 2, (hsize_t[]){2, 4});
+  read_doubles(f, "/market/premium_flagship_quantile", &quant[0][0][0], 3, (hsize_t[]){2, 3, 4});
+  for (int k = 0; k < 2; k++)
+    for (int n = 0; n < 4; n++) {
+      if (k == 1 && n >= 2) { /* padding of the shorter scenario */
+        assert_true(isnan(mean[k][n]) && isnan(std[k][n]) && isnan(quant[k][0][n]));
+        continue;
+      }
+      assert_close(mean[k][n], 100.0 * k + 10 + n / 1000.0, 1e-9);
+      assert_close(std[k][n], 10.0, 1e-9);
+      assert_close(quant[k][0][n], 100.0 * k + 5 + n / 1000.0, 1e-9);
+      assert_close(quant[k][2][n], 100.0 * k + 15 + n / 1000.0, 1e-9);
+    }
+  check_dims(f, "/market/premium_flagship_quantile", 3, (const char *const[]){"scenario", "quantile", "time"});
+  check_dims(f, "/labs/price_quantile", 4, (const char *const[]){"scenario", "quantile", "lab", "time"});
+  check_dims(f, "/labs/dcf_ratio_mean", 2, (const char *const[]){"scenario", "lab"});
+  check_dims(f, "/clouds/revenue_count", 3, (const char *const[]){"scenario", "cloud", "time"});
+  check_dims(f, "/paths/labs/price", 4, (const char *const[]){"scenario", "path", "lab", "time"});
+  check_dims(f, "/market/lab_exits_mean", 1, (const char *const[]){"scenario"});
+
+  /* A lab metric's mean at (scenario 0, lab 1, step 2): element moat_at_lab(price, 1, 2). */
+  moat_layout_t lay;
+  moat_scenario_layout(&scen[0], &lay);
+  double lab_mean[2][2][4];
+  read_doubles(f, "/labs/price_mean", &lab_mean[0][0][0], 3, (hsize_t[]){2, 2, 4});
+  assert_close(lab_mean[0][1][2], 10 + (double)moat_at_lab(&lay, MOAT_LM_PRICE, 1, 2) / 1000.0, 1e-9);
+
+  /* Kept paths: /paths/market/lab_exits(scenario, path) = value(k, p, off_path of scenario k). */
+  moat_layout_t lay1;
+  moat_scenario_layout(&scen[1], &lay1);
+  double exits[2][N_PATHS];
+  read_doubles(f, "/paths/market/lab_exits", &exits[0][0], 2, (hsize_t[]){2, N_PATHS});
+  assert_close(exits[0][1], value(0, 1, moat_at_path(&lay, MOAT_PM_LAB_EXITS)), 1e-9);
+  assert_close(exits[1][2], value(1, 2, moat_at_path(&lay1, MOAT_PM_LAB_EXITS)), 1e-9);
+
+  /* Every scenario done; _FillValue NaN and units on a float variable. */
+  hid_t done = H5Dopen2(f, "/market/scenario_done", H5P_DEFAULT);
+  uint8_t flags8[2] = {0, 0};
+  assert_true(H5Dread(done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, flags8) >= 0);
+  assert_int_equal(flags8[0], 1);
+  assert_int_equal(flags8[1], 1);
+  H5Dclose(done);
+  hid_t ds = H5Dopen2(f, "/labs/cash_std", H5P_DEFAULT);
+  assert_true(isnan(attr_double(ds, "_FillValue")));
+  attr_text(ds, "units", text, sizeof text);
+  assert_string_equal(text, "USD");
+  H5Dclose(ds);
+
+  /* Lab names as the coordinate, kinds alongside. */
+  hid_t labs = H5Dopen2(f, "/labs/lab", H5P_DEFAULT);
+  hid_t st = H5Tcopy(H5T_C_S1);
+  H5Tset_size(st, H5T_VARIABLE);
+  H5Tset_cset(st, H5T_CSET_UTF8);
+  char *names[2] = {NULL, NULL};
+  assert_true(H5Dread(labs, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0);
+  assert_string_equal(names[0], "closed-a");
+  assert_string_equal(names[1], "open-b");
+  H5free_memory(names[0]);
+  H5free_memory(names[1]);
+  H5Dclose(labs);
+  H5Tclose(st);
+
+  hid_t params = H5Gopen2(f, "params", H5P_DEFAULT);
+  attr_text(params, "swept_params", text, sizeof text);
+  assert_string_equal(text, "horizon_years");
+  H5Gclose(params);
+  H5Fclose(f);
+  remove(path);
+}
+
+/* Without keep_paths there is no /paths group. */
+static void no_paths_group(void **state) {
+  (void)state;
+  char path[256];
+  tmp_name(path, sizeof path, "np");
+  assert_int_equal(write_file(path, 0), MOAT_OK);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_int_equal(H5Lexists(f, "paths", H5P_DEFAULT), 0);
+  assert_true(H5Lexists(f, "market", H5P_DEFAULT) > 0);
+  H5Fclose(f);
+  remove(path);
+}
+
+/* A file in a missing directory cannot be created: MOAT_EIO naming the file; nothing left. */
+static void missing_directory(void **state) {
+  (void)state;
+  make_scenarios();
+  moat_writer_desc_t d = {2, source, NULL, "", "", "", 1, 0, 0, {NULL}};
+  char err[MOAT_ERR_MAX] = "";
+  moat_writer_t *w = NULL;
+  assert_int_equal(moat_writer_create(&w, "/nonexistent-dir-moat/x.h5", &d, err, sizeof err), MOAT_EIO);
+  assert_null(w);
+  assert_non_null(strstr(err, "/nonexistent-dir-moat/x.h5.partial"));
+}
+
+/* Aborting leaves an existing file untouched and removes the partial one. */
+static void abort_keeps_existing(void **state) {
+  (void)state;
+  char path[256], partial[300];
+  tmp_name(path, sizeof path, "ab");
+  snprintf(partial, sizeof partial, "%s.partial", path);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs("previous results\n", fp);
+  fclose(fp);
+  make_scenarios();
+  moat_writer_desc_t d = {2, source, NULL, "", "", "", 1, 0, 0, {NULL}};
+  char err[MOAT_ERR_MAX];
+  moat_writer_t *w = NULL;
+  assert_int_equal(moat_writer_create(&w, path, &d, err, sizeof err), MOAT_OK);
+  assert_int_equal(access(partial, F_OK), 0);
+  moat_writer_abort(w);
+  assert_int_not_equal(access(partial, F_OK), 0);
+  char line[64] = "";
+  fp = fopen(path, "r");
+  assert_non_null(fp);
+  assert_non_null(fgets(line, sizeof line, fp));
+  fclose(fp);
+  assert_string_equal(line, "previous results\n");
+  remove(path);
+}
+
+/* Scenarios that cannot share a file: a different time step. */
+static void mismatched_scenarios(void **state) {
+  (void)state;
+  make_scenarios();
+  scen[1].steps_per_year = 12;
+  moat_writer_desc_t d = {2, source, NULL, "", "", "", 1, 0, 0, {NULL}};
+  char err[MOAT_ERR_MAX] = "";
+  moat_writer_t *w = NULL;
+  char path[256];
+  tmp_name(path, sizeof path, "mm");
+  assert_int_equal(moat_writer_create(&w, path, &d, err, sizeof err), MOAT_EINVAL);
+  assert_non_null(strstr(err, "steps_per_year"));
+  assert_int_not_equal(access(path, F_OK), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(round_trip),
+      cmocka_unit_test(no_paths_group),
+      cmocka_unit_test(missing_directory),
+      cmocka_unit_test(abort_keeps_existing),
+      cmocka_unit_test(mismatched_scenarios),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
