@@ -1,46 +1,610 @@
-/* config.c — scenario loading (placeholder: the parameter table lands next). */
+/* config.c — loading a scenario file with libconfig through the parameter table; --set overrides. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <libconfig.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "moatsim/config.h"
+#include "config_table.h"
+#include "moatsim/sweep.h"
+
+/* parse_entry reads an entry's name through a pointer to the entry. */
+_Static_assert(offsetof(moat_lab_t, name) == 0 && offsetof(moat_cloud_t, name) == 0,
+               "name is the first field of labs and clouds");
+
+#define MOAT_SCENARIO_FILE_MAX (16L << 20) /* bytes: a scenario file larger than this is a mistake */
+
+/* State of one load: where messages point and where they go. */
+typedef struct loader {
+  moat_config_t *cfg;
+  const char *set;   /* the --set being applied ("key=value"), NULL while reading the file */
+  char *err;
+  size_t errlen;
+} loader_t;
+
+/* Line of a setting in its file (libconfig's macro yields an unsigned short). */
+static int source_line(const config_setting_t *s) { return s ? (int)config_setting_source_line(s) : 0; }
+
+/* "file:line" of a setting, or "--set key=value". */
+static void where(const loader_t *ld, const config_setting_t *s, char *out, size_t outlen) {
+  if (ld->set) {
+    snprintf(out, outlen, "--set %s", ld->set);
+    return;
+  }
+  const char *file = s ? config_setting_source_file(s) : NULL;
+  snprintf(out, outlen, "%s:%d", file ? file : ld->cfg->path, source_line(s));
+}
+
+/* An error at setting s: "file:line: message". Returns MOAT_EINVAL. */
+static int fail(const loader_t *ld, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(const loader_t *ld, const config_setting_t *s, const char *fmt, ...) {
+  char loc[MOAT_PATH_MAX + 64], msg[MOAT_ERR_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  where(ld, s, loc, sizeof loc);
+  snprintf(ld->err, ld->errlen, "%s: %s", loc, msg);
+  return MOAT_EINVAL;
+}
+
+static int is_number(const config_setting_t *s) {
+  int t = config_setting_type(s);
+  return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT;
+}
+
+static const char *expected(int type) {
+  switch (type) {
+  case MOAT_PT_INT:
+  case MOAT_PT_INT64: return "a whole number";
+  case MOAT_PT_DOUBLE: return "a number";
+  case MOAT_PT_BOOL: return "true or false";
+  case MOAT_PT_DLIST: return "a list of numbers such as [0.05, 0.5, 0.95]";
+  case MOAT_PT_SLIST: return "a list of strings such as [\"cn\"]";
+  case MOAT_PT_KIND: return "\"closed\" or \"open\"";
+  default: return "a string in double quotes";
+  }
+}
+
+static const char *type_word(const config_setting_t *s) {
+  switch (config_setting_type(s)) {
+  case CONFIG_TYPE_INT:
+  case CONFIG_TYPE_INT64: return "an integer";
+  case CONFIG_TYPE_FLOAT: return "a number";
+  case CONFIG_TYPE_STRING: return "a string";
+  case CONFIG_TYPE_BOOL: return "a boolean";
+  case CONFIG_TYPE_ARRAY: return "an array";
+  case CONFIG_TYPE_LIST: return "a list";
+  default: return "a group";
+  }
+}
+
+static int wrong_type(const loader_t *ld, const config_setting_t *s, const moat_param_t *p,
+                      const char *key) {
+  return fail(ld, s, "%s expects %s, got %s: %s", key, expected(p->type), type_word(s), p->doc);
+}
+
+/* A number from s for row p: ints are fine where doubles are expected, and whole doubles (1e6)
+ * where ints are. */
+static int read_number(const loader_t *ld, const config_setting_t *s, const moat_param_t *p,
+                       const char *key, double *v) {
+  if (!is_number(s)) return wrong_type(ld, s, p, key);
+  if (config_setting_type(s) == CONFIG_TYPE_FLOAT) {
+    *v = config_setting_get_float(s);
+    if (p->type != MOAT_PT_DOUBLE && p->type != MOAT_PT_DLIST && *v != floor(*v))
+      return fail(ld, s, "%s = %.15g is not a whole number: %s", key, *v, p->doc);
+  } else {
+    *v = (double)config_setting_get_int64(s);
+  }
+  char msg[MOAT_ERR_MAX];
+  if (moat_param_check_number(p, key, *v, msg, sizeof msg)) return fail(ld, s, "%s", msg);
+  return MOAT_OK;
+}
+
+static int read_string(const loader_t *ld, const config_setting_t *s, const moat_param_t *p,
+                       const char *key, const char **str) {
+  char msg[MOAT_ERR_MAX];
+  if (config_setting_type(s) != CONFIG_TYPE_STRING) return wrong_type(ld, s, p, key);
+  *str = config_setting_get_string(s);
+  if (moat_param_check_string(p, key, *str, msg, sizeof msg)) return fail(ld, s, "%s", msg);
+  return MOAT_OK;
+}
+
+static int assign_list(const loader_t *ld, const config_setting_t *s, const moat_param_t *p,
+                       void *base, const char *key) {
+  int t = config_setting_type(s);
+  if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) return wrong_type(ld, s, p, key);
+  int n = config_setting_length(s);
+  if ((size_t)n > p->size) return fail(ld, s, "%s has %d entries; at most %zu", key, n, p->size);
+  char *field = (char *)base + p->offset;
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+    if (p->type == MOAT_PT_DLIST) {
+      double v;
+      if (read_number(ld, e, p, key, &v)) return MOAT_EINVAL;
+      ((double *)(void *)field)[i] = v;
+    } else {
+      const char *str;
+      if (read_string(ld, e, p, key, &str)) return MOAT_EINVAL;
+      snprintf(field + (size_t)i * p->elem_size, p->elem_size, "%s", str);
+    }
+  }
+  *(int *)(void *)((char *)base + p->count_offset) = n;
+  return MOAT_OK;
+}
+
+/* Assign setting s to row p of base (a scenario, lab or cloud); key spells it for messages. */
+static int assign(const loader_t *ld, const config_setting_t *s, const moat_param_t *p, void *base,
+                  const char *key) {
+  const char *str;
+  double v;
+  switch (p->type) {
+  case MOAT_PT_STRING:
+    if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
+    snprintf((char *)base + p->offset, p->size, "%s", str);
+    return MOAT_OK;
+  case MOAT_PT_KIND:
+    if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
+    *(int *)(void *)((char *)base + p->offset) = strcmp(str, "open") == 0 ? MOAT_LAB_OPEN : MOAT_LAB_CLOSED;
+    return MOAT_OK;
+  case MOAT_PT_BOOL:
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL) return wrong_type(ld, s, p, key);
+    *(int *)(void *)((char *)base + p->offset) = config_setting_get_bool(s) != 0;
+    return MOAT_OK;
+  case MOAT_PT_DLIST:
+  case MOAT_PT_SLIST: return assign_list(ld, s, p, base, key);
+  default:
+    if (read_number(ld, s, p, key, &v)) return MOAT_EINVAL;
+    moat_param_store_number(p, base, v);
+    return MOAT_OK;
+  }
+}
+
+static int unknown(const loader_t *ld, const config_setting_t *s, const char *key) {
+  char hint[MOAT_KEY_MAX + 32];
+  moat_param_suggest(&ld->cfg->base, key, hint, sizeof hint);
+  return fail(ld, s, "unknown parameter `%s`%s; `moatsim params` lists them all", key, hint);
+}
+
+/* Is `prefix` ("market.") the start of some global key? */
+static int is_group(const char *prefix) {
+  size_t n = strlen(prefix);
+  for (size_t k = 0; k < moat_n_params; k++)
+    if (moat_params[k].scope == MOAT_PS_GLOBAL && strncmp(moat_params[k].key, prefix, n) == 0) return 1;
+  return 0;
+}
+
+static int parse_entries(loader_t *ld, const config_setting_t *list, int scope);
+static int parse_sweep(loader_t *ld, const config_setting_t *group);
+
+/* Walk a group of global keys; `prefix` is "" at the root or "market." inside a group. */
+static int walk_group(loader_t *ld, const config_setting_t *group, const char *prefix) {
+  int n = config_setting_length(group);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+    const char *name = config_setting_name(s);
+    char key[MOAT_KEY_MAX];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    int st;
+    if (!prefix[0] && strcmp(name, "labs") == 0) st = parse_entries(ld, s, MOAT_PS_LAB);
+    else if (!prefix[0] && strcmp(name, "clouds") == 0) st = parse_entries(ld, s, MOAT_PS_CLOUD);
+    else if (!prefix[0] && strcmp(name, "sweep") == 0) st = parse_sweep(ld, s);
+    else if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+      char sub[MOAT_KEY_MAX + 1];
+      snprintf(sub, sizeof sub, "%s.", key);
+      st = is_group(sub) ? walk_group(ld, s, sub) : unknown(ld, s, key);
+    } else {
+      const moat_param_t *p = moat_param_find(MOAT_PS_GLOBAL, key);
+      st = p ? assign(ld, s, p, &ld->cfg->base, key) : unknown(ld, s, key);
+    }
+    if (st) return st;
+  }
+  return MOAT_OK;
+}
+
+/* One lab or cloud entry: required fields first (the kind decides which fields apply). */
+static int parse_entry(loader_t *ld, const config_setting_t *e, int scope, int index, void *base) {
+  const char *what = scope == MOAT_PS_LAB ? "labs" : "clouds";
+  char key[2 * MOAT_KEY_MAX];
+  if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+    return fail(ld, e, "%s entry %d is %s; each entry is a group { name = \"...\"; ... }", what,
+                index + 1, type_word(e));
+  moat_param_defaults(scope, base);
+  for (size_t k = 0; k < moat_n_params; k++) {
+    const moat_param_t *p = &moat_params[k];
+    if (p->scope != scope || !p->required) continue;
+    const config_setting_t *s = config_setting_get_member(e, p->key);
+    if (!s)
+      return fail(ld, e, "%s entry %d has no `%s`: every entry needs %s", what, index + 1, p->key,
+                  scope == MOAT_PS_LAB ? "a name and a kind (\"closed\" or \"open\")" : "a name");
+    snprintf(key, sizeof key, "%s entry %d: %s", what, index + 1, p->key);
+    if (assign(ld, s, p, base, key)) return MOAT_EINVAL;
+  }
+  const char *name = (const char *)base; /* name is the first field of both structs */
+  int kind = scope == MOAT_PS_LAB ? ((const moat_lab_t *)base)->kind : 0;
+  int n = config_setting_length(e);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *s = config_setting_get_elem(e, (unsigned)i);
+    const moat_param_t *p = moat_param_find(scope, config_setting_name(s));
+    snprintf(key, sizeof key, "%s.%s.%s", what, name, config_setting_name(s));
+    if (!p) return unknown(ld, s, key);
+    if (p->required) continue;
+    if (!(p->kinds & (1 << kind)))
+      return fail(ld, s, "%s applies to %s labs only and %s is %s: remove it or change the kind",
+                  key, p->kinds == MOAT_KINDS_OPEN ? "open" : "closed", name,
+                  kind == MOAT_LAB_OPEN ? "open" : "closed");
+    if (assign(ld, s, p, base, key)) return MOAT_EINVAL;
+  }
+  return MOAT_OK;
+}
+
+static int parse_entries(loader_t *ld, const config_setting_t *list, int scope) {
+  moat_scenario_t *sc = &ld->cfg->base;
+  const char *what = scope == MOAT_PS_LAB ? "labs" : "clouds";
+  int max = scope == MOAT_PS_LAB ? MOAT_MAX_LABS : MOAT_MAX_CLOUDS;
+  int t = config_setting_type(list);
+  int n = t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY ? config_setting_length(list) : -1;
+  if (n < 0)
+    return fail(ld, list, "%s is %s; it is a list of entries: %s = ( { name = \"...\"; ... } );", what,
+                type_word(list), what);
+  if (n == 0)
+    return fail(ld, list, "%s is empty: a scenario needs %s", what,
+                scope == MOAT_PS_LAB ? "at least one closed and one open lab" : "at least one cloud");
+  if (n > max) return fail(ld, list, "%s has %d entries; at most %d", what, n, max);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+    void *base = scope == MOAT_PS_LAB ? (void *)&sc->labs[i] : (void *)&sc->clouds[i];
+    /* Count the entry first so that suggestions for its keys can name it. */
+    if (scope == MOAT_PS_LAB) {
+      sc->n_labs = i + 1;
+      sc->labs[i].line = source_line(e);
+    } else {
+      sc->n_clouds = i + 1;
+      sc->clouds[i].line = source_line(e);
+    }
+    if (parse_entry(ld, e, scope, i, base)) return MOAT_EINVAL;
+    for (int m = 0; m < i; m++) {
+      const char *a = scope == MOAT_PS_LAB ? sc->labs[m].name : sc->clouds[m].name;
+      int line = scope == MOAT_PS_LAB ? sc->labs[m].line : sc->clouds[m].line;
+      if (strcmp(a, (const char *)base) == 0)
+        return fail(ld, e, "duplicate %s name \"%s\" (first at line %d): names must be unique",
+                    scope == MOAT_PS_LAB ? "lab" : "cloud", a, line);
+    }
+  }
+  return MOAT_OK;
+}
+
+/* ---- sweep section (MODEL.md §11 `sweep`) ---- */
+
+static const char *const sweep_keys[] = {"method", "samples", "axes", NULL};
+static const char *const axis_keys[] = {"param", "values", "min", "max", "log", "low", "mid", "high", NULL};
+
+/* Unknown key in the sweep section: suggest the nearest of `known`. */
+static int unknown_in(const loader_t *ld, const config_setting_t *s, const char *prefix,
+                      const char *const *known) {
+  const char *name = config_setting_name(s), *best = NULL;
+  size_t best_d = (size_t)-1;
+  for (const char *const *k = known; *k; k++) {
+    size_t d = moat_edit_distance(name, *k);
+    if (d < best_d) best_d = d, best = *k;
+  }
+  char hint[MOAT_KEY_MAX + 32] = "";
+  if (best && best_d <= 2) snprintf(hint, sizeof hint, " (did you mean `%s%s`?)", prefix, best);
+  return fail(ld, s, "unknown key `%s%s` in the sweep section%s", prefix, name, hint);
+}
+
+static int sweep_number(const loader_t *ld, const config_setting_t *s, const char *key, double *v) {
+  if (!is_number(s)) return fail(ld, s, "%s expects a number, got %s", key, type_word(s));
+  *v = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                                                   : (double)config_setting_get_int64(s);
+  return MOAT_OK;
+}
+
+static int sweep_values(const loader_t *ld, const config_setting_t *s, moat_sweep_axis_t *ax) {
+  int t = config_setting_type(s);
+  if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+    return fail(ld, s, "sweep axis values expects a list of numbers such as [0.01, 0.03], got %s",
+                type_word(s));
+  int n = config_setting_length(s);
+  if (n == 0) return MOAT_OK;
+  ax->values = malloc((size_t)n * sizeof *ax->values);
+  if (!ax->values) {
+    snprintf(ld->err, ld->errlen, "%s: out of memory reading %d sweep values", ld->cfg->path, n);
+    return MOAT_ENOMEM;
+  }
+  ax->n_values = n;
+  for (int i = 0; i < n; i++)
+    if (sweep_number(ld, config_setting_get_elem(s, (unsigned)i), "sweep axis values", &ax->values[i]))
+      return MOAT_EINVAL;
+  return MOAT_OK;
+}
+
+/* One axis setting; `seen` collects which of min/max/low/mid/high were given (bit per key). */
+static int sweep_axis_key(const loader_t *ld, const config_setting_t *s, moat_sweep_axis_t *ax,
+                          unsigned *seen) {
+  const char *name = config_setting_name(s);
+  double *targets[] = {NULL, NULL, &ax->min, &ax->max, NULL, &ax->low, &ax->mid, &ax->high};
+  for (unsigned k = 0; axis_keys[k]; k++) {
+    if (strcmp(name, axis_keys[k]) != 0) continue;
+    if (targets[k]) {
+      *seen |= 1u << k;
+      return sweep_number(ld, s, name, targets[k]);
+    }
+    if (k == 1) return sweep_values(ld, s, ax);
+    if (k == 4) {
+      if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return fail(ld, s, "sweep axis log expects true or false, got %s", type_word(s));
+      ax->log = config_setting_get_bool(s) != 0;
+      return MOAT_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+      return fail(ld, s, "sweep axis param expects a parameter key in quotes, got %s", type_word(s));
+    const char *param = config_setting_get_string(s);
+    if (strlen(param) >= sizeof ax->param)
+      return fail(ld, s, "sweep axis param \"%.40s...\" is longer than %zu characters", param,
+                  sizeof ax->param - 1);
+    snprintf(ax->param, sizeof ax->param, "%s", param);
+    return MOAT_OK;
+  }
+  return unknown_in(ld, s, "sweep.axes.", axis_keys);
+}
+
+static int parse_axis(const loader_t *ld, const config_setting_t *g, moat_sweep_axis_t *ax) {
+  ax->line = source_line(g);
+  if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+    return fail(ld, g, "each sweep axis is a group { param = \"...\"; values = [...]; }, got %s",
+                type_word(g));
+  unsigned seen = 0;
+  int n = config_setting_length(g);
+  for (int i = 0; i < n; i++) {
+    int st = sweep_axis_key(ld, config_setting_get_elem(g, (unsigned)i), ax, &seen);
+    if (st) return st;
+  }
+  if (!ax->param[0]) return fail(ld, g, "sweep axis has no `param`: name the parameter it varies");
+  unsigned range = seen & (3u << 2), preset = seen & (7u << 5);
+  if (range && range != (3u << 2))
+    return fail(ld, g, "sweep axis %s gives only one of min and max: give both", ax->param);
+  if (preset && preset != (7u << 5))
+    return fail(ld, g, "sweep axis %s needs all of low, mid and high (5th, 50th, 95th percentiles)",
+                ax->param);
+  ax->has_range = range != 0;
+  ax->has_preset = preset != 0;
+  return MOAT_OK;
+}
+
+static int sweep_method(const loader_t *ld, const config_setting_t *s, moat_sweep_t *sw) {
+  static const char *const names[] = {"grid", "list", "lhs", "sobol"};
+  const char *m = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : "";
+  for (int k = 0; k < 4; k++)
+    if (strcmp(m, names[k]) == 0) {
+      sw->method = MOAT_SWEEP_GRID + k;
+      return MOAT_OK;
+    }
+  return fail(ld, s, "sweep.method must be \"grid\", \"list\", \"lhs\" or \"sobol\"");
+}
+
+static int sweep_axes(const loader_t *ld, const config_setting_t *s, moat_sweep_t *sw) {
+  int t = config_setting_type(s);
+  if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+    return fail(ld, s, "sweep.axes is %s; it is a list of groups ( { param = ...; }, ... )", type_word(s));
+  int n = config_setting_length(s);
+  if (n > MOAT_MAX_AXES) return fail(ld, s, "sweep.axes has %d axes; at most %d", n, MOAT_MAX_AXES);
+  for (int a = 0; a < n; a++) {
+    sw->n_axes = a + 1; /* counted first so that moat_config_clear frees a partial axis */
+    int st = parse_axis(ld, config_setting_get_elem(s, (unsigned)a), &sw->axes[a]);
+    if (st) return st;
+  }
+  return MOAT_OK;
+}
+
+static int parse_sweep(loader_t *ld, const config_setting_t *group) {
+  moat_sweep_t *sw = &ld->cfg->sweep;
+  sw->line = source_line(group);
+  if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+    return fail(ld, group, "sweep is %s; it is a group { method = ...; axes = (...); }", type_word(group));
+  int n = config_setting_length(group), have_method = 0;
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+    const char *name = config_setting_name(s);
+    int st;
+    if (strcmp(name, "method") == 0) st = sweep_method(ld, s, sw), have_method = 1;
+    else if (strcmp(name, "axes") == 0) st = sweep_axes(ld, s, sw);
+    else if (strcmp(name, "samples") == 0) {
+      long long v = config_setting_get_int64(s);
+      int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
+      st = whole && v >= 0 && v <= 2147483647 ? MOAT_OK
+                                              : fail(ld, s, "sweep.samples expects a whole number in [1, 10000000]");
+      sw->samples = (int)v;
+    } else
+      st = unknown_in(ld, s, "sweep.", sweep_keys);
+    if (st) return st;
+  }
+  if (!have_method) return fail(ld, group, "sweep.method is missing: \"grid\", \"list\", \"lhs\" or \"sobol\"");
+  return MOAT_OK;
+}
+
+/* ---- --set key=value ---- */
+
+/* A number from --set text: strtod syntax (so nan and inf are read, and rejected by range). */
+static int set_number(const loader_t *ld, const moat_param_t *p, void *base, const char *key,
+                      const char *text) {
+  char *end = NULL, msg[MOAT_ERR_MAX];
+  errno = 0;
+  double v = strtod(text, &end);
+  if (end == text || *end != '\0')
+    return fail(ld, NULL, "`%s` is not a number: %s expects %s", text, key, expected(p->type));
+  if (p->type != MOAT_PT_DOUBLE && isfinite(v) && v != floor(v))
+    return fail(ld, NULL, "%s = %s is not a whole number: %s", key, text, p->doc);
+  if (moat_param_check_number(p, key, v, msg, sizeof msg)) return fail(ld, NULL, "%s", msg);
+  moat_param_store_number(p, base, v);
+  return MOAT_OK;
+}
+
+/* Other types: read "v = <text>;" with libconfig (bare words are strings for string keys). */
+static int set_value(const loader_t *ld, const moat_param_t *p, void *base, const char *key,
+                     const char *text) {
+  int bare = (p->type == MOAT_PT_STRING || p->type == MOAT_PT_KIND) && text[0] != '"';
+  size_t len = strlen(text) + 16;
+  char *src = malloc(len);
+  if (!src) return fail(ld, NULL, "out of memory");
+  snprintf(src, len, bare ? "v = \"%s\";" : "v = %s;", text);
+  config_t lc;
+  config_init(&lc);
+  int st;
+  if (!config_read_string(&lc, src))
+    st = fail(ld, NULL, "cannot read `%s` as %s for %s (%s)", text, expected(p->type), key,
+              config_error_text(&lc));
+  else
+    st = assign(ld, config_lookup(&lc, "v"), p, base, key);
+  config_destroy(&lc);
+  free(src);
+  return st;
+}
+
+static int apply_set(loader_t *ld, const char *set) {
+  char key[MOAT_KEY_MAX], msg[MOAT_ERR_MAX];
+  const char *eq = strchr(set, '=');
+  ld->set = set;
+  if (!eq || eq == set || (size_t)(eq - set) >= sizeof key)
+    return fail(ld, NULL, "expected key=value, e.g. --set quality_gap.long_run=0.02");
+  snprintf(key, sizeof key, "%.*s", (int)(eq - set), set);
+  const char *text = eq + 1;
+  if (!*text) return fail(ld, NULL, "no value after '='");
+  moat_param_ref_t ref;
+  if (moat_param_resolve(&ld->cfg->base, key, &ref, msg, sizeof msg)) return fail(ld, NULL, "%s", msg);
+  int t = ref.param->type;
+  if (t == MOAT_PT_INT || t == MOAT_PT_INT64 || t == MOAT_PT_DOUBLE)
+    return set_number(ld, ref.param, ref.base, key, text);
+  return set_value(ld, ref.param, ref.base, key, text);
+}
+
+/* ---- loading ---- */
+
+/* The whole file as a NUL-terminated string (owned by the caller). */
+static int read_text(const char *path, char **text, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: cannot open the scenario file: %s", path, strerror(errno));
+    return MOAT_EINVAL;
+  }
+  char *buf = NULL;
+  size_t used = 0, cap = 0;
+  int st = MOAT_OK;
+  for (;;) {
+    if (used + 4096 + 1 > cap) {
+      cap = cap ? 2 * cap : 8192;
+      char *grown = cap > (size_t)MOAT_SCENARIO_FILE_MAX + 8192 ? NULL : realloc(buf, cap);
+      if (!grown) {
+        snprintf(err, errlen, "%s: the scenario file is larger than %ld MiB or memory ran out", path,
+                 MOAT_SCENARIO_FILE_MAX >> 20);
+        st = cap > (size_t)MOAT_SCENARIO_FILE_MAX + 8192 ? MOAT_EINVAL : MOAT_ENOMEM;
+        break;
+      }
+      buf = grown;
+    }
+    size_t got = fread(buf + used, 1, cap - used - 1, f);
+    used += got;
+    if (got == 0) break;
+  }
+  if (!st && ferror(f)) {
+    snprintf(err, errlen, "%s: cannot read the scenario file: %s", path, strerror(errno));
+    st = MOAT_EINVAL;
+  }
+  fclose(f);
+  if (st) {
+    free(buf);
+    return st;
+  }
+  buf[used] = '\0';
+  if (strlen(buf) != used) {
+    free(buf);
+    snprintf(err, errlen, "%s: the scenario file contains a NUL byte: it is not a text file", path);
+    return MOAT_EINVAL;
+  }
+  *text = buf;
+  return MOAT_OK;
+}
+
+/* Parse the text with libconfig and walk it into cfg. */
+static int parse_text(loader_t *ld, const char *text) {
+  config_t lc;
+  config_init(&lc);
+  char dir[MOAT_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", ld->cfg->path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  config_set_include_dir(&lc, slash ? dir : ".");
+  int st;
+  if (!config_read_string(&lc, text)) {
+    const char *file = config_error_file(&lc);
+    snprintf(ld->err, ld->errlen, "%s:%d: syntax error: %s", file ? file : ld->cfg->path,
+             config_error_line(&lc), config_error_text(&lc));
+    st = MOAT_EINVAL;
+  } else {
+    st = walk_group(ld, config_root_setting(&lc), "");
+  }
+  config_destroy(&lc);
+  return st;
+}
+
+/* cfg->text: the file followed by a comment block with the overrides. */
+static int compose_text(moat_config_t *cfg, char *file_text, const char *const *sets, size_t n_sets) {
+  size_t len = strlen(file_text) + 128;
+  for (size_t k = 0; k < n_sets; k++) len += strlen(sets[k]) + 16;
+  char *text = realloc(file_text, len);
+  if (!text) return MOAT_ENOMEM;
+  size_t used = strlen(text);
+  if (n_sets) {
+    used += (size_t)snprintf(text + used, len - used, "%s# --set overrides applied after the file:\n",
+                             used && text[used - 1] != '\n' ? "\n" : "");
+    for (size_t k = 0; k < n_sets; k++)
+      used += (size_t)snprintf(text + used, len - used, "# --set %s\n", sets[k]);
+  }
+  cfg->text = text;
+  return MOAT_OK;
+}
 
 int moat_config_load_ex(moat_config_t *cfg, const char *path, const char *const *sets,
                         size_t n_sets, const moat_limits_t *lim, char *err, size_t errlen) {
-  (void)sets; (void)n_sets; (void)lim;
   memset(cfg, 0, sizeof *cfg);
-  snprintf(err, errlen, "%s: scenario loading is not built yet", path);
-  return MOAT_ERUNTIME;
+  if (strlen(path) >= sizeof cfg->path) {
+    snprintf(err, errlen, "%.60s...: the file name is longer than %zu characters", path,
+             sizeof cfg->path - 1);
+    return MOAT_EINVAL;
+  }
+  snprintf(cfg->path, sizeof cfg->path, "%s", path);
+  char *file_text = NULL, inner[MOAT_ERR_MAX];
+  int st = read_text(path, &file_text, err, errlen);
+  if (st) return st;
+  loader_t ld = {cfg, NULL, err, errlen};
+  moat_param_defaults(MOAT_PS_GLOBAL, &cfg->base);
+  st = parse_text(&ld, file_text);
+  for (size_t k = 0; !st && k < n_sets; k++) st = apply_set(&ld, sets[k]);
+  if (!st && (st = moat_scenario_validate_ex(&cfg->base, lim, &cfg->warnings, inner, sizeof inner)))
+    snprintf(err, errlen, "%s: %s", path, inner);
+  if (!st) st = moat_sweep_check(cfg, err, errlen);
+  if (!st) st = compose_text(cfg, file_text, sets, n_sets);
+  if (st == MOAT_ENOMEM) snprintf(err, errlen, "%s: out of memory while loading", path);
+  if (st) {
+    moat_warnings_t keep = cfg->warnings;
+    free(file_text);
+    moat_config_clear(cfg);
+    cfg->warnings = keep;
+  }
+  return st;
 }
+
 int moat_config_load(moat_config_t *cfg, const char *path, const char *const *sets, size_t n_sets,
                      char *err, size_t errlen) {
   return moat_config_load_ex(cfg, path, sets, n_sets, NULL, err, errlen);
 }
-void moat_config_clear(moat_config_t *cfg) { (void)cfg; }
-int moat_scenario_set_number(moat_scenario_t *sc, const char *key, double value, char *err,
-                             size_t errlen) {
-  (void)sc; (void)value;
-  snprintf(err, errlen, "%s: not built yet", key);
-  return MOAT_EINVAL;
+
+void moat_config_clear(moat_config_t *cfg) {
+  for (int a = 0; a < cfg->sweep.n_axes && a < MOAT_MAX_AXES; a++) free(cfg->sweep.axes[a].values);
+  free(cfg->text);
+  memset(cfg, 0, sizeof *cfg);
 }
-int moat_scenario_get_number(const moat_scenario_t *sc, const char *key, double *value, char *err,
-                             size_t errlen) {
-  (void)sc; (void)value;
-  snprintf(err, errlen, "%s: not built yet", key);
-  return MOAT_EINVAL;
-}
-int moat_scenario_validate(const moat_scenario_t *sc, char *err, size_t errlen) {
-  return moat_scenario_validate_ex(sc, NULL, NULL, err, errlen);
-}
-int moat_scenario_validate_ex(const moat_scenario_t *sc, const moat_limits_t *lim,
-                              moat_warnings_t *warn, char *err, size_t errlen) {
-  (void)sc; (void)lim; (void)warn; (void)err; (void)errlen;
-  return MOAT_OK;
-}
-void moat_scenario_estimate(const moat_scenario_t *sc, int threads, moat_estimate_t *est) {
-  (void)sc; (void)threads;
-  memset(est, 0, sizeof *est);
-}
-void moat_scenario_visit(const moat_scenario_t *sc, moat_param_visit_fn fn, void *ctx) {
-  (void)sc; (void)fn; (void)ctx;
-}
-int moat_params_print(FILE *out, const char *format) { (void)out; (void)format; return MOAT_OK; }

@@ -1,0 +1,99 @@
+/* config_table.h — the parameter table shared by the config module's files (not installed). */
+#ifndef MOATSIM_CONFIG_TABLE_H
+#define MOATSIM_CONFIG_TABLE_H
+
+#include <stddef.h>
+
+#include "moatsim/config.h"
+#include "moatsim/scenario.h"
+
+/* Where a parameter lives: the scenario itself, or one entry of labs / clouds. */
+enum moat_param_scope { MOAT_PS_GLOBAL = 0, MOAT_PS_LAB, MOAT_PS_CLOUD };
+
+enum moat_param_type {
+  MOAT_PT_INT = 0, /* int */
+  MOAT_PT_INT64,   /* uint64_t (the seed), 0 .. 2^53 so that it survives a double */
+  MOAT_PT_DOUBLE,  /* double */
+  MOAT_PT_BOOL,    /* int 0/1 */
+  MOAT_PT_STRING,  /* char[size] */
+  MOAT_PT_KIND,    /* lab kind: the string "closed" or "open", stored as enum moat_lab_kind */
+  MOAT_PT_DLIST,   /* double[size] with an int count at count_offset */
+  MOAT_PT_SLIST    /* char[size][elem_size] with an int count at count_offset */
+};
+
+/* Which lab kinds a lab key applies to (bit mask of 1 << enum moat_lab_kind). */
+enum { MOAT_KINDS_CLOSED = 1, MOAT_KINDS_OPEN = 2, MOAT_KINDS_BOTH = 3 };
+
+/* One row of the table. min/max bound numbers, list entries, string lengths (max only) and
+ * list lengths (count_max). */
+typedef struct moat_param {
+  const char *key;  /* dotted key; lab and cloud keys without the "labs.<name>." prefix */
+  int scope;        /* enum moat_param_scope */
+  int type;         /* enum moat_param_type */
+  int kinds;        /* lab keys: MOAT_KINDS_*; others MOAT_KINDS_BOTH */
+  int required;     /* lab and cloud entries must give it */
+  size_t offset;    /* into moat_scenario_t, moat_lab_t or moat_cloud_t */
+  size_t size;      /* strings: buffer size with the NUL; lists: capacity */
+  size_t elem_size; /* string lists: buffer size of one entry */
+  size_t count_offset;        /* lists: offset of the int count */
+  double def, min, max;       /* numbers and bools (def only) */
+  const char *def_str;        /* strings and kinds */
+  const double *def_dlist;    /* double lists */
+  const char *const *def_slist; /* string lists */
+  int def_n;                  /* entries of the default list */
+  const char *unit;
+  const char *doc;
+} moat_param_t;
+
+extern const moat_param_t moat_params[];
+extern const size_t moat_n_params;
+
+/* The row of a global key ("quality_gap.long_run") or of a lab / cloud field ("quality") in
+ * `scope`; NULL if none. */
+const moat_param_t *moat_param_find(int scope, const char *key);
+
+/* Where a dotted key lives in a scenario: its row and the struct its offset applies to. */
+typedef struct moat_param_ref {
+  const moat_param_t *param;
+  void *base;     /* the scenario, lab or cloud */
+  int entry;      /* lab or cloud index, -1 for globals */
+} moat_param_ref_t;
+
+/* Resolve "key", "labs.<name>.<field>" or "clouds.<name>.<field>" in sc. MOAT_EINVAL with a
+ * message (unknown key with the nearest known key suggested, unknown lab, field not used by
+ * the lab's kind) otherwise. */
+int moat_param_resolve(const moat_scenario_t *sc, const char *key, moat_param_ref_t *ref,
+                       char *err, size_t errlen);
+
+/* Suggestion for an unknown key: " (did you mean `x`?)" or "" when nothing is close. `scope`
+ * restricts the candidates; lab/cloud candidates are spelled with `prefix` ("labs.open-a."). */
+void moat_param_suggest(const moat_scenario_t *sc, const char *key, char *out, size_t outlen);
+
+/* Levenshtein distance of two strings of at most MOAT_KEY_MAX - 1 characters. */
+size_t moat_edit_distance(const char *a, const char *b);
+
+/* Put the defaults of every row of `scope` into base (a scenario, lab or cloud). */
+void moat_param_defaults(int scope, void *base);
+
+/* Check a number against a row: finite, whole for integer types, in [min, max]. On failure
+ * writes "key = value is outside [min, max]: doc" (or similar) into err. */
+int moat_param_check_number(const moat_param_t *p, const char *key, double v, char *err,
+                            size_t errlen);
+/* Check a string for a string or kind row: length, kind names, entry-name characters. */
+int moat_param_check_string(const moat_param_t *p, const char *key, const char *s, char *err,
+                            size_t errlen);
+/* Store a checked number into the row's field (integers rounded). */
+void moat_param_store_number(const moat_param_t *p, void *base, double v);
+/* Read a numeric (int, int64, double, bool) field as a double. */
+double moat_param_load_number(const moat_param_t *p, const void *base);
+
+/* A row's value in base, in libconfig syntax (strings quoted, lists in [..]). */
+void moat_param_format(const moat_param_t *p, const void *base, char *out, size_t outlen);
+/* A double in the shortest form that reads back exactly. */
+void moat_format_double(double v, char *out, size_t outlen);
+
+/* Check every row of a scenario's values (ranges, string lengths); the first failure goes in err
+ * prefixed with `where: ` unless where is NULL. */
+int moat_param_check_all(const moat_scenario_t *sc, const char *where, char *err, size_t errlen);
+
+#endif
