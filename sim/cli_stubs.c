@@ -12,4 +12,3 @@ static int moat_cli_unavailable(const char *command) {
 int moat_cmd_info(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("info"); }
 int moat_cmd_summary(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("summary"); }
 int moat_cmd_merge(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("merge"); }
-int moat_cmd_report(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("report"); }
