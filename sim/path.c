@@ -37,6 +37,7 @@ struct moat_workspace {
   moat_accounts_t acc;
   double price[MOAT_MAX_OFFERS], cost[MOAT_MAX_OFFERS], quality[MOAT_MAX_OFFERS];
   double qty[MOAT_MAX_OFFERS];
+  double markup[MOAT_MAX_OFFERS]; /* p_j - c_j of the last step, $/Mtok */
   unsigned char offer_active[MOAT_MAX_OFFERS], fixed[MOAT_MAX_OFFERS];
   int seller[MOAT_MAX_OFFERS];
   double war_price; /* the aggressor's held first-party price, $/Mtok */
@@ -211,12 +212,15 @@ static void step_volumes(const moat_scenario_t *sc, int n, moat_workspace_t *ws)
   }
 }
 
-/* Starting prices and fixed offers of step n: 1.5 c at step 0, else last step's; local at cost;
- * the war aggressor's first-party price held; offers of exited labs frozen. */
+/* Starting prices and fixed offers of step n: 1.5 c at step 0, else last step's markups on this
+ * step's costs (logit markups depend on tau and shares, not on cost, so carrying the markup
+ * rather than the price starts the solve closer to the new equilibrium when costs fall);
+ * local at cost; the war aggressor's first-party price held; offers of exited labs frozen. */
 static void step_price_setup(int n, moat_workspace_t *ws) {
   const moat_offer_table_t *ot = &ws->ot;
   for (int j = 0; j < ot->n; j++) {
     if (n == 0) ws->price[j] = 1.5 * ws->cost[j];
+    else if (ws->offer_active[j]) ws->price[j] = fmax(ws->cost[j] + ws->markup[j], 0.0);
     if (ot->kind[j] == MOAT_OFFER_LOCAL) ws->price[j] = ws->cost[j];
     ws->fixed[j] = ot->seller[j] < 0 || !ws->offer_active[j];
   }
@@ -330,6 +334,7 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
     moat_pricing_solve(&market, ws->price, sc->pricing.tolerance, sc->pricing.max_iterations,
                        ws->pricing, &pr);
     moat_choice_shares(&market, ws->price, ws->shares);
+    for (int j = 0; j < ot->n; j++) ws->markup[j] = ws->price[j] - ws->cost[j];
     step_allocate(sc, n, exits, ws);
 
     moat_step_view_t v = {sc, ot, n, ws->price, ws->cost, ws->quality, ws->qty, ws->offer_active,

@@ -147,4 +147,16 @@ static inline void moat_fixture_baseline(moat_scenario_t *sc) {
   moat_fixture_cloud(&sc->clouds[2], "wafer-scale", 0.7, 10.0);
 }
 
+/* Assertions on doubles for cmocka tests (cmocka's assert_float_equal works on floats). */
+#ifdef CMOCKA_H_
+#include <math.h>
+#define assert_close(a, b, tol) moat_test_close((a), (b), (tol), #a, __FILE__, __LINE__)
+static inline void moat_test_close(double a, double b, double tol, const char *what,
+                                   const char *file, int line) {
+  if (fabs(a - b) <= tol) return;
+  print_error("%s = %.17g, expected %.17g (tolerance %g)\n", what, a, b, tol);
+  _fail(file, line);
+}
+#endif
+
 #endif
