@@ -69,6 +69,15 @@ $(B)/libmoat.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Objects that embed the git revision are rebuilt when it changes (a stamp file holds it).
+REV_STAMP := $(B)/git-revision
+$(REV_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+$(B)/sim/provenance.o $(B)/sim/main.o: $(REV_STAMP)
+.PHONY: FORCE
+FORCE:
+
 $(B)/sim/%.o: sim/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<

@@ -4,13 +4,22 @@
 #include <hdf5.h>
 #include <libconfig.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "moatsim/cli.h"
 #include "moatsim/config.h"
+#include "moatsim/model.h"
+#include "moatsim/runner.h"
 #include "moatsim/scenario.h"
+#include "moatsim/summary.h"
 #include "moatsim/sweep.h"
+#include "moatsim/writer.h"
 
 #if defined(MOAT_MPI) && MOAT_MPI
 #include <mpi.h>
@@ -110,8 +119,172 @@ static int load_scenario(const moat_run_options_t *opt, moat_config_t *cfg) {
   return st;
 }
 
+/* ---- moatsim run: the results file, progress, and the loop over scenarios ---------------- */
+
+static int unsupported_run_options(void) {
+  fprintf(stderr, "moatsim run: --resume and --shard are not available in this build: run the "
+                  "whole sweep in one process\n");
+  return EXIT_USAGE;
+}
+
+/* -1 when `file` may be written; otherwise the message is printed and the exit code returned:
+ * no name, an existing file without --force, a missing directory. */
+static int check_output(const char *file, int force) {
+  struct stat st;
+  if (!file || !*file) {
+    fprintf(stderr, "moatsim run: no results file: give -o FILE or set output.file in the scenario\n");
+    return EXIT_USAGE;
+  }
+  if (stat(file, &st) == 0 && !force) {
+    fprintf(stderr, "moatsim run: results file '%s' exists: pass --force to replace it, or choose "
+                    "another with -o FILE\n", file);
+    return EXIT_USAGE;
+  }
+  char dir[MOAT_PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", file);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else slash[slash == dir] = '\0'; /* "/x.h5" keeps "/" */
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "moatsim run: directory '%s' of results file '%s' does not exist: create it "
+                    "(mkdir -p '%s') or choose another -o FILE\n", dir, file, dir);
+    return EXIT_USAGE;
+  }
+  return -1;
+}
+
+/* "moatsim run ..." as typed, arguments with blanks or quotes in single quotes. */
+static void join_command_line(int argc, char **argv, char *buf, size_t len) {
+  size_t n = (size_t)snprintf(buf, len, "moatsim");
+  for (int k = 0; k < argc && n < len; k++) {
+    int quote = !*argv[k] || strpbrk(argv[k], " \t\"'$\\*?") != NULL;
+    n += (size_t)snprintf(buf + n, len - n, quote ? " '%s'" : " %s", argv[k]);
+  }
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Progress on stderr: one redrawn line on a terminal, a line per scenario otherwise. */
+typedef struct progress {
+  int tty, quiet, drawn;
+  size_t k, n_scen, paths, done_before; /* scenario, scenarios, its paths, paths of earlier ones */
+  double start, last;                   /* seconds (monotonic) */
+} progress_t;
+
+static void progress_draw(void *ctx, size_t done) {
+  progress_t *p = ctx;
+  double t = now_s();
+  if (p->quiet || !p->tty || (done < p->paths && t - p->last < 0.25)) return;
+  p->last = t;
+  double all = (double)(p->done_before + done), rate = all / (t - p->start + 1e-9);
+  double left = ((double)(p->n_scen - p->k) * (double)p->paths - (double)done) / (rate + 1e-300);
+  long s = (long)(left + 0.5);
+  fprintf(stderr, "\rscenario %zu/%zu  paths %zu/%zu  %.1f paths/s  %ld:%02ld:%02ld left\033[K",
+          p->k + 1, p->n_scen, done, p->paths, rate, s / 3600, s / 60 % 60, s % 60);
+  p->drawn = 1;
+}
+
+static void progress_scenario_done(progress_t *p, double seconds) {
+  p->done_before += p->paths;
+  if (p->quiet || p->tty) return;
+  fprintf(stderr, "moatsim run: scenario %zu/%zu done: %zu paths in %.2f s (%.1f paths/s)\n",
+          p->k + 1, p->n_scen, p->paths, seconds, (double)p->paths / (seconds + 1e-9));
+}
+
+/* Run, summarize and write scenario k; *buf (capacity *cap doubles) holds its paths. */
+static int run_one(moat_runner_t *r, moat_writer_t *w, const moat_scenario_t *sc, size_t k,
+                   double **buf, size_t *cap, progress_t *pg, double *write_s, char *err,
+                   size_t errlen) {
+  double t0 = now_s();
+  moat_layout_t lay;
+  moat_scenario_layout(sc, &lay);
+  size_t n_paths = (size_t)sc->paths, need = n_paths * lay.per_path;
+  if (need > *cap) {
+    double *grown = realloc(*buf, need * sizeof *grown);
+    if (!grown) {
+      snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths,
+               lay.per_path);
+      return MOAT_ENOMEM;
+    }
+    *buf = grown, *cap = need;
+  }
+  pg->k = k, pg->paths = n_paths;
+  int st = moat_runner_run(r, sc, k, *buf, NULL, progress_draw, pg, err, errlen);
+  moat_summary_t s;
+  if (st == MOAT_OK)
+    st = moat_summary_init(&s, lay.per_path, sc->output.quantiles, sc->output.n_quantiles, err, errlen);
+  if (st != MOAT_OK) return st;
+  st = moat_summary_compute(&s, *buf, n_paths, lay.per_path, moat_runner_threads(r), err, errlen);
+  double t1 = now_s();
+  if (st == MOAT_OK) st = moat_writer_write_scenario(w, k, &lay, &s, *buf, n_paths, err, errlen);
+  *write_s += now_s() - t1;
+  moat_summary_clear(&s);
+  if (st == MOAT_OK) progress_scenario_done(pg, now_s() - t0);
+  return st;
+}
+
+static int run_scenarios(const moat_config_t *cfg, int threads, moat_writer_t *w, size_t n_scen,
+                         progress_t *pg, double *write_s, char *err, size_t errlen) {
+  moat_runner_t *r = moat_runner_alloc(threads);
+  moat_scenario_t *sc = malloc(sizeof *sc);
+  double *paths = NULL;
+  size_t cap = 0;
+  int st = r && sc ? MOAT_OK : MOAT_ENOMEM;
+  if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
+  for (size_t k = 0; k < n_scen && st == MOAT_OK; k++) {
+    st = moat_sweep_scenario(cfg, k, sc, err, errlen);
+    if (st == MOAT_OK) st = run_one(r, w, sc, k, &paths, &cap, pg, write_s, err, errlen);
+  }
+  free(paths);
+  free(sc);
+  moat_runner_free(r);
+  return st;
+}
+
+/* The writer reads scenario k of the sweep through this. */
+static int sweep_source(void *ctx, size_t k, moat_scenario_t *sc, char *err, size_t errlen) {
+  return moat_sweep_scenario(ctx, k, sc, err, errlen);
+}
+
+/* Create the results file, run every scenario into it, finish it; returns the exit code. */
+static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt, const char *file,
+                         const char *cmdline) {
+  char err[MOAT_ERR_MAX];
+  size_t n_scen = moat_sweep_count(cfg);
+  int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+  moat_writer_desc_t d = {n_scen, sweep_source, (void *)(uintptr_t)cfg, cmdline, cfg->path,
+                          cfg->text ? cfg->text : "", threads, cfg->base.output.keep_paths, 0, {NULL}};
+  for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
+    d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
+  progress_t pg = {isatty(STDERR_FILENO), opt->quiet, 0, 0, n_scen, 0, 0, now_s(), 0};
+  double write_s = 0;
+  moat_writer_t *w = NULL;
+  int st = moat_writer_create(&w, file, &d, err, sizeof err);
+  write_s += now_s() - pg.start;
+  if (st == MOAT_OK) st = run_scenarios(cfg, threads, w, n_scen, &pg, &write_s, err, sizeof err);
+  double wall = now_s() - pg.start, t1 = now_s();
+  if (st == MOAT_OK) st = moat_writer_finish(w, wall, err, sizeof err);
+  else moat_writer_abort(w);
+  write_s += now_s() - t1;
+  if (pg.drawn) fputc('\n', stderr);
+  if (st != MOAT_OK) {
+    fprintf(stderr, "moatsim run: %s\n", err);
+    return exit_code(st);
+  }
+  printf("wrote %s: %zu scenario%s, %d paths each, %d thread%s, %.2f s (HDF5 writing %.3f s)\n",
+         file, n_scen, n_scen == 1 ? "" : "s", cfg->base.paths, threads, threads == 1 ? "" : "s",
+         wall, write_s);
+  return EXIT_OK;
+}
+
 /* moatsim run: the pipeline. */
 static int cmd_run(int argc, char **argv) {
+  char cmdline[8192]; /* recorded in the results file; taken before getopt permutes argv */
+  join_command_line(argc, argv, cmdline, sizeof cmdline);
   moat_run_options_t opt;
   int rc = parse_options(argc, argv, MOAT_CLI_RUN, &opt, usage_run);
   if (rc >= 0) return rc;
@@ -121,13 +294,14 @@ static int cmd_run(int argc, char **argv) {
   int st = load_scenario(&opt, &cfg);
   if (st != MOAT_OK) return exit_code(st);
 
-  /* ---- NOT BUILT YET: the rest of the pipeline goes here. ----
-   * 2. expand the sweep (moat_sweep_count / moat_sweep_scenario),
-   * 3. run the paths of each scenario, 4. summarize across paths, 5. write the HDF5 file.
-   * Until then `run` loads and validates only and fails. */
-  fprintf(stderr, "run: not built yet\n");
+  /* 2. The results file: refused before any work if it exists (without --force) or its
+   * directory does not. */
+  const char *file = opt.output ? opt.output : cfg.base.output.file;
+  rc = opt.resume || opt.shard_count > 1 ? unsupported_run_options() : check_output(file, opt.force);
+  /* 3. Expand the sweep, run the paths of each scenario, summarize, write. */
+  if (rc < 0) rc = run_and_write(&cfg, &opt, file, cmdline);
   moat_config_clear(&cfg);
-  return EXIT_RUNTIME;
+  return rc;
 }
 
 static void print_labs(const moat_scenario_t *sc) {
