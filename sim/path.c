@@ -37,7 +37,8 @@ struct moat_workspace {
   moat_accounts_t acc;
   double price[MOAT_MAX_OFFERS], cost[MOAT_MAX_OFFERS], quality[MOAT_MAX_OFFERS];
   double qty[MOAT_MAX_OFFERS];
-  double markup[MOAT_MAX_OFFERS]; /* p_j - c_j of the last step, $/Mtok */
+  double last_price[MOAT_MAX_OFFERS]; /* p_j of the last step, $/Mtok */
+  double markup[MOAT_MAX_OFFERS];     /* p_j - c_j of the last step, $/Mtok */
   unsigned char offer_active[MOAT_MAX_OFFERS], fixed[MOAT_MAX_OFFERS];
   int seller[MOAT_MAX_OFFERS];
   double war_price; /* the aggressor's held first-party price, $/Mtok */
@@ -219,14 +220,17 @@ static void step_volumes(const moat_scenario_t *sc, int n, moat_workspace_t *ws)
 static void step_price_setup(int n, moat_workspace_t *ws) {
   const moat_offer_table_t *ot = &ws->ot;
   for (int j = 0; j < ot->n; j++) {
-    if (n == 0) ws->price[j] = 1.5 * ws->cost[j];
-    else if (ws->offer_active[j]) ws->price[j] = fmax(ws->cost[j] + ws->markup[j], 0.0);
+    /* A markup <= 0 (an aggressor released from a war below cost) restarts from 1.5 c. */
+    if (n == 0 || (ws->offer_active[j] && !(ws->markup[j] > 0.0)))
+      ws->price[j] = 1.5 * ws->cost[j];
+    else if (ws->offer_active[j])
+      ws->price[j] = ws->cost[j] + ws->markup[j];
     if (ot->kind[j] == MOAT_OFFER_LOCAL) ws->price[j] = ws->cost[j];
     ws->fixed[j] = ot->seller[j] < 0 || !ws->offer_active[j];
   }
   if (ws->proc.war_active) {
     int j = ot->first_party[ws->proc.war_lab];
-    if (ws->proc.war_started) ws->war_price = (1.0 - ws->proc.war_depth) * ws->price[j];
+    if (ws->proc.war_started) ws->war_price = (1.0 - ws->proc.war_depth) * ws->last_price[j];
     ws->price[j] = ws->war_price;
     ws->fixed[j] = 1;
   }
@@ -334,7 +338,10 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
     moat_pricing_solve(&market, ws->price, sc->pricing.tolerance, sc->pricing.max_iterations,
                        ws->pricing, &pr);
     moat_choice_shares(&market, ws->price, ws->shares);
-    for (int j = 0; j < ot->n; j++) ws->markup[j] = ws->price[j] - ws->cost[j];
+    for (int j = 0; j < ot->n; j++) {
+      ws->last_price[j] = ws->price[j];
+      ws->markup[j] = ws->price[j] - ws->cost[j];
+    }
     step_allocate(sc, n, exits, ws);
 
     moat_step_view_t v = {sc, ot, n, ws->price, ws->cost, ws->quality, ws->qty, ws->offer_active,
