@@ -9,6 +9,4 @@ static int moat_cli_unavailable(const char *command) {
   return 1;
 }
 
-int moat_cmd_info(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("info"); }
-int moat_cmd_summary(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("summary"); }
 int moat_cmd_merge(int argc, char **argv) { (void)argc; (void)argv; return moat_cli_unavailable("merge"); }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <hdf5_hl.h>
@@ -113,18 +114,35 @@ int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len) {
   int st = -1;
   if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
     size_t n = H5Tget_size(ft);
-    char tmp[65536];
+    char *tmp = malloc(n + 1);
     hid_t mt = text_type(n);
-    if (n < sizeof tmp && mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
+    if (tmp && mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
       tmp[n] = '\0';
       snprintf(buf, len, "%s", tmp);
       st = 0;
     }
     if (mt >= 0) H5Tclose(mt);
+    free(tmp);
   }
   if (ft >= 0) H5Tclose(ft);
   H5Aclose(a);
   return st;
+}
+
+typedef struct scale_name {
+  char *buf;
+  size_t len;
+} scale_name_t;
+
+static herr_t take_scale_name(hid_t ds, unsigned dim, hid_t scale, void *data) {
+  (void)ds, (void)dim;
+  scale_name_t *s = data;
+  return H5DSget_scale_name(scale, s->buf, s->len) > 0 ? 1 : -1;
+}
+
+int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len) {
+  scale_name_t s = {buf, len};
+  return H5DSiterate_scales(ds, dim, NULL, take_scale_name, &s) == 1 ? 0 : -1;
 }
 
 /* units, long_name and, for doubles, _FillValue = NaN on dataset ds. */

@@ -31,6 +31,9 @@ int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value);
 /* Read a text attribute into buf (NUL-terminated, truncated to len); 0 or negative. */
 int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
 
+/* Name of the dimension scale attached to dimension `dim` of dataset ds into buf; 0 or negative. */
+int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len);
+
 /* How a variable is stored. chunk may be NULL (contiguous); deflate 0 = no compression. */
 typedef struct moat_h5_var {
   const char *name;
