@@ -1,0 +1,185 @@
+"""analysis.load on real result files: groups, shapes, coordinates, selection, tidy export,
+and the summaries checked against the raw paths of the same file."""
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+
+import analysis
+from conftest import (CLOUDS, GRID_AXES, HORIZON_YEARS, LAB_KINDS, LAB_ORIGINS, LABS, LHS_AXES,
+                      LHS_SAMPLES, PATHS, QUANTILES, STEPS_PER_YEAR)
+
+T = round(HORIZON_YEARS * STEPS_PER_YEAR)
+S_GRID = len(GRID_AXES[0][1]) * len(GRID_AXES[1][1])
+
+
+def test_groups_and_dimensions(grid):
+    assert {"market", "labs", "clouds", "params", "paths/market", "paths/labs", "paths/clouds"} <= set(grid.groups)
+    assert dict(grid.market.dims) == {"scenario": S_GRID, "time": T, "quantile": len(QUANTILES)}
+    assert grid.labs.dims["lab"] == len(LABS)
+    assert grid.clouds.dims["cloud"] == len(CLOUDS)
+    assert grid["paths/market"].dims["path"] == PATHS
+    assert grid.market["premium_flagship_quantile"].dims == ("scenario", "quantile", "time")
+    assert grid.labs["rerating_quantile"].dims == ("scenario", "quantile", "lab", "time")
+    assert grid.labs["dcf_ratio_mean"].dims == ("scenario", "lab")
+    assert grid.market["lab_exits_mean"].dims == ("scenario",)
+
+
+def test_time_is_in_years(grid):
+    # Step n stands for t = n * dt, dt = 1 / steps_per_year (MODEL.md §1).
+    for g in ("market", "labs", "clouds"):
+        np.testing.assert_allclose(grid[g]["time"].values, np.arange(T) / STEPS_PER_YEAR, rtol=0, atol=1e-12)
+        assert grid[g]["time"].attrs["units"] == "years"
+    np.testing.assert_allclose(grid.market["quantile"].values, QUANTILES)
+
+
+def test_lab_and_cloud_names(grid, lhs):
+    for res in (grid, lhs):
+        assert [str(v) for v in res.labs["lab"].values] == LABS
+        assert [str(v) for v in res.labs["lab_kind"].values] == LAB_KINDS
+        assert [str(v) for v in res.labs["lab_origin"].values] == LAB_ORIGINS
+        assert [str(v) for v in res.clouds["cloud"].values] == CLOUDS
+        assert res.closed_labs == [n for n, k in zip(LABS, LAB_KINDS) if k == "closed"]
+
+
+def test_grid_sweep_parameters_are_scenario_coordinates(grid):
+    # A grid is the Cartesian product with the last axis varying fastest (sweep.h).
+    (k0, v0), (k1, v1) = GRID_AXES
+    assert grid.swept == [k0, k1]
+    assert grid.sweep_method == "grid"
+    np.testing.assert_allclose(grid.market[k0].values, np.repeat(v0, len(v1)))
+    np.testing.assert_allclose(grid.market[k1].values, np.tile(v1, len(v0)))
+    for g in ("labs", "clouds", "params", "paths/labs"):
+        np.testing.assert_allclose(grid[g][k1].values, np.tile(v1, len(v0)))
+    assert int(grid.params[k0].attrs["swept"]) == 1
+
+
+def test_lhs_sweep_stays_in_its_ranges_one_sample_per_stratum(lhs):
+    assert lhs.swept == [k for k, _, _ in LHS_AXES]
+    assert lhs.sweep_method == "lhs"
+    assert lhs.n_scenarios == LHS_SAMPLES
+    for key, lo, hi in LHS_AXES:
+        x = lhs.param(key)
+        assert np.all((x >= lo) & (x <= hi)), key
+        # Latin hypercube: exactly one sample in each of the n equal strata of the range.
+        strata = np.floor((x - lo) / (hi - lo) * LHS_SAMPLES).clip(0, LHS_SAMPLES - 1)
+        assert sorted(strata.astype(int)) == list(range(LHS_SAMPLES)), key
+
+
+def test_select_scenarios_by_parameter_value(grid):
+    (k0, v0), (k1, v1) = GRID_AXES
+    sub = grid.sel(**{k0: v0[1]})
+    assert list(sub.market["scenario"].values) == [2, 3]
+    np.testing.assert_allclose(sub.params[k0].values, [v0[1], v0[1]])
+    one = grid.where_param(**{k0: v0[0], k1: v1[1]})
+    assert list(one.market["scenario"].values) == [1]
+    np.testing.assert_array_equal(one.market["premium_flagship_mean"].values[0],
+                                  grid.market["premium_flagship_mean"].values[1])
+    with pytest.raises(KeyError, match="no scenario has this value"):
+        grid.sel(**{k0: 0.5})
+    with pytest.raises(KeyError, match="neither a parameter nor a dimension"):
+        grid.sel(colour=1)
+
+
+def test_select_dimensions(grid):
+    sub = grid.sel(lab="closed-a", time=1.0, method="nearest")
+    assert sub.labs["rerating_mean"].dims == ("scenario",)
+    assert float(sub.labs["time"]) == pytest.approx(1.0)
+    assert sub.clouds["price_mean"].dims == ("scenario", "cloud")
+
+
+def test_both_engines_read_the_same_values_and_default_has_no_warnings(grid_file):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default = analysis.load(grid_file)
+    a = analysis.load(grid_file, engine="h5netcdf")
+    b = analysis.load(grid_file, engine="netcdf4")
+    try:
+        assert default.engine in ("h5netcdf", "netcdf4")
+        assert set(a.groups) == set(b.groups)
+        for g in a.groups:
+            assert set(a[g].variables) == set(b[g].variables), g
+            for name in a[g].variables:
+                x, y = a[g][name].values, b[g][name].values
+                if x.dtype.kind in "OUS":
+                    assert [str(v) for v in x.ravel()] == [str(v) for v in y.ravel()], (g, name)
+                else:
+                    np.testing.assert_array_equal(x, y, err_msg=f"{g}/{name}")
+    finally:
+        for r in (default, a, b):
+            r.close()
+
+
+def test_every_variable_has_units_and_long_name_and_floats_fill_with_nan(grid_file):
+    with h5py.File(grid_file, "r") as f:
+        def check(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                assert "units" in obj.attrs and "long_name" in obj.attrs, name
+                if obj.dtype.kind == "f" and not obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
+                    assert np.isnan(obj.attrs["_FillValue"]), name
+        f.visititems(check)
+        for key in ("format_version", "moatsim_version", "git_revision", "seed", "scenario_text",
+                    "command_line", "start_time", "n_scenarios", "paths"):
+            assert key in f.attrs, key
+
+
+def test_tidy_dataframe(grid):
+    Q, L = len(QUANTILES), len(LABS)
+    k0, k1 = GRID_AXES[0][0], GRID_AXES[1][0]
+    df = grid.to_dataframe("market", "premium_flagship")
+    assert list(df.columns) == ["scenario", k0, k1, "time", "stat", "value"]
+    assert len(df) == S_GRID * T * (3 + Q)
+    assert set(df["stat"]) == {"mean", "std", "count"} | {f"q{q:g}" for q in QUANTILES}
+    means = df[df["stat"] == "mean"].pivot(index="scenario", columns="time", values="value")
+    np.testing.assert_array_equal(means.values, grid.market["premium_flagship_mean"].values)
+    med = df[df["stat"] == "q0.5"].pivot(index="scenario", columns="time", values="value")
+    np.testing.assert_array_equal(med.values, grid.market["premium_flagship_quantile"].values[:, 2, :])
+    # the parameter columns follow the scenario: (last axis fastest)
+    np.testing.assert_allclose(df[k1].values, np.tile(GRID_AXES[1][1], 2)[df["scenario"].values])
+
+    labs = grid.to_dataframe("labs", "rerating")
+    assert list(labs.columns) == ["scenario", k0, k1, "time", "lab", "stat", "value"]
+    assert len(labs) == S_GRID * L * T * (3 + Q)
+    dcf = grid.to_dataframe("labs", "dcf_ratio")
+    assert list(dcf.columns) == ["scenario", k0, k1, "lab", "stat", "value"]
+    assert len(dcf) == S_GRID * L * (3 + Q)
+    paths = grid.to_dataframe("paths/market", "share_closed")
+    assert len(paths) == S_GRID * PATHS * T and set(paths["stat"]) == {"path"}
+
+
+def test_summaries_agree_with_the_kept_paths(grid):
+    # The summaries are mean, sample standard deviation, non-NaN count and quantiles with
+    # linear interpolation between order statistics over the paths (MODEL.md §8); recompute
+    # them from /paths with numpy. Same doubles, only the summation order may differ: rtol 1e-12.
+    pm, pl = grid["paths/market"], grid["paths/labs"]
+    for ds_sum, ds_path, metric, axis in ((grid.market, pm, "premium_flagship", 1),
+                                          (grid.market, pm, "share_closed", 1),
+                                          (grid.labs, pl, "rerating", 1),
+                                          (grid.labs, pl, "price_mini", 1),
+                                          (grid.labs, pl, "dcf_ratio", 1)):
+        x = ds_path[metric].values
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (open labs' price_mini)
+            mean = np.nanmean(x, axis=axis)
+            std = np.nanstd(x, axis=axis, ddof=1)
+            q = np.moveaxis(np.nanquantile(x, QUANTILES, axis=axis), 0, 1)
+        count = np.sum(np.isfinite(x), axis=axis)
+        np.testing.assert_array_equal(ds_sum[f"{metric}_count"].values, count, err_msg=metric)
+        np.testing.assert_allclose(ds_sum[f"{metric}_mean"].values, mean, rtol=1e-12, atol=1e-300, err_msg=metric)
+        ok = count > 1
+        np.testing.assert_allclose(ds_sum[f"{metric}_std"].values[ok], std[ok], rtol=1e-9, atol=1e-12,
+                                   err_msg=metric)
+        np.testing.assert_allclose(ds_sum[f"{metric}_quantile"].values, q, rtol=1e-12, atol=1e-300, err_msg=metric)
+
+
+def test_volume_shares_add_up_to_one_on_every_path(grid):
+    # The four volume shares partition all tokens (MODEL.md §8): their sum is 1 up to rounding.
+    pm = grid["paths/market"]
+    total = sum(pm[m].values for m in ("share_closed", "share_open_cloud", "share_open_first_party", "share_local"))
+    np.testing.assert_allclose(total, 1.0, rtol=0, atol=1e-9)
+
+
+def test_missing_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="moatsim run"):
+        analysis.load(tmp_path / "nope.h5")
