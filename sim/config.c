@@ -416,9 +416,10 @@ static int parse_sweep(loader_t *ld, const config_setting_t *group) {
     else if (strcmp(name, "samples") == 0) {
       long long v = config_setting_get_int64(s);
       int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
-      st = whole && v >= 0 && v <= 2147483647 ? MOAT_OK
-                                              : fail(ld, s, "sweep.samples expects a whole number in [1, 10000000]");
-      sw->samples = (int)v;
+      st = whole && v >= 0 && v <= 2147483647
+               ? MOAT_OK
+               : fail(ld, s, "sweep.samples expects a whole number in [1, 10000000]");
+      if (!st) sw->samples = (int)v;
     } else
       st = unknown_in(ld, s, "sweep.", sweep_keys);
     if (st) return st;
@@ -529,6 +530,67 @@ static int read_text(const char *path, char **text, char *err, size_t errlen) {
   return MOAT_OK;
 }
 
+/* Skip a string literal or a comment starting at p; returns the first character after it, or p
+ * when p starts neither. Counts newlines into *line. */
+static const char *skip_literal(const char *p, int *line) {
+  const char *q = p;
+  if (*q == '"') {
+    for (q++; *q && *q != '"'; q++) {
+      if (*q == '\\' && q[1]) q++;
+      if (*q == '\n') ++*line;
+    }
+    return *q ? q + 1 : q;
+  }
+  if (*q == '#' || (q[0] == '/' && q[1] == '/')) return q + strcspn(q, "\n");
+  if (q[0] == '/' && q[1] == '*') {
+    for (q += 2; *q && !(q[0] == '*' && q[1] == '/'); q++)
+      if (*q == '\n') ++*line;
+    return *q ? q + 2 : q;
+  }
+  return p;
+}
+
+static int is_word_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         c == '-' || c == '.' || c == '*';
+}
+
+/* libconfig 1.5 reads an integer without the L suffix into 32 bits and silently wraps one that
+ * does not fit (paths = 1000000000000 becomes -727379968). Find such literals before it does. */
+static int check_wide_integers(const loader_t *ld, const char *text) {
+  int line = 1;
+  char last_name[MOAT_KEY_MAX] = "";
+  for (const char *p = text; *p;) {
+    const char *after = skip_literal(p, &line);
+    if (after != p) {
+      p = after;
+      continue;
+    }
+    if (*p == '\n') line++;
+    if (!is_word_char(*p)) {
+      p++;
+      continue;
+    }
+    size_t n = 0;
+    while (is_word_char(p[n])) n++;
+    if (!(*p >= '0' && *p <= '9')) {
+      snprintf(last_name, sizeof last_name, "%.*s", (int)(n < MOAT_KEY_MAX ? n : MOAT_KEY_MAX - 1), p);
+    } else if (strspn(p, "0123456789") == n || (n > 2 && (p[1] == 'x' || p[1] == 'X'))) {
+      errno = 0;
+      unsigned long long v = strtoull(p, NULL, 0);
+      if (errno == ERANGE || v > 2147483647ULL) {
+        snprintf(ld->err, ld->errlen, "%s:%d: %s = %.*s does not fit a 32-bit integer, which is how "
+                 "libconfig reads it: write %.*sL for a 64-bit integer (still subject to the "
+                 "parameter's range) or a float such as 1e12", ld->cfg->path, line, last_name,
+                 (int)n, p, (int)n, p);
+        return MOAT_EINVAL;
+      }
+    }
+    p += n;
+  }
+  return MOAT_OK;
+}
+
 /* Parse the text with libconfig and walk it into cfg. */
 static int parse_text(loader_t *ld, const char *text) {
   config_t lc;
@@ -538,11 +600,16 @@ static int parse_text(loader_t *ld, const char *text) {
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
   config_set_include_dir(&lc, slash ? dir : ".");
-  int st;
-  if (!config_read_string(&lc, text)) {
-    const char *file = config_error_file(&lc);
-    snprintf(ld->err, ld->errlen, "%s:%d: syntax error: %s", file ? file : ld->cfg->path,
-             config_error_line(&lc), config_error_text(&lc));
+  int st = check_wide_integers(ld, text);
+  if (st) {
+    /* reported */
+  } else if (!config_read_string(&lc, text)) {
+    const char *file = config_error_file(&lc), *what = config_error_text(&lc);
+    snprintf(ld->err, ld->errlen, "%s:%d: syntax error: %s%s", file ? file : ld->cfg->path,
+             config_error_line(&lc), what,
+             strstr(what, "mismatched element type")
+                 ? " (the numbers of one [...] list must all be integers or all floats: write 0.0, not 0)"
+                 : "");
     st = MOAT_EINVAL;
   } else {
     st = walk_group(ld, config_root_setting(&lc), "");
