@@ -4,30 +4,76 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "moatsim/fastexp.h"
+#include "moatsim/scenario.h"
+
+/*
+ * Layout. The zeta iteration evaluates every (row, offer) share once per iteration, so it is the
+ * hot loop of a path. The caller's base is row-major ([row][offer]); the solver copies it once per
+ * solve into blocks of LANES rows stored offer-major ([block][offer][lane]). Every loop of an
+ * iteration then runs over the LANES rows of a block with a compile-time trip count and no
+ * branch: the row maximum, the sum of exponentials, the per-seller markup sums and the
+ * accumulation of Lambda_j, S_j and sum_r W_r alpha_r s_rj m_{r,f(j)} are element-wise operations
+ * across lanes, which GCC vectorizes with the default -O3 (SSE2) and without -ffast-math.
+ * Sums over rows are kept per lane and added up in a fixed order at the end of the pass, so the
+ * result is bitwise reproducible for a given binary and input (no dependence on threads).
+ * Rows of zero weight, and rows with no feasible offer, contribute nothing and are left out
+ * when the blocks are built.
+ * UNROLL: GCC unrolls some LANES-long loops completely before the loop vectorizer sees them and
+ * then fails to vectorize the straight-line code (-fopt-info-vec: "not profitable"); those loops
+ * carry `#pragma GCC unroll 1` so that they are vectorized as loops.
+ */
+#define LANES 16
+#define ALIGN 64
 
 struct moat_pricing_ws {
-  size_t n_rows, stride, n_sellers;
-  double *shares;  /* [n_rows][stride] */
-  double *markup;  /* [n_rows][n_sellers]: sum_{k in f} s_rk (p_k - c_k) */
-  double *lambda;  /* [stride] */
-  double *demand;  /* [stride] */
-  double *gamma_m; /* [stride]: sum_k Gamma_kj (p_k - c_k) over k of j's seller */
-  double *next;    /* [stride] */
+  size_t cap_rows, cap_stride, cap_sellers; /* sizes it was allocated for */
+  size_t n_blocks;  /* blocks of LANES rows in use after the last pack */
+  double *bt;       /* [block][offer][lane] base of the packed rows; padding lanes -INFINITY */
+  double *alpha;    /* [block][lane] alpha_r; 0 in padding */
+  double *weight;   /* [block][lane] W_r; 0 in padding */
+  double *walpha;   /* [block][lane] W_r alpha_r */
+  double *share;    /* [offer][lane] shares of the current block */
+  double *msum;     /* [seller + 1][lane] sum_{k in f} s_rk (p_k - c_k); last row: no seller */
+  double *acc_dem;  /* [offer][lane] per-lane partial sums of W s */
+  double *acc_lam;  /* [offer][lane] of W alpha s */
+  double *acc_gam;  /* [offer][lane] of W alpha s m_{r,f(j)} */
+  double *dem, *lam, *gam, *markup, *next; /* [offer] */
+  size_t *sel;      /* [offer] row of msum for offer j (n_sellers when seller < 0) */
 };
+
+static double *alloc_doubles(size_t n) {
+  size_t bytes = (n * sizeof(double) + ALIGN - 1) / ALIGN * ALIGN;
+  return aligned_alloc(ALIGN, bytes ? bytes : ALIGN);
+}
 
 moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_sellers) {
   moat_pricing_ws_t *ws = calloc(1, sizeof *ws);
   if (!ws) return NULL;
-  ws->n_rows = n_rows;
-  ws->stride = stride;
-  ws->n_sellers = n_sellers;
-  ws->shares = calloc(n_rows * stride + 1, sizeof(double));
-  ws->markup = calloc(n_rows * n_sellers + 1, sizeof(double));
-  ws->lambda = calloc(stride + 1, sizeof(double));
-  ws->demand = calloc(stride + 1, sizeof(double));
-  ws->gamma_m = calloc(stride + 1, sizeof(double));
-  ws->next = calloc(stride + 1, sizeof(double));
-  if (!ws->shares || !ws->markup || !ws->lambda || !ws->demand || !ws->gamma_m || !ws->next) {
+  size_t blocks = (n_rows + LANES - 1) / LANES;
+  ws->cap_rows = n_rows;
+  ws->cap_stride = stride;
+  ws->cap_sellers = n_sellers;
+  ws->bt = alloc_doubles(blocks * stride * LANES);
+  ws->alpha = alloc_doubles(blocks * LANES);
+  ws->weight = alloc_doubles(blocks * LANES);
+  ws->walpha = alloc_doubles(blocks * LANES);
+  ws->share = alloc_doubles(stride * LANES);
+  ws->msum = alloc_doubles((n_sellers + 1) * LANES);
+  ws->acc_dem = alloc_doubles(stride * LANES);
+  ws->acc_lam = alloc_doubles(stride * LANES);
+  ws->acc_gam = alloc_doubles(stride * LANES);
+  ws->dem = alloc_doubles(stride);
+  ws->lam = alloc_doubles(stride);
+  ws->gam = alloc_doubles(stride);
+  ws->markup = alloc_doubles(stride);
+  ws->next = alloc_doubles(stride);
+  ws->sel = malloc((stride ? stride : 1) * sizeof *ws->sel);
+  if (!ws->bt || !ws->alpha || !ws->weight || !ws->walpha || !ws->share || !ws->msum ||
+      !ws->acc_dem || !ws->acc_lam || !ws->acc_gam || !ws->dem || !ws->lam || !ws->gam ||
+      !ws->markup || !ws->next || !ws->sel) {
     moat_pricing_ws_free(ws);
     return NULL;
   }
@@ -36,73 +82,215 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
 
 void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   if (!ws) return;
-  free(ws->shares);
+  free(ws->bt);
+  free(ws->alpha);
+  free(ws->weight);
+  free(ws->walpha);
+  free(ws->share);
+  free(ws->msum);
+  free(ws->acc_dem);
+  free(ws->acc_lam);
+  free(ws->acc_gam);
+  free(ws->dem);
+  free(ws->lam);
+  free(ws->gam);
   free(ws->markup);
-  free(ws->lambda);
-  free(ws->demand);
-  free(ws->gamma_m);
   free(ws->next);
+  free(ws->sel);
   free(ws);
 }
 
-static void shares_row(const moat_market_t *m, size_t r, const double *price, double *s) {
-  const double *b = m->base + r * m->stride;
+static int ws_fits(const moat_market_t *m, const moat_pricing_ws_t *ws) {
+  return ws && m->n_rows <= ws->cap_rows && m->n_offers <= ws->cap_stride &&
+         m->n_sellers <= ws->cap_sellers && m->n_offers <= m->stride;
+}
+
+/* One row's shares, row-major (the layout of moat_choice_shares). Uses the same operations in
+ * the same order as block_shares, so both give bitwise the same shares. */
+static void row_shares(const double *b, double alpha, const double *price, size_t n, double *s) {
   double mx = -INFINITY;
-  for (size_t j = 0; j < m->n_offers; j++) {
-    s[j] = b[j] - m->alpha[r] * price[j];
-    if (s[j] > mx) mx = s[j];
+  for (size_t j = 0; j < n; j++) {
+    s[j] = b[j] - alpha * price[j];
+    mx = s[j] > mx ? s[j] : mx;
   }
+  mx = mx == -INFINITY ? 0.0 : mx; /* all infeasible: exp(-inf - 0) = 0, not NaN */
   double sum = 0.0;
-  for (size_t j = 0; j < m->n_offers; j++) {
-    s[j] = (mx == -INFINITY) ? 0.0 : exp(s[j] - mx);
+  for (size_t j = 0; j < n; j++) {
+    s[j] = moat_fastexp(s[j] - mx);
     sum += s[j];
   }
   double inv = sum > 0.0 ? 1.0 / sum : 0.0;
-  for (size_t j = 0; j < m->n_offers; j++) s[j] *= inv;
+  for (size_t j = 0; j < n; j++) s[j] *= inv;
 }
 
 void moat_choice_shares(const moat_market_t *m, const double *price, double *shares) {
-  for (size_t r = 0; r < m->n_rows; r++) shares_row(m, r, price, shares + r * m->stride);
+  for (size_t r = 0; r < m->n_rows; r++) {
+    double *s = shares + r * m->stride;
+    row_shares(m->base + r * m->stride, m->alpha[r], price, m->n_offers, s);
+    for (size_t j = m->n_offers; j < m->stride; j++) s[j] = 0.0;
+  }
+}
+
+static int row_is_active(const moat_market_t *m, size_t r) {
+  if (!(m->weight[r] > 0.0)) return 0;
+  const double *b = m->base + r * m->stride;
+  for (size_t j = 0; j < m->n_offers; j++)
+    if (b[j] > -INFINITY) return 1;
+  return 0;
+}
+
+/* Copy the active rows into LANES-row, offer-major blocks. */
+static void pack_rows(const moat_market_t *m, moat_pricing_ws_t *ws) {
+  size_t nj = m->n_offers, k = 0;
+  for (size_t r = 0; r < m->n_rows; r++) {
+    if (!row_is_active(m, r)) continue;
+    size_t blk = k / LANES, l = k % LANES;
+    double *bt = ws->bt + blk * nj * LANES + l;
+    const double *b = m->base + r * m->stride;
+    for (size_t j = 0; j < nj; j++) bt[j * LANES] = b[j];
+    ws->alpha[k] = m->alpha[r];
+    ws->weight[k] = m->weight[r];
+    ws->walpha[k] = m->weight[r] * m->alpha[r];
+    k++;
+  }
+  ws->n_blocks = (k + LANES - 1) / LANES;
+  for (; k < ws->n_blocks * LANES; k++) { /* padding lanes: no feasible offer, no weight */
+    size_t blk = k / LANES, l = k % LANES;
+    for (size_t j = 0; j < nj; j++) ws->bt[(blk * nj + j) * LANES + l] = -INFINITY;
+    ws->alpha[k] = ws->weight[k] = ws->walpha[k] = 0.0;
+  }
+}
+
+/* Shares of one block, share[j][l], computed as row_shares does for each lane. */
+static void block_shares(size_t nj, const double *restrict bt, const double *restrict alpha,
+                         const double *restrict price, double *restrict share) {
+  double mx[LANES], sum[LANES];
+  for (size_t l = 0; l < LANES; l++) mx[l] = -INFINITY, sum[l] = 0.0;
+  for (size_t j = 0; j < nj; j++) {
+    double *s = share + j * LANES;
+    const double *b = bt + j * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      s[l] = b[l] - alpha[l] * price[j];
+      mx[l] = s[l] > mx[l] ? s[l] : mx[l];
+    }
+  }
+  for (size_t l = 0; l < LANES; l++) mx[l] = mx[l] == -INFINITY ? 0.0 : mx[l];
+  for (size_t j = 0; j < nj; j++) {
+    double *s = share + j * LANES;
+    for (size_t l = 0; l < LANES; l++) {
+      s[l] = moat_fastexp(s[l] - mx[l]);
+      sum[l] += s[l];
+    }
+  }
+  for (size_t l = 0; l < LANES; l++) sum[l] = sum[l] > 0.0 ? 1.0 / sum[l] : 0.0;
+  for (size_t j = 0; j < nj; j++) {
+    double *s = share + j * LANES;
+    for (size_t l = 0; l < LANES; l++) s[l] *= sum[l];
+  }
+}
+
+/* Add one block's W s, W alpha s and W alpha s m_{r,f(j)} to the per-lane sums; the last only
+ * when with_gamma (the markup sums are then built from ws->markup and ws->sel). */
+static void block_accumulate(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                             int with_gamma) {
+  size_t nj = m->n_offers;
+  const double *restrict w = ws->weight + blk * LANES;
+  const double *restrict wa = ws->walpha + blk * LANES;
+  const double *restrict share = ws->share;
+  for (size_t j = 0; j < nj; j++) {
+    const double *s = share + j * LANES;
+    double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
+    for (size_t l = 0; l < LANES; l++) {
+      dem[l] += w[l] * s[l];
+      lam[l] += wa[l] * s[l];
+    }
+  }
+  if (!with_gamma) return;
+  double *restrict msum = ws->msum;
+  memset(msum, 0, (m->n_sellers + 1) * LANES * sizeof *msum);
+  for (size_t j = 0; j < nj; j++) {
+    const double *s = share + j * LANES;
+    double *ms = msum + ws->sel[j] * LANES, mu = ws->markup[j];
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) ms[l] += s[l] * mu;
+  }
+  for (size_t j = 0; j < nj; j++) {
+    const double *s = share + j * LANES, *ms = msum + ws->sel[j] * LANES;
+    double *gam = ws->acc_gam + j * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) gam[l] += wa[l] * s[l] * ms[l];
+  }
+}
+
+/* Lane sums, in lane order, into out[j]. */
+static void reduce_lanes(size_t nj, const double *acc, double *out) {
+  for (size_t j = 0; j < nj; j++) {
+    double t = 0.0;
+    for (size_t l = 0; l < LANES; l++) t += acc[j * LANES + l];
+    out[j] = t;
+  }
+}
+
+/* One pass over the packed rows at `price`: ws->dem = S_j, ws->lam = Lambda_j and, with_gamma,
+ * ws->gam = sum_{k in J_f(j)} Gamma_kj (p_k - c_k). */
+static void market_pass(const moat_market_t *m, moat_pricing_ws_t *ws, const double *price,
+                        int with_gamma) {
+  size_t nj = m->n_offers;
+  memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_lam, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_gam, 0, nj * LANES * sizeof(double));
+  for (size_t blk = 0; blk < ws->n_blocks; blk++) {
+    block_shares(nj, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, ws->share);
+    block_accumulate(m, ws, blk, with_gamma);
+  }
+  reduce_lanes(nj, ws->acc_dem, ws->dem);
+  reduce_lanes(nj, ws->acc_lam, ws->lam);
+  reduce_lanes(nj, ws->acc_gam, ws->gam);
 }
 
 void moat_choice_demand(const moat_market_t *m, const double *price, double *demand,
                         moat_pricing_ws_t *ws) {
-  for (size_t j = 0; j < m->n_offers; j++) demand[j] = 0.0;
-  for (size_t r = 0; r < m->n_rows; r++) {
-    if (m->weight[r] == 0.0) continue;
-    double *s = ws->shares + r * m->stride;
-    shares_row(m, r, price, s);
-    for (size_t j = 0; j < m->n_offers; j++) demand[j] += m->weight[r] * s[j];
+  if (!ws_fits(m, ws)) { /* programming error: no workspace to work in; nothing is bought */
+    for (size_t j = 0; j < m->n_offers; j++) demand[j] = NAN;
+    return;
   }
+  pack_rows(m, ws);
+  market_pass(m, ws, price, 0);
+  memcpy(demand, ws->dem, m->n_offers * sizeof *demand);
 }
 
 static int is_priced(const moat_market_t *m, size_t j) {
   return m->seller[j] >= 0 && !m->fixed[j];
 }
 
-/* One zeta map evaluation: next[j] for priced offers. */
-static void zeta_update(const moat_market_t *m, const double *price, moat_pricing_ws_t *ws) {
-  size_t nj = m->n_offers, nf = m->n_sellers;
-  for (size_t j = 0; j < nj; j++) ws->lambda[j] = ws->demand[j] = ws->gamma_m[j] = 0.0;
-  for (size_t r = 0; r < m->n_rows; r++) {
-    if (m->weight[r] == 0.0) continue;
-    double *s = ws->shares + r * m->stride;
-    double *mk = ws->markup + r * nf;
-    shares_row(m, r, price, s);
-    for (size_t f = 0; f < nf; f++) mk[f] = 0.0;
-    for (size_t j = 0; j < nj; j++)
-      if (m->seller[j] >= 0) mk[m->seller[j]] += s[j] * (price[j] - m->cost[j]);
-    double wa = m->weight[r] * m->alpha[r];
-    for (size_t j = 0; j < nj; j++) {
-      ws->demand[j] += m->weight[r] * s[j];
-      ws->lambda[j] += wa * s[j];
-      if (m->seller[j] >= 0) ws->gamma_m[j] += wa * s[j] * mk[m->seller[j]];
-    }
-  }
+/* The zeta map (MODEL.md §6): ws->next[j] = c_j + (S_j + sum_k Gamma_kj (p_k - c_k)) / Lambda_j
+ * for priced offers. Where that is not a finite number (Lambda_j = 0: nobody can buy j) the
+ * offer keeps its current price; a negative update is raised to 0. */
+static void zeta_map(const moat_market_t *m, moat_pricing_ws_t *ws, const double *price) {
+  size_t nj = m->n_offers;
   for (size_t j = 0; j < nj; j++) {
-    double p = m->cost[j] + (ws->demand[j] + ws->gamma_m[j]) / ws->lambda[j];
-    ws->next[j] = (is_priced(m, j) && isfinite(p)) ? fmax(p, 0.0) : price[j];
+    int owned = m->seller[j] >= 0;
+    ws->sel[j] = owned ? (size_t)m->seller[j] : m->n_sellers;
+    ws->markup[j] = owned ? price[j] - m->cost[j] : 0.0;
   }
+  market_pass(m, ws, price, 1);
+  for (size_t j = 0; j < nj; j++) {
+    double p = m->cost[j] + (ws->dem[j] + ws->gam[j]) / ws->lam[j];
+    ws->next[j] = is_priced(m, j) && isfinite(p) ? fmax(p, 0.0) : price[j];
+  }
+}
+
+/* Move price to the update (halfway when damped); returns max_j |dp_j| / p_j. */
+static double apply_update(size_t nj, const double *next, double *price, int damped) {
+  double worst = 0.0;
+  for (size_t j = 0; j < nj; j++) {
+    double p = damped ? price[j] + 0.5 * (next[j] - price[j]) : next[j];
+    double rel = fabs(p - price[j]) / fmax(p, DBL_MIN);
+    worst = rel > worst ? rel : worst;
+    price[j] = p;
+  }
+  return worst;
 }
 
 int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
@@ -110,22 +298,17 @@ int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int ma
   res->iterations = 0;
   res->converged = 0;
   res->max_rel_change = INFINITY;
+  if (!ws_fits(m, ws) || max_iter < 0) return MOAT_EINVAL;
+  pack_rows(m, ws);
   for (int it = 0; it < 2 * max_iter; it++) {
     int damped = it >= max_iter;
-    zeta_update(m, price, ws);
-    double worst = 0.0;
-    for (size_t j = 0; j < m->n_offers; j++) {
-      double p = damped ? price[j] + 0.5 * (ws->next[j] - price[j]) : ws->next[j];
-      double rel = fabs(p - price[j]) / fmax(p, DBL_MIN);
-      if (rel > worst) worst = rel;
-      price[j] = p;
-    }
+    zeta_map(m, ws, price);
+    res->max_rel_change = apply_update(m->n_offers, ws->next, price, damped);
     res->iterations = it + 1;
-    res->max_rel_change = worst;
-    if (worst < tol) {
+    if (res->max_rel_change < tol) {
       res->converged = !damped;
       break;
     }
   }
-  return 0;
+  return MOAT_OK;
 }

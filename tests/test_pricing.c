@@ -1,0 +1,385 @@
+/* test_pricing.c — the zeta fixed point against closed forms, the first-order conditions and a slow Newton solver (MODEL.md §6). */
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "moatsim/pricing.h"
+#include "moatsim/scenario.h"
+#include "pricing_fixture.h"
+
+enum { MAXJ = 32 };
+
+/* Start prices: 1.5 c for sellers' offers (MODEL.md §6, step 0), c for offers priced at cost. */
+static void start_prices(const moat_market_t *m, double *price) {
+  for (size_t j = 0; j < m->n_offers; j++)
+    price[j] = m->seller[j] < 0 ? m->cost[j] : 1.5 * m->cost[j];
+}
+
+static int priced(const moat_market_t *m, size_t j) {
+  return m->seller[j] >= 0 && !m->fixed[j];
+}
+
+static void assert_prices_sane(const moat_market_t *m, const double *price) {
+  for (size_t j = 0; j < m->n_offers; j++) assert_true(isfinite(price[j]) && price[j] >= 0.0);
+}
+
+static moat_pricing_result_t solve(const moat_market_t *m, double *price, double tol, int max_iter) {
+  moat_pricing_ws_t *ws = moat_pricing_ws_alloc(m->n_rows, m->stride, m->n_sellers);
+  assert_non_null(ws);
+  moat_pricing_result_t res;
+  assert_int_equal(moat_pricing_solve(m, price, tol, max_iter, ws, &res), MOAT_OK);
+  moat_pricing_ws_free(ws);
+  return res;
+}
+
+/*
+ * First-order conditions, written from the definition rather than from the zeta form: seller f's
+ * profit is sum_{k in J_f} (p_k - c_k) S_k(p), so
+ *   d/dp_j = S_j + sum_{k in J_f} (p_k - c_k) dS_k/dp_j,
+ *   dS_k/dp_j = sum_r W_r ds_rk/dp_j = - sum_r W_r alpha_r s_rk (delta_kj - s_rj)
+ * (logit derivatives). res[j] is that derivative divided by S_j (dimensionless) for priced
+ * offers with S_j > 0, else 0. A slow double loop over rows and pairs of offers.
+ */
+static void foc_residual(const moat_market_t *m, const double *price, double *res) {
+  size_t nj = m->n_offers;
+  double s[MAXJ], demand[MAXJ] = {0}, deriv[MAXJ][MAXJ] = {{0}}; /* deriv[k][j] = dS_k/dp_j */
+  for (size_t r = 0; r < m->n_rows; r++) {
+    fixture_reference_shares(m, price, r, s);
+    for (size_t j = 0; j < nj; j++) {
+      demand[j] += m->weight[r] * s[j];
+      for (size_t k = 0; k < nj; k++)
+        deriv[k][j] -= m->weight[r] * m->alpha[r] * s[k] * ((k == j ? 1.0 : 0.0) - s[j]);
+    }
+  }
+  for (size_t j = 0; j < nj; j++) {
+    double d = demand[j];
+    for (size_t k = 0; k < nj; k++)
+      if (m->seller[k] >= 0 && m->seller[k] == m->seller[j])
+        d += (price[k] - m->cost[k]) * deriv[k][j];
+    res[j] = priced(m, j) && demand[j] > 0.0 ? d / demand[j] : 0.0;
+  }
+}
+
+static double max_abs(const double *x, size_t n) {
+  double worst = 0.0;
+  for (size_t i = 0; i < n; i++) worst = fabs(x[i]) > worst ? fabs(x[i]) : worst;
+  return worst;
+}
+
+/* Solve a x = b (n x n, row pitch MAXJ) by Gaussian elimination with partial pivoting. */
+static void gauss_solve(double a[][MAXJ], double *b, size_t n) {
+  for (size_t c = 0; c < n; c++) {
+    size_t piv = c;
+    for (size_t r = c + 1; r < n; r++)
+      if (fabs(a[r][c]) > fabs(a[piv][c])) piv = r;
+    for (size_t k = 0; k < n; k++) {
+      double t = a[c][k];
+      a[c][k] = a[piv][k], a[piv][k] = t;
+    }
+    double t = b[c];
+    b[c] = b[piv], b[piv] = t;
+    for (size_t r = c + 1; r < n; r++) {
+      double f = a[r][c] / a[c][c];
+      for (size_t k = c; k < n; k++) a[r][k] -= f * a[c][k];
+      b[r] -= f * b[c];
+    }
+  }
+  for (size_t c = n; c-- > 0;) {
+    for (size_t k = c + 1; k < n; k++) b[c] -= a[c][k] * b[k];
+    b[c] /= a[c][c];
+  }
+}
+
+/*
+ * The slow, obvious solver: Newton's method on the first-order conditions over the priced
+ * offers, with the Jacobian by central differences (step 1e-6 p: truncation ~1e-12 relative,
+ * rounding ~1e-10; Newton only needs an approximate Jacobian since the residual is exact), and
+ * step halving until the residual norm falls and prices stay positive. Returns the final
+ * max |residual|.
+ */
+static double newton_solve(const moat_market_t *m, double *price) {
+  size_t idx[MAXJ], n = 0, nj = m->n_offers;
+  for (size_t j = 0; j < nj; j++)
+    if (priced(m, j)) idx[n++] = j;
+  double res[MAXJ], trial[MAXJ], rp[MAXJ], rm[MAXJ], jac[MAXJ][MAXJ], step[MAXJ];
+  foc_residual(m, price, res);
+  for (int it = 0; it < 200 && max_abs(res, nj) > 1e-14; it++) {
+    for (size_t c = 0; c < n; c++) {
+      double h = 1e-6 * price[idx[c]];
+      memcpy(trial, price, nj * sizeof *trial);
+      trial[idx[c]] = price[idx[c]] + h;
+      foc_residual(m, trial, rp);
+      trial[idx[c]] = price[idx[c]] - h;
+      foc_residual(m, trial, rm);
+      for (size_t r = 0; r < n; r++) jac[r][c] = (rp[idx[r]] - rm[idx[r]]) / (2 * h);
+    }
+    for (size_t r = 0; r < n; r++) step[r] = -res[idx[r]];
+    gauss_solve(jac, step, n);
+    double norm = max_abs(res, nj), lambda = 1.0;
+    for (int halve = 0; halve < 60; halve++, lambda *= 0.5) {
+      memcpy(trial, price, nj * sizeof *trial);
+      int positive = 1;
+      for (size_t c = 0; c < n; c++) {
+        trial[idx[c]] += lambda * step[c];
+        positive &= trial[idx[c]] > 0.0;
+      }
+      if (!positive) continue;
+      foc_residual(m, trial, rp);
+      if (max_abs(rp, nj) < norm || halve == 59) break;
+    }
+    memcpy(price, trial, nj * sizeof *price);
+    foc_residual(m, price, res);
+  }
+  return max_abs(res, nj);
+}
+
+/* A homogeneous segment: n_rows identical rows (weights differ; they scale every sum alike). */
+static void homogeneous_market(fixture_market_t *fm, size_t rows, const int *sellers, size_t nj,
+                               double alpha, uint64_t seed) {
+  size_t ns = 0;
+  for (size_t j = 0; j < nj; j++) ns = (size_t)sellers[j] + 1 > ns ? (size_t)sellers[j] + 1 : ns;
+  assert_int_equal(fixture_market_alloc(fm, rows, nj, nj + 3, ns), 0);
+  uint64_t st = seed;
+  for (size_t j = 0; j < nj; j++) {
+    fm->seller[j] = sellers[j];
+    fm->cost[j] = 0.5 + 3.0 * fixture_uniform(&st);
+    fm->base[j] = 1.0 + 3.0 * fixture_uniform(&st);
+  }
+  for (size_t r = 0; r < rows; r++) {
+    if (r > 0) memcpy(fm->base + r * fm->m.stride, fm->base, nj * sizeof *fm->base);
+    fm->alpha[r] = alpha;
+    fm->weight[r] = 1.0 + fixture_uniform(&st);
+  }
+}
+
+/*
+ * Tolerances of the closed-form tests: the solve runs to max |dp|/p < 1e-13; the zeta map
+ * contracts (rate well below 1 in these markets), so prices are within ~1e-12 relative of the
+ * fixed point, markups (>= tau/p ~ 0.1 of the price) within ~1e-11; the closed form's shares
+ * come from libm exp (4 eps apart from the kernel's). 1e-9 relative leaves a wide margin.
+ */
+static void check_closed_form_markups(const fixture_market_t *fm, const double *price, double tau) {
+  const moat_market_t *m = &fm->m;
+  double s[MAXJ], seller_share[MAXJ] = {0};
+  fixture_reference_shares(m, price, 0, s);
+  for (size_t j = 0; j < m->n_offers; j++) seller_share[m->seller[j]] += s[j];
+  for (size_t j = 0; j < m->n_offers; j++) {
+    double expect = tau / (1.0 - seller_share[m->seller[j]]);
+    assert_true(fabs(price[j] - m->cost[j] - expect) <= 1e-9 * expect);
+  }
+}
+
+static void test_single_product_closed_form(void **state) {
+  (void)state;
+  const int sellers[] = {0, 1, 2, 3, 4};
+  for (uint64_t seed = 1; seed <= 4; seed++) {
+    fixture_market_t fm;
+    double alpha = 0.5 * (double)seed, price[5];
+    homogeneous_market(&fm, 37, sellers, 5, alpha, seed);
+    start_prices(&fm.m, price);
+    moat_pricing_result_t res = solve(&fm.m, price, 1e-13, 10000);
+    assert_true(res.converged);
+    check_closed_form_markups(&fm, price, 1.0 / alpha); /* p_j - c_j = tau / (1 - s_j) */
+    fixture_market_free(&fm);
+  }
+}
+
+static void test_multi_product_closed_form(void **state) {
+  (void)state;
+  const int sellers[] = {0, 0, 0, 1, 1, 2, 3};
+  for (uint64_t seed = 11; seed <= 14; seed++) {
+    fixture_market_t fm;
+    double price[7];
+    homogeneous_market(&fm, 19, sellers, 7, 0.8, seed);
+    start_prices(&fm.m, price);
+    moat_pricing_result_t res = solve(&fm.m, price, 1e-13, 10000);
+    assert_true(res.converged);
+    /* all of seller f's offers carry tau / (1 - sum_{k in J_f} s_k) */
+    check_closed_form_markups(&fm, price, 1.0 / 0.8);
+    fixture_market_free(&fm);
+  }
+}
+
+/* Two identical offers of two sellers and no outside option: s = 1/2, p - c = tau/(1 - 1/2) = 2 tau. */
+static void test_symmetric_duopoly(void **state) {
+  (void)state;
+  const int sellers[] = {0, 1};
+  fixture_market_t fm;
+  homogeneous_market(&fm, 5, sellers, 2, 0.25, 3);
+  for (size_t r = 0; r < 5; r++) fm.base[r * fm.m.stride + 1] = fm.base[r * fm.m.stride];
+  fm.cost[0] = fm.cost[1] = 2.0;
+  double price[2] = {3.0, 3.0};
+  moat_pricing_result_t res = solve(&fm.m, price, 1e-13, 10000);
+  assert_true(res.converged);
+  assert_true(fabs(price[0] - 10.0) < 1e-10 && fabs(price[1] - 10.0) < 1e-10); /* 2 + 2·4 */
+  fixture_market_free(&fm);
+}
+
+/*
+ * 20 random markets (heterogeneous alpha and weights, zero-weight rows, multi-product sellers,
+ * 15 % infeasible entries, an offer at cost, a fixed-price offer):
+ * - the first-order conditions hold: solving to max |dp|/p < 1e-12 leaves |FOC_j| / S_j of
+ *   order 1e-12 · alpha p (the FOC is linear in the price error with slope ~ alpha); 1e-8 is
+ *   the bound asked for;
+ * - the slow Newton solver (residual < 1e-14) finds the same prices to 1e-7 relative (the
+ *   Jacobian is well conditioned here, so a 1e-12 residual means a ~1e-11 price error);
+ * - offers held (fixed, at cost) keep their price bit for bit.
+ */
+static void test_random_markets_foc_and_newton(void **state) {
+  (void)state;
+  enum { ROWS = 97, OFFERS = 12, STRIDE = 13, SELLERS = 4 };
+  for (uint64_t seed = 100; seed < 120; seed++) {
+    fixture_market_t fm;
+    assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+    fixture_market_random(&fm, seed, 0.15, 1 + seed % (OFFERS - 1));
+    double price[OFFERS], start[OFFERS], newton[OFFERS], res[OFFERS];
+    start_prices(&fm.m, price);
+    memcpy(start, price, sizeof price);
+    memcpy(newton, price, sizeof price);
+    moat_pricing_result_t out = solve(&fm.m, price, 1e-12, 10000);
+    assert_true(out.converged);
+    assert_prices_sane(&fm.m, price);
+    foc_residual(&fm.m, price, res);
+    assert_true(max_abs(res, OFFERS) < 1e-8);
+    assert_true(newton_solve(&fm.m, newton) < 1e-14);
+    for (size_t j = 0; j < OFFERS; j++) {
+      assert_true(fabs(price[j] - newton[j]) <= 1e-7 * newton[j]);
+      if (!priced(&fm.m, j)) assert_memory_equal(&price[j], &start[j], sizeof(double));
+    }
+    fixture_market_free(&fm);
+  }
+}
+
+/* Too few iterations: converged = 0 after max_iter plain and max_iter damped iterations; no
+ * NaN, no negative price. A monopolist over every offer has no equilibrium (no outside option:
+ * its markup grows without bound), so it never converges; prices stay finite. */
+static void test_not_converged(void **state) {
+  (void)state;
+  enum { ROWS = 40, OFFERS = 9, STRIDE = 9, SELLERS = 3 };
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+  fixture_market_random(&fm, 5, 0.1, 4);
+  double price[OFFERS];
+  start_prices(&fm.m, price);
+  moat_pricing_result_t res = solve(&fm.m, price, 1e-15, 2);
+  assert_int_equal(res.converged, 0);
+  assert_int_equal(res.iterations, 4);
+  assert_true(res.max_rel_change >= 1e-15 && isfinite(res.max_rel_change));
+  assert_prices_sane(&fm.m, price);
+
+  for (size_t j = 0; j < OFFERS; j++) fm.seller[j] = 0, fm.fixed[j] = 0;
+  start_prices(&fm.m, price);
+  res = solve(&fm.m, price, 1e-9, 50);
+  assert_int_equal(res.converged, 0);
+  assert_int_equal(res.iterations, 100);
+  assert_prices_sane(&fm.m, price);
+  fixture_market_free(&fm);
+}
+
+/* From converged prices (tol 1e-9), a second solve moves prices by less than ~1e-9 at once. */
+static void test_warm_start(void **state) {
+  (void)state;
+  enum { ROWS = 200, OFFERS = 21, STRIDE = 24, SELLERS = 7 };
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+  for (uint64_t seed = 30; seed < 35; seed++) {
+    fixture_market_random(&fm, seed, 0.1, 3);
+    double price[OFFERS];
+    start_prices(&fm.m, price);
+    assert_true(solve(&fm.m, price, 1e-9, 1000).converged);
+    moat_pricing_result_t res = solve(&fm.m, price, 1e-9, 1000);
+    assert_true(res.converged);
+    assert_true(res.iterations >= 1 && res.iterations <= 2);
+  }
+  fixture_market_free(&fm);
+}
+
+/* Same input, same workspace or a larger one: the same bits. */
+static void test_bitwise_reproducible(void **state) {
+  (void)state;
+  enum { ROWS = 333, OFFERS = 17, STRIDE = 20, SELLERS = 6 };
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+  fixture_market_random(&fm, 8, 0.2, 2);
+  moat_pricing_ws_t *small = moat_pricing_ws_alloc(ROWS, STRIDE, SELLERS);
+  moat_pricing_ws_t *large = moat_pricing_ws_alloc(4 * ROWS, 2 * STRIDE, 3 * SELLERS);
+  assert_non_null(small);
+  assert_non_null(large);
+  double a[OFFERS], b[OFFERS], c[OFFERS];
+  moat_pricing_result_t ra, rb, rc;
+  start_prices(&fm.m, a);
+  memcpy(b, a, sizeof a);
+  memcpy(c, a, sizeof a);
+  assert_int_equal(moat_pricing_solve(&fm.m, a, 1e-10, 1000, small, &ra), MOAT_OK);
+  assert_int_equal(moat_pricing_solve(&fm.m, b, 1e-10, 1000, large, &rb), MOAT_OK);
+  assert_int_equal(moat_pricing_solve(&fm.m, c, 1e-10, 1000, small, &rc), MOAT_OK);
+  assert_memory_equal(a, b, sizeof a);
+  assert_memory_equal(a, c, sizeof a);
+  assert_int_equal(ra.iterations, rb.iterations);
+  moat_pricing_ws_free(small);
+  moat_pricing_ws_free(large);
+  fixture_market_free(&fm);
+}
+
+/* An offer nobody can buy (Lambda_j = 0) keeps the price it came with; a price-war aggressor's
+ * first-party offer held at 0, below cost, leaves its seller's other prices finite and >= 0. */
+static void test_unbuyable_and_aggressor(void **state) {
+  (void)state;
+  enum { ROWS = 64, OFFERS = 10, STRIDE = 10, SELLERS = 3 };
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+  fixture_market_random(&fm, 21, 0.1, OFFERS);
+  for (size_t r = 0; r < ROWS; r++) fm.base[r * STRIDE + 6] = -INFINITY;
+  fm.seller[6] = 1, fm.seller[2] = fm.seller[3] = 2;
+  fm.fixed[3] = 1;
+  double price[OFFERS];
+  start_prices(&fm.m, price);
+  price[3] = 0.0;
+  double held6 = price[6];
+  moat_pricing_result_t res = solve(&fm.m, price, 1e-12, 10000);
+  assert_true(res.converged);
+  assert_true(price[6] == held6 && price[3] == 0.0);
+  assert_prices_sane(&fm.m, price);
+  double foc[OFFERS];
+  foc_residual(&fm.m, price, foc);
+  assert_true(max_abs(foc, OFFERS) < 1e-8);
+  fixture_market_free(&fm);
+}
+
+static void test_workspace_too_small(void **state) {
+  (void)state;
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, 50, 8, 8, 3), 0);
+  fixture_market_random(&fm, 2, 0.1, 8);
+  moat_pricing_ws_t *ws = moat_pricing_ws_alloc(49, 8, 3);
+  assert_non_null(ws);
+  double price[8];
+  start_prices(&fm.m, price);
+  moat_pricing_result_t res;
+  assert_int_equal(moat_pricing_solve(&fm.m, price, 1e-9, 100, ws, &res), MOAT_EINVAL);
+  assert_int_equal(res.iterations, 0);
+  moat_pricing_ws_free(ws);
+  fixture_market_free(&fm);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_single_product_closed_form),
+      cmocka_unit_test(test_multi_product_closed_form),
+      cmocka_unit_test(test_symmetric_duopoly),
+      cmocka_unit_test(test_random_markets_foc_and_newton),
+      cmocka_unit_test(test_not_converged),
+      cmocka_unit_test(test_warm_start),
+      cmocka_unit_test(test_bitwise_reproducible),
+      cmocka_unit_test(test_unbuyable_and_aggressor),
+      cmocka_unit_test(test_workspace_too_small),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
