@@ -10,18 +10,48 @@
 
 #define ORDER_FLAGS (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)
 
-void moat_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* The innermost message of the last failed HDF5 call, kept by the library's error hook (the
+ * error stack itself is cleared by the next API call, e.g. the cleanup after a failure). */
+static char last_error[400];
 
 /* H5Ewalk2 callback: keep the innermost (first, walking upward) description. */
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data) {
-  if (n == 0 && e->desc) snprintf((char *)data, 400, "%s", e->desc);
+  if (n == 0 && e->desc) snprintf((char *)data, sizeof last_error, "%s", e->desc);
   return 0;
 }
 
+/* Called by HDF5 whenever an API call fails, instead of printing the stack. */
+static herr_t capture_error(hid_t stack, void *data) {
+  (void)data;
+  H5Ewalk2(stack, H5E_WALK_UPWARD, keep_innermost, last_error);
+  return 0;
+}
+
+void moat_h5_quiet(void) {
+  /* No cleanup at exit: after a failed write (full disk) a file id cannot be closed, and the
+   * library's exit handler crashes retrying it. Every file is closed explicitly instead.
+   * Must precede the library's initialisation, hence here, before the first HDF5 call. */
+  static int first = 1;
+  if (first) H5dont_atexit();
+  first = 0;
+  H5Eset_auto2(H5E_DEFAULT, capture_error, NULL);
+}
+
 void moat_h5_error(char *err, size_t errlen, const char *what, const char *name) {
-  char inner[400] = "";
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, inner);
+  char inner[sizeof last_error];
+  snprintf(inner, sizeof inner, "%s", last_error);
+  last_error[0] = '\0';
   H5Eclear2(H5E_DEFAULT);
+  /* System errors come as "..., errno = 28, error message = 'No space left on device', ...":
+   * the quoted message is what a user needs. */
+  char *msg = strstr(inner, "error message = '");
+  if (msg) {
+    memmove(inner, msg + 17, strlen(msg + 17) + 1);
+    char *quote = strchr(inner, '\'');
+    if (quote) *quote = '\0';
+  }
+  for (char *c = inner; *c; c++)
+    if (*c == '\n') *c = ' ';
   snprintf(err, errlen, "%s '%s'%s%s", what, name, inner[0] ? ": " : "", inner);
 }
 

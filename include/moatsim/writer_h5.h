@@ -9,7 +9,8 @@
 
 #include <hdf5.h>
 
-/* Silence HDF5's automatic error printing (moatsim reports errors itself). Idempotent. */
+/* Silence HDF5's automatic error printing (moatsim reports errors itself) and skip its exit
+ * handler. Call before any other HDF5 function. Idempotent. */
 void moat_h5_quiet(void);
 
 /* Write "what 'name': <innermost HDF5 error>" into err and clear the HDF5 error stack. */
