@@ -124,24 +124,27 @@ static int assign_list(const loader_t *ld, const config_setting_t *s, const moat
   for (int i = 0; i < n; i++) {
     const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
     if (p->type == MOAT_PT_DLIST) {
-      double v;
+      double v = 0.0;
       if (read_number(ld, e, p, key, &v)) return MOAT_EINVAL;
       ((double *)(void *)field)[i] = v;
     } else {
-      const char *str;
+      const char *str = NULL;
       if (read_string(ld, e, p, key, &str)) return MOAT_EINVAL;
       snprintf(field + (size_t)i * p->elem_size, p->elem_size, "%s", str);
     }
   }
   *(int *)(void *)((char *)base + p->count_offset) = n;
+  char msg[MOAT_ERR_MAX];
+  if (p->type == MOAT_PT_DLIST && moat_param_check_list(p, key, (const double *)(void *)field, n, msg, sizeof msg))
+    return fail(ld, s, "%s", msg);
   return MOAT_OK;
 }
 
 /* Assign setting s to row p of base (a scenario, lab or cloud); key spells it for messages. */
 static int assign(const loader_t *ld, const config_setting_t *s, const moat_param_t *p, void *base,
                   const char *key) {
-  const char *str;
-  double v;
+  const char *str = NULL;
+  double v = 0.0;
   switch (p->type) {
   case MOAT_PT_STRING:
     if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
@@ -275,6 +278,11 @@ static int parse_entries(loader_t *ld, const config_setting_t *list, int scope) 
                     scope == MOAT_PS_LAB ? "lab" : "cloud", a, line);
     }
   }
+  int open = 0;
+  for (int i = 0; scope == MOAT_PS_LAB && i < n; i++) open += sc->labs[i].kind == MOAT_LAB_OPEN;
+  if (scope == MOAT_PS_LAB && (open == 0 || open == n))
+    return fail(ld, list, "labs has %d closed labs and %d open labs: a scenario needs at least one of each",
+                n - open, open);
   return MOAT_OK;
 }
 

@@ -74,22 +74,6 @@ static int check_entries(const moat_scenario_t *sc, char *err, size_t errlen) {
   return MOAT_OK;
 }
 
-static int check_quantiles(const moat_scenario_t *sc, char *err, size_t errlen) {
-  const double *q = sc->output.quantiles;
-  if (sc->output.n_quantiles < 1) {
-    snprintf(err, errlen, "output.quantiles is empty: give at least one, e.g. [0.05, 0.5, 0.95]");
-    return MOAT_EINVAL;
-  }
-  for (int k = 0; k < sc->output.n_quantiles; k++) {
-    if (!(q[k] > 0.0 && q[k] < 1.0) || (k > 0 && !(q[k] > q[k - 1]))) {
-      snprintf(err, errlen, "output.quantiles entry %d = %g: quantiles must be strictly increasing "
-               "inside (0, 1), e.g. [0.05, 0.25, 0.5, 0.75, 0.95]", k + 1, q[k]);
-      return MOAT_EINVAL;
-    }
-  }
-  return MOAT_OK;
-}
-
 /* Restricted origins no lab has restrict nothing: probably a typo. */
 static void check_origins(const moat_scenario_t *sc, moat_warnings_t *warn) {
   for (int o = 0; o < sc->governance.n_restricted_origins; o++) {
@@ -133,7 +117,6 @@ int moat_scenario_validate_ex(const moat_scenario_t *sc, const moat_limits_t *li
   char inner[MOAT_ERR_MAX];
   int st = check_entries(sc, inner, sizeof inner);
   if (!st) st = moat_param_check_all(sc, NULL, inner, sizeof inner);
-  if (!st) st = check_quantiles(sc, inner, sizeof inner);
   if (!st && sc->output.file[0] == '\0') {
     snprintf(inner, sizeof inner, "output.file is empty: name the results file");
     st = MOAT_EINVAL;

@@ -117,7 +117,7 @@ const moat_param_t moat_params[] = {
     {.key = "output.quantiles", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_DLIST,
      .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, output.quantiles),
      .size = MOAT_MAX_QUANTILES, .count_offset = offsetof(moat_scenario_t, output.n_quantiles),
-     .min = 0.0, .max = 1.0, .def_dlist = default_quantiles, .def_n = 5, .unit = "1",
+     .increasing = 1, .min = 0.0, .max = 1.0, .def_dlist = default_quantiles, .def_n = 5, .unit = "1",
      .doc = "quantiles summarized across paths, strictly increasing inside (0, 1); 1 to 16"},
     {.key = "output.keep_paths", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_BOOL,
      .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, output.keep_paths), .def = 0,
@@ -402,6 +402,25 @@ void moat_param_format(const moat_param_t *p, const void *base, char *out, size_
   }
 }
 
+int moat_param_check_list(const moat_param_t *p, const char *key, const double *v, int n,
+                          char *err, size_t errlen) {
+  for (int i = 0; i < n; i++)
+    if (moat_param_check_number(p, key, v[i], err, errlen)) return MOAT_EINVAL;
+  if (!p->increasing) return MOAT_OK;
+  if (n < 1) {
+    snprintf(err, errlen, "%s is empty: %s", key, p->doc);
+    return MOAT_EINVAL;
+  }
+  for (int i = 0; i < n; i++) {
+    if (!(v[i] > p->min && v[i] < p->max) || (i > 0 && !(v[i] > v[i - 1]))) {
+      snprintf(err, errlen, "%s entry %d = %.15g: entries must be strictly increasing inside (%g, %g)",
+               key, i + 1, v[i], p->min, p->max);
+      return MOAT_EINVAL;
+    }
+  }
+  return MOAT_OK;
+}
+
 int moat_param_check_string(const moat_param_t *p, const char *key, const char *s, char *err,
                             size_t errlen) {
   size_t len = strlen(s);
@@ -446,10 +465,9 @@ static int check_row(const moat_param_t *p, const void *base, const char *key, c
           snprintf(err, errlen, "%s entry %d is longer than %zu characters", key, i + 1, p->elem_size - 1);
           return MOAT_EINVAL;
         }
-      } else if (moat_param_check_number(p, key, ((const double *)(const void *)field)[i], err, errlen)) {
-        return MOAT_EINVAL;
       }
     }
+    if (p->type == MOAT_PT_DLIST) return moat_param_check_list(p, key, (const double *)(const void *)field, n, err, errlen);
     return MOAT_OK;
   }
   if (p->type == MOAT_PT_KIND) {

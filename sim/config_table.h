@@ -32,6 +32,7 @@ typedef struct moat_param {
   int type;         /* enum moat_param_type */
   int kinds;        /* lab keys: MOAT_KINDS_*; others MOAT_KINDS_BOTH */
   int required;     /* lab and cloud entries must give it */
+  int increasing;   /* double lists: non-empty, strictly increasing, strictly inside (min, max) */
   size_t offset;    /* into moat_scenario_t, moat_lab_t or moat_cloud_t */
   size_t size;      /* strings: buffer size with the NUL; lists: capacity */
   size_t elem_size; /* string lists: buffer size of one entry */
@@ -82,6 +83,10 @@ int moat_param_check_number(const moat_param_t *p, const char *key, double v, ch
 /* Check a string for a string or kind row: length, kind names, entry-name characters. */
 int moat_param_check_string(const moat_param_t *p, const char *key, const char *s, char *err,
                             size_t errlen);
+/* Check a double list's entries against the row: each in range; for `increasing` rows
+ * non-empty, strictly increasing and strictly inside (min, max). */
+int moat_param_check_list(const moat_param_t *p, const char *key, const double *v, int n,
+                          char *err, size_t errlen);
 /* Store a checked number into the row's field (integers rounded). */
 void moat_param_store_number(const moat_param_t *p, void *base, double v);
 /* Read a numeric (int, int64, double, bool) field as a double. */

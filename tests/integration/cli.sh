@@ -1,0 +1,130 @@
+#!/bin/sh
+# cli.sh — the command line on bad input: exit code 2, a message naming file:line and the key,
+# and no results file; help, version, params and the generated parameter reference.
+# Usage: MOATSIM=bin/moatsim sh tests/integration/cli.sh   (run from the repository root)
+
+MOATSIM=${MOATSIM:-bin/moatsim}
+BAD=tests/data/bad
+BASE=scenarios/baseline.cfg
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/moat_cli.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() {
+  failed=$((failed + 1))
+  echo "FAIL: $1"
+  [ -f "$tmp/err" ] && sed 's/^/  stderr: /' "$tmp/err" | head -5
+}
+
+# expect_failure NAME NEEDLE... -- ARGS: `moatsim run ARGS -o $tmp/out.h5` exits 2, stderr holds
+# every needle, and neither the results file nor its .partial appears.
+expect_failure() {
+  name=$1
+  shift
+  needles=""
+  while [ "$1" != "--" ]; do
+    needles="$needles
+$1"
+    shift
+  done
+  shift
+  rm -f "$tmp/out.h5" "$tmp/out.h5.partial"
+  "$MOATSIM" run "$@" -o "$tmp/out.h5" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -ne 2 ]; then
+    bad "$name: exit code $rc, expected 2"
+    return
+  fi
+  missing=$(printf '%s\n' "$needles" | while IFS= read -r n; do
+    [ -z "$n" ] && continue
+    grep -qF -- "$n" "$tmp/err" || printf '%s; ' "$n"
+  done)
+  if [ -n "$missing" ]; then
+    bad "$name: message lacks: $missing"
+    return
+  fi
+  if [ -e "$tmp/out.h5" ] || [ -e "$tmp/out.h5.partial" ]; then
+    bad "$name: a results file appeared"
+    return
+  fi
+  ok
+}
+
+# expect_exit NAME CODE ARGS...: the command exits with CODE.
+expect_exit() {
+  name=$1
+  code=$2
+  shift 2
+  "$MOATSIM" "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -eq "$code" ]; then ok; else bad "$name: exit code $rc, expected $code"; fi
+}
+
+# The bad-input corpus: each file says the line and text its message must contain.
+for f in "$BAD"/*.cfg; do
+  line=$(sed -n 's/^# expect-line: //p' "$f")
+  text=$(sed -n 's/^# expect: //p' "$f")
+  expect_failure "$f" "$f:$line:" "$text" -- "$f"
+done
+
+# Files that cannot be read.
+expect_failure "missing file" "$tmp/nope.cfg: cannot open the scenario file" -- "$tmp/nope.cfg"
+cp "$BASE" "$tmp/locked.cfg"
+chmod 000 "$tmp/locked.cfg"
+if [ "$(id -u)" -eq 0 ]; then
+  echo "skip: unreadable file (running as root, chmod 000 does not stop reading)"
+else
+  expect_failure "unreadable file" "$tmp/locked.cfg: cannot open the scenario file" -- "$tmp/locked.cfg"
+fi
+
+# --set errors name the override.
+expect_failure "--set NaN" "--set labs.open-a.lag=nan:" "labs.open-a.lag = nan is not a finite number" -- \
+  "$BASE" --set labs.open-a.lag=nan
+expect_failure "--set Inf" "--set quality_gap.volatility=inf:" "is not a finite number" -- \
+  "$BASE" --set quality_gap.volatility=inf
+expect_failure "--set out of range" "--set quality_gap.initial=1.7:" "is outside [0.0001, 0.9]" -- \
+  "$BASE" --set quality_gap.initial=1.7
+expect_failure "--set unknown key" "--set quality_gap.long_rn=0.02:" 'did you mean `quality_gap.long_run`?' -- \
+  "$BASE" --set quality_gap.long_rn=0.02
+expect_failure "--set unknown lab" '--set labs.open-z.lag=0.1:' 'no lab is named "open-z"' -- \
+  "$BASE" --set labs.open-z.lag=0.1
+expect_failure "--set unparsable number" "--set paths=many:" '`many` is not a number' -- "$BASE" --set paths=many
+expect_failure "--set unparsable list" "--set output.quantiles=[0.1,:" "cannot read" -- \
+  "$BASE" --set 'output.quantiles=[0.1,'
+expect_failure "--set overflowing count" "--set paths=1e12:" "paths = 1000000000000 is outside [1, 10000000]" -- \
+  "$BASE" --set paths=1e12
+expect_failure "--set negative count" "--set enterprises.count=-3:" "is outside [1, 1000000]" -- \
+  "$BASE" --set enterprises.count=-3
+expect_failure "--set without =" "expected key=value" -- "$BASE" --set paths
+expect_failure "memory limit" "more than --max-memory" "reduce paths" -- "$BASE" --max-memory 1M
+expect_failure "bad option" "unknown option '--bogus'" -- "$BASE" --bogus
+expect_failure "bad shard" "--shard 3/2" -- "$BASE" --shard 3/2
+
+# Good input and the other commands.
+expect_exit "validate baseline" 0 validate "$BASE"
+if grep -q "^offers: *21$" "$tmp/out" && grep -q "^steps: *120 " "$tmp/out"; then ok; else bad "validate output: offers 21, steps 120"; fi
+expect_exit "validate with --set" 0 validate "$BASE" --set labs.open-a.lag=0.1 --set clouds.wafer-scale.speed=12
+expect_exit "validate refuses run options" 2 validate "$BASE" -o x.h5
+expect_exit "restricted origin warning" 0 validate "$BASE" --set 'governance.restricted_origins=["xx"]'
+if grep -q 'warning: .*"xx"' "$tmp/err"; then ok; else bad "restricted origin warning on stderr"; fi
+expect_exit "no command" 2
+expect_exit "unknown command" 2 frobnicate
+expect_exit "top-level help" 0 --help
+for c in run validate params; do expect_exit "$c --help" 0 "$c" --help; done
+expect_exit "version" 0 version
+if grep -q "^moatsim " "$tmp/out" && grep -q "^libconfig: " "$tmp/out"; then ok; else bad "version output"; fi
+expect_exit "params" 0 params
+expect_exit "params bad format" 2 params --format yaml
+
+# The checked-in reference is what the table prints.
+if "$MOATSIM" params --format markdown >"$tmp/parameters.md" 2>"$tmp/err" &&
+  cmp -s "$tmp/parameters.md" docs/parameters.md; then
+  ok
+else
+  bad "docs/parameters.md is stale: run \`make docs\` and commit it"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
