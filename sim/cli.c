@@ -113,7 +113,7 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
     char *end = NULL;
     unsigned long long s = strtoull(arg, &end, 10);
     if (errno || end == arg || *end != '\0' || arg[0] == '-') {
-      snprintf(err, errlen, "--seed %s: expected a whole number in [0, 2^64 - 1]", arg);
+      snprintf(err, errlen, "--seed %s: expected a whole number in [0, 2^53]", arg);
       return MOAT_EINVAL;
     }
     opt->seed = (uint64_t)s;

@@ -196,13 +196,15 @@ static int walk_group(loader_t *ld, const config_setting_t *group, const char *p
     if (!prefix[0] && strcmp(name, "labs") == 0) st = parse_entries(ld, s, MOAT_PS_LAB);
     else if (!prefix[0] && strcmp(name, "clouds") == 0) st = parse_entries(ld, s, MOAT_PS_CLOUD);
     else if (!prefix[0] && strcmp(name, "sweep") == 0) st = parse_sweep(ld, s);
-    else if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+    else {
       char sub[MOAT_KEY_MAX + 1];
       snprintf(sub, sizeof sub, "%s.", key);
-      st = is_group(sub) ? walk_group(ld, s, sub) : unknown(ld, s, key);
-    } else {
       const moat_param_t *p = moat_param_find(MOAT_PS_GLOBAL, key);
-      st = p ? assign(ld, s, p, &ld->cfg->base, key) : unknown(ld, s, key);
+      int is_grp = config_setting_type(s) == CONFIG_TYPE_GROUP;
+      if (p) st = assign(ld, s, p, &ld->cfg->base, key); /* a group here is a type error */
+      else if (!is_group(sub)) st = unknown(ld, s, key);
+      else if (is_grp) st = walk_group(ld, s, sub);
+      else st = fail(ld, s, "%s is a group of parameters, written %s = { ... };", key, key);
     }
     if (st) return st;
   }

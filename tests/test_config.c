@@ -226,6 +226,8 @@ static void type_and_range_errors(void **state) {
   load_fails(MINIMAL "paths = 4294967297L;\n", NULL, 0, "paths = 4294967297 is outside", NULL);
   load_fails(MINIMAL "seed = -1;\n", NULL, 0, "seed = -1 is outside [0, 9007199254740992]", NULL);
   load_fails(MINIMAL "output = { quantiles = (0.1, \"x\"); };\n", NULL, 0, "output.quantiles expects", NULL);
+  load_fails(MINIMAL "paths = { n = 3; };\n", NULL, 0, at_line(4), "paths expects a whole number, got a group", NULL);
+  load_fails(MINIMAL "market = 3;\n", NULL, 0, at_line(4), "market is a group of parameters", NULL);
   load_fails(MINIMAL "output = { quantiles = 0.5; };\n", NULL, 0, "output.quantiles expects a list", NULL);
   load_fails(MINIMAL "name = \"0123456789012345678901234567890123456789012345678\";\n", NULL, 0,
              "is 49 characters long; at most 47 fit", NULL);
