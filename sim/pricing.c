@@ -28,6 +28,14 @@
 #define LANES 16
 #define ALIGN 64
 
+/* The pass over the rows is compiled for several x86-64 levels (MOAT_FASTEXP_CLONES in
+ * fastexp.h); the functions it calls are inlined into each version. */
+#if MOAT_FASTEXP_HAVE_CLONES
+#define KERNEL_INLINE __attribute__((always_inline)) inline
+#else
+#define KERNEL_INLINE inline
+#endif
+
 struct moat_pricing_ws {
   size_t cap_rows, cap_stride, cap_sellers; /* sizes it was allocated for */
   size_t n_blocks;  /* blocks of LANES rows in use after the last pack */
@@ -116,7 +124,7 @@ static void row_shares(const double *b, double alpha, const double *price, size_
   mx = mx == -INFINITY ? 0.0 : mx; /* all infeasible: exp(-inf - 0) = 0, not NaN */
   double sum = 0.0;
   for (size_t j = 0; j < n; j++) {
-    s[j] = moat_fastexp(s[j] - mx);
+    s[j] = moat_fastexp_nonpos(s[j] - mx);
     sum += s[j];
   }
   double inv = sum > 0.0 ? 1.0 / sum : 0.0;
@@ -162,7 +170,7 @@ static void pack_rows(const moat_market_t *m, moat_pricing_ws_t *ws) {
 }
 
 /* Shares of one block, share[j][l], computed as row_shares does for each lane. */
-static void block_shares(size_t nj, const double *restrict bt, const double *restrict alpha,
+static KERNEL_INLINE void block_shares(size_t nj, const double *restrict bt, const double *restrict alpha,
                          const double *restrict price, double *restrict share) {
   double mx[LANES], sum[LANES];
   for (size_t l = 0; l < LANES; l++) mx[l] = -INFINITY, sum[l] = 0.0;
@@ -179,7 +187,7 @@ static void block_shares(size_t nj, const double *restrict bt, const double *res
   for (size_t j = 0; j < nj; j++) {
     double *s = share + j * LANES;
     for (size_t l = 0; l < LANES; l++) {
-      s[l] = moat_fastexp(s[l] - mx[l]);
+      s[l] = moat_fastexp_nonpos(s[l] - mx[l]);
       sum[l] += s[l];
     }
   }
@@ -192,7 +200,7 @@ static void block_shares(size_t nj, const double *restrict bt, const double *res
 
 /* Add one block's W s, W alpha s and W alpha s m_{r,f(j)} to the per-lane sums; the last only
  * when with_gamma (the markup sums are then built from ws->markup and ws->sel). */
-static void block_accumulate(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+static KERNEL_INLINE void block_accumulate(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
                              int with_gamma) {
   size_t nj = m->n_offers;
   const double *restrict w = ws->weight + blk * LANES;
@@ -234,8 +242,8 @@ static void reduce_lanes(size_t nj, const double *acc, double *out) {
 
 /* One pass over the packed rows at `price`: ws->dem = S_j, ws->lam = Lambda_j and, with_gamma,
  * ws->gam = sum_{k in J_f(j)} Gamma_kj (p_k - c_k). */
-static void market_pass(const moat_market_t *m, moat_pricing_ws_t *ws, const double *price,
-                        int with_gamma) {
+MOAT_FASTEXP_CLONES static void market_pass(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                      const double *price, int with_gamma) {
   size_t nj = m->n_offers;
   memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
   memset(ws->acc_lam, 0, nj * LANES * sizeof(double));

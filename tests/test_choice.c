@@ -16,12 +16,15 @@
 
 /* Largest relative error of moat_fastexp against libm exp over n points evenly spaced on
  * [lo, hi]. The loop has the shape of the kernel's loops (vectorized at -O3). */
-static double max_rel_error(double lo, double hi, size_t n) {
+static double max_rel_error(double lo, double hi, size_t n, int nonpos) {
   double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), worst = 0.0;
   assert_non_null(x);
   assert_non_null(y);
   for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (double)i / (double)(n - 1);
-  for (size_t i = 0; i < n; i++) y[i] = moat_fastexp(x[i]);
+  if (nonpos)
+    for (size_t i = 0; i < n; i++) y[i] = moat_fastexp_nonpos(x[i]);
+  else
+    for (size_t i = 0; i < n; i++) y[i] = moat_fastexp(x[i]);
   for (size_t i = 0; i < n; i++) {
     double e = exp(x[i]);
     double rel = fabs(y[i] - e) / e;
@@ -43,11 +46,28 @@ static void test_fastexp_dense_grid(void **state) {
   (void)state;
   const double bound = 4.0 * DBL_EPSILON;
   /* the whole normal range, 2^21 points (spacing 6.8e-4, not commensurate with ln 2) */
-  assert_true(max_rel_error(MOAT_FASTEXP_MIN, MOAT_FASTEXP_MAX, (size_t)1 << 21) < bound);
+  assert_true(max_rel_error(MOAT_FASTEXP_MIN, MOAT_FASTEXP_MAX, (size_t)1 << 21, 0) < bound);
   /* the range the shares use (arguments <= 0 after the row maximum) at finer spacing */
-  assert_true(max_rel_error(-40.0, 0.0, (size_t)1 << 20) < bound);
+  assert_true(max_rel_error(-40.0, 0.0, (size_t)1 << 20, 0) < bound);
   /* around 0, where r = x and n = 0 */
-  assert_true(max_rel_error(-1e-3, 1e-3, 100001) < bound);
+  assert_true(max_rel_error(-1e-3, 1e-3, 100001, 0) < bound);
+  /* the non-positive variant on its domain */
+  assert_true(max_rel_error(MOAT_FASTEXP_MIN, 0.0, (size_t)1 << 20, 1) < bound);
+  assert_true(max_rel_error(-40.0, 0.0, (size_t)1 << 20, 1) < bound);
+}
+
+/* The non-positive variant gives bitwise what moat_fastexp gives, and the same special values. */
+static void test_fastexp_nonpos(void **state) {
+  (void)state;
+  uint64_t st = 3;
+  for (int i = 0; i < 100000; i++) {
+    double x = -750.0 * fixture_uniform(&st);
+    double a = moat_fastexp(x), b = moat_fastexp_nonpos(x);
+    assert_memory_equal(&a, &b, sizeof a);
+  }
+  assert_true(moat_fastexp_nonpos(-INFINITY) == 0.0 && moat_fastexp_nonpos(-709.0) == 0.0);
+  assert_true(moat_fastexp_nonpos(0.0) == 1.0 && moat_fastexp_nonpos(-0.0) == 1.0);
+  assert_true(isnan(moat_fastexp_nonpos(NAN)) && isnan(moat_fastexp_nonpos(-NAN)));
 }
 
 static void test_fastexp_special_values(void **state) {
@@ -175,6 +195,7 @@ static void test_demand_matches_shares(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fastexp_dense_grid),    cmocka_unit_test(test_fastexp_special_values),
+      cmocka_unit_test(test_fastexp_nonpos),
       cmocka_unit_test(test_shares_hand_values),    cmocka_unit_test(test_shares_extremes),
       cmocka_unit_test(test_shares_random_markets), cmocka_unit_test(test_demand_matches_shares),
   };
