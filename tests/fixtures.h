@@ -147,15 +147,34 @@ static inline void moat_fixture_baseline(moat_scenario_t *sc) {
   moat_fixture_cloud(&sc->clouds[2], "wafer-scale", 0.7, 10.0);
 }
 
-/* Assertions on doubles for cmocka tests (cmocka's assert_float_equal works on floats). */
+/* Assertions on doubles for cmocka tests (cmocka's assert_float_equal works on floats), and a
+ * one-path runner. */
 #ifdef CMOCKA_H_
 #include <math.h>
+#include <stdlib.h>
+
+#include "moatsim/model.h"
 #define assert_close(a, b, tol) moat_test_close((a), (b), (tol), #a, __FILE__, __LINE__)
 static inline void moat_test_close(double a, double b, double tol, const char *what,
                                    const char *file, int line) {
   if (fabs(a - b) <= tol) return;
   print_error("%s = %.17g, expected %.17g (tolerance %g)\n", what, a, b, tol);
   _fail(file, line);
+}
+
+/* Run path `path` of scenario 0 of sc in a fresh workspace; the caller frees the results. */
+static inline double *moat_test_run_path(const moat_scenario_t *sc, uint64_t path,
+                                         moat_layout_t *lay) {
+  char err[MOAT_ERR_MAX];
+  moat_workspace_t *ws = moat_workspace_alloc();
+  assert_non_null(ws);
+  assert_int_equal(moat_workspace_reserve(ws, sc, err, sizeof err), 0);
+  moat_scenario_layout(sc, lay);
+  double *out = malloc(lay->per_path * sizeof(double));
+  assert_non_null(out);
+  assert_int_equal(moat_path_run(sc, 0, path, ws, out, NULL), 0);
+  moat_workspace_free(ws);
+  return out;
 }
 #endif
 

@@ -203,19 +203,6 @@ static void small_path_scenario(moat_scenario_t *sc) {
   sc->horizon_years = 1.0;
 }
 
-static double *run_path(const moat_scenario_t *sc, uint64_t path, moat_layout_t *lay) {
-  char err[MOAT_ERR_MAX];
-  moat_workspace_t *ws = moat_workspace_alloc();
-  assert_non_null(ws);
-  assert_int_equal(moat_workspace_reserve(ws, sc, err, sizeof err), 0);
-  moat_scenario_layout(sc, lay);
-  double *out = malloc(lay->per_path * sizeof *out);
-  assert_non_null(out);
-  assert_int_equal(moat_path_run(sc, 0, path, ws, out, NULL), 0);
-  moat_workspace_free(ws);
-  return out;
-}
-
 /* V(0) is the configured valuation of every lab on every path, and M(0) ARR_0 gives it back. */
 static void initial_valuation_is_configured(void **state) {
   (void)state;
@@ -223,7 +210,7 @@ static void initial_valuation_is_configured(void **state) {
   small_path_scenario(&sc);
   for (uint64_t p = 0; p < 3; p++) {
     moat_layout_t lay;
-    double *out = run_path(&sc, p, &lay);
+    double *out = moat_test_run_path(&sc, p, &lay);
     for (int l = 0; l < sc.n_labs; l++) {
       double v = out[moat_at_lab(&lay, MOAT_LM_VALUATION, (size_t)l, 0)];
       double mult = out[moat_at_lab(&lay, MOAT_LM_MULTIPLE, (size_t)l, 0)];
@@ -247,7 +234,7 @@ static void exit_in_a_path(void **state) {
   sc.labs[2].cash_usd = 1e6;
   sc.labs[2].fixed_opex_per_year = 1.2e12;
   moat_layout_t lay;
-  double *out = run_path(&sc, 0, &lay);
+  double *out = moat_test_run_path(&sc, 0, &lay);
   assert_close(out[moat_at_lab(&lay, MOAT_LM_ACTIVE, 2, 0)], 0.0, 0.0);
   assert_true(out[moat_at_lab(&lay, MOAT_LM_VOLUME, 2, 0)] > 0.0); /* it sold at step 0 */
   for (size_t n = 1; n < lay.n_steps; n++) {
