@@ -32,6 +32,15 @@ def _as_text(value) -> str:
     return str(value)
 
 
+def string_param(value) -> str:
+    """A string parameter of /params as plain text: the file keeps libconfig's literal
+    ("\"closed-a\"", "[\"cn\"]"); a quoted scalar loses its quotes, lists stay as written."""
+    text = _as_text(value).strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
 def _as_list(value) -> list[str]:
     """A list-of-strings attribute: a string array, or one string separated by commas/spaces."""
     if value is None:

@@ -9,6 +9,7 @@ tornado         influence of the swept parameters on a metric (lhs / sobol sweep
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
 
@@ -36,6 +37,8 @@ def _pick_scenarios(res, scenarios, max_panels: int) -> list[int]:
 
 
 def _panels(n: int, width: float = 4.2, height: float = 3.0, sharey: bool = True):
+    if n == 1:  # one scenario: one wide panel
+        width, height = 2 * width, 1.4 * height
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.6), squeeze=False,
@@ -43,6 +46,11 @@ def _panels(n: int, width: float = 4.2, height: float = 3.0, sharey: bool = True
     for ax in axes.flat[n:]:
         ax.remove()
     return fig, list(axes.flat[:n])
+
+
+def _title(res, s: int, width: int = 48) -> str:
+    """Panel title: the scenario's label, wrapped so that neighbouring panels do not collide."""
+    return textwrap.fill(res.scenario_label(s), width)
 
 
 def _units(da) -> str:
@@ -80,7 +88,7 @@ def fan_chart(res, metric: str = "premium_flagship", group: str | None = None, s
         if mid.size:
             ax.plot(t, qs[mid[0]], color="#1b4f72", lw=1.6, label="median")
         ax.plot(t, mean.isel(scenario=s).values, color="black", lw=1.0, ls="--", label="mean")
-        ax.set_title(res.scenario_label(s), fontsize=9)
+        ax.set_title(_title(res, s), fontsize=9)
         ax.grid(alpha=0.3)
         if logy:
             ax.set_yscale("log")
@@ -106,7 +114,7 @@ def market_shares(res, scenarios=None, max_panels: int = 6) -> Figure:
                      alpha=0.85)
         ax.set_ylim(0, 1)
         ax.set_xlim(t[0], t[-1])
-        ax.set_title(res.scenario_label(s), fontsize=9)
+        ax.set_title(_title(res, s), fontsize=9)
         ax.set_xlabel("time [years]")
     axes[0].set_ylabel("share of token volume (mean over paths)")
     axes[0].legend(fontsize=7, loc="lower left")
@@ -214,14 +222,17 @@ def distributions(res, scenario: int = 0, labs=None) -> Figure:
                      for lab in labs]
             ax.bxp(boxes, showmeans=True)
             source = "quantiles"
-        if metric == "dcf_ratio":
-            ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        if metric == "dcf_ratio":  # DCF value = starting valuation, drawn only when in range
+            lo, hi = ax.get_ylim()
+            if lo <= 1.0 <= hi:
+                ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+                ax.set_ylim(lo, hi)
         ax.set_title(title + (" at the horizon" if at_horizon else ""), fontsize=10)
         ax.set_ylabel(metric)
         ax.grid(axis="y", alpha=0.3)
         ax.tick_params(axis="x", labelrotation=20)
-    fig.suptitle(f"Closed labs across paths ({source}), scenario {res.scenario_label(scenario)}",
-                 fontsize=11)
+    fig.suptitle(textwrap.fill(f"Closed labs across paths ({source}), scenario {res.scenario_label(scenario)}",
+                               110), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -263,6 +274,12 @@ def tornado(res, metric: str = "premium_flagship", stat: str = "mean", group: st
     ax.axvline(0, color="black", lw=0.8)
     if method == "spearman":
         ax.set_xlim(-1.05, 1.05)
+        # Without any influence, Spearman's rho over n points has standard deviation
+        # 1/sqrt(n - 1): bars inside the band are not distinguishable from 0 at about 5 %.
+        n = res.n_scenarios
+        ax.axvspan(-1.96 / math.sqrt(n - 1), 1.96 / math.sqrt(n - 1), color="grey", alpha=0.15,
+                   label=f"noise band (95 %) for n = {n}")
+        ax.legend(fontsize=8, loc="lower right")
     label = "Spearman rank correlation" if method == "spearman" else "standardized regression coefficient"
     ax.set_xlabel(label)
     what = f"{stat} {metric}" + (f" of {lab}" if lab else "")

@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import plots  # noqa: E402
-from analysis.load import Result, _as_text, load  # noqa: E402
+from analysis.load import Result, _as_text, load, string_param  # noqa: E402
 
-MAX_TABLE_ROWS = 16
+MAX_TABLE_COLUMNS = 8
 PROVENANCE = ("moatsim_version", "git_revision", "format_version", "command_line", "scenario_file",
               "seed", "n_scenarios", "paths", "threads", "start_time", "wall_time_s", "compiler",
               "cflags", "gsl_version", "hdf5_version", "libconfig_version")
@@ -36,7 +36,7 @@ th { background: #eef2f6; } td.l, th.l { text-align: left; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #e3e8ee; }
 figcaption { color: #40505f; font-size: 0.93em; margin-top: 0.4em; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-.story p { margin: 0.5em 0; } code { background: #f0f3f6; padding: 0 0.2em; }
+.story p { margin: 0.5em 0; } .wide { overflow-x: auto; } tr.param th, tr.param td { background: #fbf7e9; } code { background: #f0f3f6; padding: 0 0.2em; }
 """
 
 
@@ -56,45 +56,59 @@ def _q(res: Result, metric: str, level: float, group: str | None = None, t: int 
     return da.isel(time=t) if "time" in da.dims else da
 
 
-def _closed_median(res: Result, metric: str, t: int = -1) -> np.ndarray:
-    """Per scenario, the mean over closed labs of the median of `metric` at step t."""
-    da = _q(res, metric, 0.5, "labs", t).sel(lab=res.closed_labs)
-    return da.mean("lab", skipna=True).values
+def _closed_medians(res: Result, metric: str, t: int = -1) -> dict:
+    """{closed lab: median over paths of `metric` at step t, per scenario}."""
+    da = _q(res, metric, 0.5, "labs", t)
+    return {lab: da.sel(lab=lab).values for lab in res.closed_labs}
+
+
+CLOSED_METRICS = (("rerating", "re-rating"), ("dilution", "dilution"), ("dcf_ratio", "DCF ratio"))
 
 
 def headline(res: Result) -> pd.DataFrame:
-    """One row per scenario: swept parameters and the run's key numbers at t = 0 and the horizon."""
+    """One row per scenario: swept parameters and the run's key numbers at t = 0 and the
+    horizon (premium quantiles, volume shares, each closed lab's medians, exits)."""
     rows = {"scenario": np.arange(res.n_scenarios)}
     for key in res.swept:
         rows[key] = res.param(key)
     rows["premium t=0 (median)"] = _q(res, "premium_flagship", 0.5, "market", 0).values
-    rows["premium horizon (median)"] = _q(res, "premium_flagship", 0.5, "market").values
-    rows["premium horizon 5 %"] = _q(res, "premium_flagship", 0.05, "market").values
-    rows["premium horizon 95 %"] = _q(res, "premium_flagship", 0.95, "market").values
-    for metric in ("share_closed", "share_local", "revenue_share_closed"):
-        rows[f"{metric} horizon (mean)"] = res.horizon(metric, "mean", "market").values
-    rows["closed re-rating (median)"] = _closed_median(res, "rerating")
-    rows["closed dilution (median)"] = _closed_median(res, "dilution")
-    rows["closed DCF ratio (median)"] = _closed_median(res, "dcf_ratio")
-    rows["lab exits (mean)"] = res.horizon("lab_exits", "mean", "market").values
+    rows["premium (median)"] = _q(res, "premium_flagship", 0.5, "market").values
+    rows["premium (5 %)"] = _q(res, "premium_flagship", 0.05, "market").values
+    rows["premium (95 %)"] = _q(res, "premium_flagship", 0.95, "market").values
+    rows["share_closed t=0 (mean)"] = res.stat("share_closed", "mean", "market").isel(time=0).values
+    for metric in ("share_closed", "share_open_cloud", "share_local", "revenue_share_closed"):
+        rows[f"{metric} (mean)"] = res.horizon(metric, "mean", "market").values
+    for metric, title in CLOSED_METRICS:
+        for lab, v in _closed_medians(res, metric).items():
+            rows[f"{lab} {title} (median)"] = v
+    rows["lab exits per path (mean)"] = res.horizon("lab_exits", "mean", "market").values
     return pd.DataFrame(rows)
 
 
-def _table(df: pd.DataFrame, percent_cols=(), left_cols=()) -> str:
-    head = "".join(f'<th class="{"l" if c in left_cols else ""}">{html.escape(str(c))}</th>' for c in df.columns)
+def headline_html(res: Result, table: pd.DataFrame) -> str:
+    """The headline table transposed (a row per figure, a column per scenario), at most
+    MAX_TABLE_COLUMNS scenarios."""
+    shown = table.head(MAX_TABLE_COLUMNS)
+    head = '<th class="l">figure (horizon unless t=0)</th>' + "".join(
+        f'<th>#{int(s)}</th>' for s in shown["scenario"])
     body = []
-    for _, row in df.iterrows():
-        cells = []
-        for c in df.columns:
-            v = row[c]
-            if c in left_cols or isinstance(v, str):
-                cells.append(f'<td class="l">{html.escape(str(v))}</td>')
-            elif c in percent_cols:
-                cells.append(f"<td>{_pct(float(v))}</td>")
-            else:
-                cells.append(f"<td>{_fmt(float(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    for col in shown.columns[1:]:
+        is_share = col.startswith(("share", "revenue_share"))
+        cells = "".join(f"<td>{_pct(v) if is_share else _fmt(v)}</td>" for v in shown[col].astype(float))
+        css = ' class="param"' if col in res.swept else ""
+        body.append(f'<tr{css}><th class="l">{html.escape(col)}</th>{cells}</tr>')
+    note = (f"<p>First {MAX_TABLE_COLUMNS} of {len(table)} scenarios; all of them in "
+            '<a href="headline.csv">headline.csv</a>.</p>' if len(table) > MAX_TABLE_COLUMNS else
+            '<p>The same as <a href="headline.csv">headline.csv</a>.</p>')
+    return f'<div class="wide"><table><tr>{head}</tr>{"".join(body)}</table></div>' + note
+
+
+def _table(df: pd.DataFrame) -> str:
+    """A table of text cells; the first columns (names) left-aligned."""
+    head = "".join(f'<th class="l">{html.escape(str(c))}</th>' for c in df.columns)
+    body = "".join("<tr>" + "".join(f'<td class="l">{html.escape(str(v))}</td>' for v in row) + "</tr>"
+                   for row in df.itertuples(index=False))
+    return f'<div class="wide"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def lab_table(res: Result, scenario: int) -> pd.DataFrame:
@@ -109,8 +123,8 @@ def lab_table(res: Result, scenario: int) -> pd.DataFrame:
         med = q.sel(quantile=0.5, method="nearest").values
         lo = q.sel(quantile=0.05, method="nearest").values
         hi = q.sel(quantile=0.95, method="nearest").values
-        out[f"{title} median [5–95 %]"] = [f"{_fmt(m)} [{_fmt(a)}–{_fmt(b)}]" for m, a, b in zip(med, lo, hi)]
-    out["active at horizon"] = [_pct(v) for v in labs["active_mean"].isel(time=-1).values]
+        out[f"{title} median [5 %, 95 %]"] = [f"{_fmt(m)} [{_fmt(a)}, {_fmt(b)}]" for m, a, b in zip(med, lo, hi)]
+    out["paths still active"] = [_pct(v) for v in labs["active_mean"].isel(time=-1).values]
     return pd.DataFrame(out)
 
 
@@ -125,10 +139,18 @@ def story(res: Result, scenario: int) -> str:
     sc0 = float(res.stat("share_closed", "mean", "market").isel(scenario=s, time=0))
     sc1 = float(res.horizon("share_closed", "mean", "market")[s])
     sl1 = float(res.horizon("share_local", "mean", "market")[s])
-    rr = float(_closed_median(res, "rerating")[s])
-    dil = float(_closed_median(res, "dilution")[s])
-    dcf = float(_closed_median(res, "dcf_ratio")[s])
+    closed = {title: _closed_medians(res, metric) for metric, title in CLOSED_METRICS}
+
+    def per_lab(title):
+        return ", ".join(f"{_fmt(float(v[s]))}× ({html.escape(lab)})" for lab, v in closed[title].items())
     exits = float(res.horizon("lab_exits", "mean", "market")[s])
+    sweep = ""
+    if res.n_scenarios > 1:
+        med = _q(res, "premium_flagship", 0.5, "market").values
+        lo_s, hi_s = int(np.nanargmin(med)), int(np.nanargmax(med))
+        sweep = (f"<p>Across the {res.n_scenarios} scenarios of the sweep the median premium at the horizon "
+                 f"runs from <b>{_fmt(med[lo_s])}×</b> ({html.escape(res.scenario_label(lo_s))}) to "
+                 f"<b>{_fmt(med[hi_s])}×</b> ({html.escape(res.scenario_label(hi_s))}).</p>")
     n_paths = int(res.stat("premium_flagship", "count", "market").isel(scenario=s).max())
     label = html.escape(res.scenario_label(s, short=False))
     return (f"<p>Scenario <b>{label}</b>, {n_paths} paths, {t_end + (res.time[1] - res.time[0]):.3g} years.</p>"
@@ -136,10 +158,10 @@ def story(res: Result, scenario: int) -> str:
             f"<b>{_fmt(p1)}×</b> (median; 90 % of paths between {_fmt(lo)}× and {_fmt(hi)}×).</p>"
             f"<p>Closed labs carry <b>{_pct(sc0)}</b> of token volume at the start and <b>{_pct(sc1)}</b> "
             f"at the horizon; local inference reaches <b>{_pct(sl1)}</b>.</p>"
-            f"<p>At the horizon the typical closed lab's revenue multiple is re-rated by <b>{_fmt(rr)}×</b>, "
-            f"its share count is <b>{_fmt(dil)}×</b> the initial one, and its discounted cash flows are worth "
-            f"<b>{_fmt(dcf)}×</b> its starting valuation (medians, averaged over closed labs). "
-            f"On average {_fmt(exits, 2)} lab(s) exit per path.</p>")
+            f"<p>Closed labs at the horizon (medians over paths): revenue multiples re-rated by "
+            f"{per_lab('re-rating')}; share counts at {per_lab('dilution')} the initial ones; discounted "
+            f"cash flows worth {per_lab('DCF ratio')} the starting valuation. "
+            f"On average {_fmt(exits, 2)} lab(s) exit per path.</p>" + sweep)
 
 
 def _save(fig, out_dir: str, name: str) -> str:
@@ -162,7 +184,7 @@ def figures(res: Result, out_dir: str, scenario: int) -> list:
     out.append((_save(plots.distributions(res, scenario), out_dir, "closed_labs.png"), "Closed labs",
                 "Across paths, for the closed labs: re-rating of the revenue multiple and dilution "
                 "(shares over initial shares) at the horizon, and the Monte Carlo DCF value over the "
-                "starting valuation (dotted line at 1). Boxes 25–75 %, whiskers 5–95 %, line the "
+                "starting valuation (dotted line at 1 when in range). Boxes 25–75 %, whiskers 5–95 %, line the "
                 "median, triangle the mean."))
     if len(res.swept) >= 2 and res.sweep_method == "grid":
         x, y = res.swept[0], res.swept[1]
@@ -177,7 +199,8 @@ def figures(res: Result, out_dir: str, scenario: int) -> list:
                         f"What drives {metric}",
                         f"Spearman rank correlation between each swept parameter and the mean {metric} at the "
                         f"horizon, over the {res.n_scenarios} scenarios of the {res.sweep_method} sweep. "
-                        "Red: raising the parameter raises the metric."))
+                        "Red: raising the parameter raises the metric. Bars inside the grey band are "
+                        "within sampling noise (|rho| < 1.96/sqrt(n - 1))."))
     return out
 
 
@@ -200,13 +223,8 @@ def write(path: str, out_dir: str, scenario: int = 0) -> str:
             raise ValueError(f"--scenario {scenario}: the file has scenarios 0..{res.n_scenarios - 1}")
         table = headline(res)
         table.to_csv(os.path.join(out_dir, "headline.csv"), index=False)
-        shown = table.head(MAX_TABLE_ROWS)
-        note = (f"<p>First {MAX_TABLE_ROWS} of {len(table)} scenarios; all of them in "
-                f'<a href="headline.csv">headline.csv</a>.</p>' if len(table) > MAX_TABLE_ROWS else
-                '<p>Also as <a href="headline.csv">headline.csv</a>.</p>')
-        pct = [c for c in table.columns if c.startswith(("share", "revenue_share"))]
         figs = figures(res, out_dir, scenario)
-        name = _as_text(res.params.attrs.get("name", os.path.basename(path)))
+        name = string_param(res.params.attrs.get("name", os.path.basename(path)))
         parts = [
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
             f"<title>moatsim report: {html.escape(name)}</title><style>{CSS}</style></head><body>",
@@ -216,12 +234,13 @@ def write(path: str, out_dir: str, scenario: int = 0) -> str:
             + (f" over {html.escape(', '.join(res.swept))}" if res.swept else "") + "</p>",
             '<h2>In short</h2><div class="story">', story(res, scenario), "</div>",
             "<h2>Headline numbers</h2>",
-            "<p>Premium: closed flagship price over open price. Shares are of token volume (revenue share: of "
-            "spend), means over paths at the horizon. Closed-lab columns: median over paths, averaged over "
-            "the closed labs.</p>",
-            _table(shown, percent_cols=pct), note,
+            "<p>Premium: Q-weighted closed flagship price over open price, quantiles over paths. Shares: of "
+            "token volume (revenue share: of token spend), means over paths. Closed labs: medians over "
+            "paths of the re-rating of the revenue multiple, of shares outstanding over initial shares, "
+            "and of the DCF value over the starting valuation. Swept parameters shaded.</p>",
+            headline_html(res, table),
             f"<h3>Labs in scenario {html.escape(res.scenario_label(scenario))}, at the horizon</h3>",
-            _table(lab_table(res, scenario), left_cols=("lab", "kind", "origin")),
+            _table(lab_table(res, scenario)),
         ]
         for file, title, caption in figs:
             parts.append(f"<h2>{html.escape(title)}</h2><figure><img src=\"{file}\" alt=\"{html.escape(title)}\">"
