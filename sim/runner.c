@@ -68,7 +68,11 @@ int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenar
       size_t now;
 #pragma omp atomic capture
       now = ++done;
-      if (progress && omp_get_thread_num() == 0) progress(ctx, now);
+      if (progress) {
+        /* Whichever thread finishes a path reports (paths can take seconds each). */
+#pragma omp critical(moat_runner_progress)
+        progress(ctx, now);
+      }
     }
   }
   int st = MOAT_OK;

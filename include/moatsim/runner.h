@@ -8,8 +8,9 @@
 #include "moatsim/model.h"
 #include "moatsim/scenario.h"
 
-/* Called now and then while paths run, from one thread at a time: `done` paths of the scenario
- * have finished. Must not throw away time: it is called inside the parallel region. */
+/* Called after each path while paths run, by the thread that finished it, one thread at a time:
+ * `done` paths of the scenario have finished (counts may arrive out of order). Keep it cheap:
+ * it runs inside the parallel region. */
 typedef void (*moat_progress_fn)(void *ctx, size_t done);
 
 /* The threads and their workspaces (one per thread), reused across scenarios. */
