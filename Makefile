@@ -101,6 +101,7 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
+	@mkdir -p results
 	./$(BIN) run scenarios/baseline.cfg -o results/baseline.h5 --force
 	./$(BIN) summary results/baseline.h5
 
