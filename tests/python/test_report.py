@@ -1,7 +1,10 @@
 """`moatsim report FILE -o DIR` (sim/report.c -> python -m analysis.report) on real result files."""
 import html
+import os
+import pathlib
 import re
 import shutil
+import subprocess
 
 import h5py
 
@@ -67,9 +70,24 @@ def test_report_without_the_package_fails_clearly(grid_file, tmp_path):
     lone = tmp_path / "a" / "b" / "c" / "moatsim"
     lone.parent.mkdir(parents=True)
     shutil.copy(moatsim_binary(), lone)
-    import subprocess
     proc = subprocess.run([str(lone), "report", str(grid_file), "-o", str(tmp_path / "r")],
                           capture_output=True, text=True)
     assert proc.returncode == 1
     assert "analysis" in proc.stderr and "not found" in proc.stderr
     assert str(tmp_path / "a" / "b" / "c") in proc.stderr
+
+
+def test_report_finds_the_installed_package(grid_file, tmp_path):
+    # The layout `make install` writes: PREFIX/bin/moatsim and PREFIX/share/moatsim/python/analysis.
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    shutil.copy(moatsim_binary(), prefix / "bin" / "moatsim")
+    shutil.copytree(pathlib.Path(__file__).resolve().parents[2] / "analysis",
+                    prefix / "share" / "moatsim" / "python" / "analysis",
+                    ignore=shutil.ignore_patterns("__pycache__", "notebooks"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # only what moatsim sets
+    out = tmp_path / "r"
+    proc = subprocess.run([str(prefix / "bin" / "moatsim"), "report", str(grid_file), "-o", str(out)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    check_report(out, grid_file)
