@@ -256,8 +256,10 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   char err[MOAT_ERR_MAX];
   size_t n_scen = moat_sweep_count(cfg);
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
-  moat_writer_desc_t d = {n_scen, sweep_source, (void *)(uintptr_t)cfg, cmdline, cfg->path,
-                          cfg->text ? cfg->text : "", threads, cfg->base.output.keep_paths, 0, {NULL}};
+  moat_writer_desc_t d = {.n_scenarios = n_scen, .scenario = sweep_source,
+                          .scenario_ctx = (void *)(uintptr_t)cfg, .command_line = cmdline,
+                          .scenario_file = cfg->path, .scenario_text = cfg->text ? cfg->text : "",
+                          .threads = threads, .keep_paths = cfg->base.output.keep_paths};
   for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
     d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
   progress_t pg = {isatty(STDERR_FILENO), opt->quiet, 0, 0, n_scen, 0, 0, now_s(), 0};
