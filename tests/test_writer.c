@@ -70,8 +70,10 @@ static void tmp_name(char *buf, size_t len, const char *tag) {
 /* Run the writer over both scenarios. Returns the status of create. */
 static int write_file(const char *path, int keep_paths) {
   make_scenarios();
-  moat_writer_desc_t d = {2, source, NULL, "moatsim run tiny.cfg", "tiny.cfg", "name = \"tiny\";\n",
-                          1, keep_paths, 1, {"horizon_years"}};
+  moat_writer_desc_t d = {.n_scenarios = 2, .scenario = source, .command_line = "moatsim run tiny.cfg",
+                          .scenario_file = "tiny.cfg", .scenario_text = "name = \"tiny\";\n",
+                          .threads = 1, .keep_paths = keep_paths, .n_swept = 1,
+                          .swept = {"horizon_years"}};
   char err[MOAT_ERR_MAX];
   moat_writer_t *w = NULL;
   int st = moat_writer_create(&w, path, &d, err, sizeof err);
@@ -290,7 +292,7 @@ static void no_paths_group(void **state) {
 static void missing_directory(void **state) {
   (void)state;
   make_scenarios();
-  moat_writer_desc_t d = {2, source, NULL, "", "", "", 1, 0, 0, {NULL}};
+  moat_writer_desc_t d = {.n_scenarios = 2, .scenario = source, .threads = 1};
   char err[MOAT_ERR_MAX] = "";
   moat_writer_t *w = NULL;
   assert_int_equal(moat_writer_create(&w, "/nonexistent-dir-moat/x.h5", &d, err, sizeof err), MOAT_EIO);
@@ -309,7 +311,7 @@ static void abort_keeps_existing(void **state) {
   fputs("previous results\n", fp);
   fclose(fp);
   make_scenarios();
-  moat_writer_desc_t d = {2, source, NULL, "", "", "", 1, 0, 0, {NULL}};
+  moat_writer_desc_t d = {.n_scenarios = 2, .scenario = source, .threads = 1};
   char err[MOAT_ERR_MAX];
   moat_writer_t *w = NULL;
   assert_int_equal(moat_writer_create(&w, path, &d, err, sizeof err), MOAT_OK);
@@ -330,7 +332,7 @@ static void mismatched_scenarios(void **state) {
   (void)state;
   make_scenarios();
   scen[1].steps_per_year = 12;
-  moat_writer_desc_t d = {2, source, NULL, "", "", "", 1, 0, 0, {NULL}};
+  moat_writer_desc_t d = {.n_scenarios = 2, .scenario = source, .threads = 1};
   char err[MOAT_ERR_MAX] = "";
   moat_writer_t *w = NULL;
   char path[256];
