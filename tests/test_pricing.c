@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <gsl/gsl_linalg.h>
 
 #include "moatsim/pricing.h"
 #include "moatsim/scenario.h"
@@ -73,28 +74,20 @@ static double max_abs(const double *x, size_t n) {
   return worst;
 }
 
-/* Solve a x = b (n x n, row pitch MAXJ) by Gaussian elimination with partial pivoting. */
-static void gauss_solve(double a[][MAXJ], double *b, size_t n) {
-  for (size_t c = 0; c < n; c++) {
-    size_t piv = c;
-    for (size_t r = c + 1; r < n; r++)
-      if (fabs(a[r][c]) > fabs(a[piv][c])) piv = r;
-    for (size_t k = 0; k < n; k++) {
-      double t = a[c][k];
-      a[c][k] = a[piv][k], a[piv][k] = t;
-    }
-    double t = b[c];
-    b[c] = b[piv], b[piv] = t;
-    for (size_t r = c + 1; r < n; r++) {
-      double f = a[r][c] / a[c][c];
-      for (size_t k = c; k < n; k++) a[r][k] -= f * a[c][k];
-      b[r] -= f * b[c];
-    }
-  }
-  for (size_t c = n; c-- > 0;) {
-    for (size_t k = c + 1; k < n; k++) b[c] -= a[c][k] * b[k];
-    b[c] /= a[c][c];
-  }
+/* Solve a x = b (n x n, row pitch MAXJ) with GSL's LU decomposition; x replaces b. */
+static void lu_solve(double a[][MAXJ], double *b, size_t n) {
+  gsl_matrix_view av = gsl_matrix_view_array_with_tda(&a[0][0], n, n, MAXJ);
+  gsl_vector_view bv = gsl_vector_view_array(b, n);
+  gsl_permutation *perm = gsl_permutation_alloc(n);
+  gsl_vector *x = gsl_vector_alloc(n);
+  int sign;
+  assert_non_null(perm);
+  assert_non_null(x);
+  assert_int_equal(gsl_linalg_LU_decomp(&av.matrix, perm, &sign), 0);
+  assert_int_equal(gsl_linalg_LU_solve(&av.matrix, perm, &bv.vector, x), 0);
+  gsl_vector_memcpy(&bv.vector, x);
+  gsl_vector_free(x);
+  gsl_permutation_free(perm);
 }
 
 /*
@@ -121,7 +114,7 @@ static double newton_solve(const moat_market_t *m, double *price) {
       for (size_t r = 0; r < n; r++) jac[r][c] = (rp[idx[r]] - rm[idx[r]]) / (2 * h);
     }
     for (size_t r = 0; r < n; r++) step[r] = -res[idx[r]];
-    gauss_solve(jac, step, n);
+    lu_solve(jac, step, n);
     double norm = max_abs(res, nj), lambda = 1.0;
     for (int halve = 0; halve < 60; halve++, lambda *= 0.5) {
       memcpy(trial, price, nj * sizeof *trial);
