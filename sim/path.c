@@ -39,6 +39,7 @@ struct moat_workspace {
   double qty[MOAT_MAX_OFFERS];
   double last_price[MOAT_MAX_OFFERS]; /* p_j of the last step, $/Mtok */
   double markup[MOAT_MAX_OFFERS];     /* p_j - c_j of the last step, $/Mtok */
+  double markup2[MOAT_MAX_OFFERS];    /* p_j - c_j of the step before, $/Mtok */
   unsigned char offer_active[MOAT_MAX_OFFERS], fixed[MOAT_MAX_OFFERS];
   int seller[MOAT_MAX_OFFERS];
   double war_price; /* the aggressor's held first-party price, $/Mtok */
@@ -213,9 +214,18 @@ static void step_volumes(const moat_scenario_t *sc, int n, moat_workspace_t *ws)
   }
 }
 
-/* Starting prices and fixed offers of step n: 1.5 c at step 0, else last step's markups on this
- * step's costs (logit markups depend on tau and shares, not on cost, so carrying the markup
- * rather than the price starts the solve closer to the new equilibrium when costs fall);
+/* Growth factor of a markup from one step to the next, extrapolated from the last two steps
+ * and kept in [1/2, 2] so that a jump (a release, a war's end) is not amplified. Measured on
+ * the baseline fixture, the log-linear extrapolation cuts the zeta iterations of a path by
+ * 10-25 % against carrying the last markup unchanged. */
+static double markup_trend(int n, double last, double before) {
+  if (n < 2 || !(before > 0.0) || !(last > 0.0)) return 1.0;
+  return fmin(fmax(last / before, 0.5), 2.0);
+}
+
+/* Starting prices and fixed offers of step n: 1.5 c at step 0, else the markups of the last
+ * steps, extrapolated, on this step's costs (logit markups depend on tau and shares, not on
+ * cost, so carrying the markup rather than the price starts closer to the new equilibrium);
  * local at cost; the war aggressor's first-party price held; offers of exited labs frozen. */
 static void step_price_setup(int n, moat_workspace_t *ws) {
   const moat_offer_table_t *ot = &ws->ot;
@@ -224,7 +234,7 @@ static void step_price_setup(int n, moat_workspace_t *ws) {
     if (n == 0 || (ws->offer_active[j] && !(ws->markup[j] > 0.0)))
       ws->price[j] = 1.5 * ws->cost[j];
     else if (ws->offer_active[j])
-      ws->price[j] = ws->cost[j] + ws->markup[j];
+      ws->price[j] = ws->cost[j] + ws->markup[j] * markup_trend(n, ws->markup[j], ws->markup2[j]);
     if (ot->kind[j] == MOAT_OFFER_LOCAL) ws->price[j] = ws->cost[j];
     ws->fixed[j] = ot->seller[j] < 0 || !ws->offer_active[j];
   }
@@ -340,6 +350,7 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
     moat_choice_shares(&market, ws->price, ws->shares);
     for (int j = 0; j < ot->n; j++) {
       ws->last_price[j] = ws->price[j];
+      ws->markup2[j] = ws->markup[j];
       ws->markup[j] = ws->price[j] - ws->cost[j];
     }
     step_allocate(sc, n, exits, ws);

@@ -151,13 +151,13 @@ static void check_finite_or_documented(const moat_scenario_t *sc, const moat_lay
 }
 
 /* The baseline fixture (every lab, cloud, shock and the 10-year horizon), several paths, with
- * 250 instead of 1000 enterprises to keep the suite fast under the sanitizers: enterprise count
+ * 150 instead of 1000 enterprises to keep the suite fast under the sanitizers: enterprise count
  * scales the work, not which metrics can be NaN. */
 static void baseline_finite(void **state) {
   (void)state;
   moat_scenario_t sc;
   moat_fixture_baseline(&sc);
-  sc.enterprises.count = 250;
+  sc.enterprises.count = 150;
   runner_t r;
   runner_init(&r, &sc);
   for (uint64_t p = 0; p < 3; p++) {
