@@ -1,0 +1,695 @@
+"""reference.py — the market model's pricing step and whole path in plain, vectorized NumPy.
+
+A second implementation of MODEL.md §4–§8, written the way a researcher would write it (arrays of
+enterprise-segment rows by offers, matrix products for the aggregates), independent of the C code
+except for one thing: it consumes the random draws that the C path took, recovered by
+tests/bench/dump_state (the parameters, the drawn enterprise attributes, the shock draws of each
+step and the uniforms of reviews and adoption). It serves
+  - as the differential test of the C model (tests/python/test_reference.py): on the same state
+    and draws, prices, shares and metrics agree to 1e-8 relative;
+  - as the peer of the C code in `make bench`: paths per second on one core.
+
+usage: python3 reference.py DUMP.json [--repeat K]
+  runs the dumped path K times (default 1) and prints `name value unit` lines: the time per path
+  and the largest relative difference from the C results.
+"""
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+CLOSED, OPEN = "closed", "open"
+FLAGSHIP, MINI, FIRST_PARTY, CLOUD, LOCAL = range(5)
+GAP_MIN, GAP_MAX = 1e-4, 0.9
+FCF_WINDOW = 3
+DBL_MIN = np.finfo(float).tiny
+
+
+def load_dump(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def parse_params(params):
+    """Values as `moatsim params` spells them (libconfig syntax) into Python values."""
+    out = {}
+    for key, text in params.items():
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
+
+
+class Scenario:
+    """The parameters of one scenario, read from the dump's `params`, `labs` and `clouds`."""
+
+    def __init__(self, dump):
+        p = parse_params(dump["params"])
+        self.p = p
+        self.labs = dump["labs"]
+        self.clouds = dump["clouds"]
+        self.restricted_origins = set(dump["restricted_origins"])
+        self.spy = int(p["steps_per_year"])
+        self.dt = 1.0 / self.spy
+        self.steps = int(math.floor(p["horizon_years"] * self.spy + 0.5))
+        self.horizon = p["horizon_years"]
+
+    def __getitem__(self, key):
+        return self.p[key]
+
+    def lab(self, l, key, default=0.0):
+        return self.p.get("labs.%s.%s" % (self.labs[l]["name"], key), default)
+
+    def cloud(self, k, key):
+        return self.p["clouds.%s.%s" % (self.clouds[k], key)]
+
+
+# ---- offers (MODEL.md §2, §5) ------------------------------------------------------------
+
+class Offers:
+    """Offer table: closed labs' flagship and mini, then per open lab its first-party API, one
+    offer per cloud and a local offer. Sellers: closed labs, open first-party APIs, clouds."""
+
+    def __init__(self, sc):
+        kind, lab, cloud, seller, factor, expo, bonus, speed = [], [], [], [], [], [], [], []
+
+        def add(k, l, c, s, cf, x):
+            kind.append(k), lab.append(l), cloud.append(c), seller.append(s), factor.append(cf)
+            expo.append(x)
+            bonus.append(sc.lab(l, "ecosystem_bonus") if sc.labs[l]["kind"] == CLOSED else 0.0)
+            speed.append(math.log(sc.cloud(c, "speed")) if c >= 0 else 0.0)
+            return len(kind) - 1
+
+        L = len(sc.labs)
+        self.flagship, self.mini = [-1] * L, [-1] * L
+        self.first_party, self.local = [-1] * L, [-1] * L
+        s = 0
+        for l, info in enumerate(sc.labs):
+            if info["kind"] != CLOSED:
+                continue
+            x, c = 1.0 + sc.lab(l, "hosting_risk"), sc.lab(l, "serve_cost_per_mtok")
+            self.flagship[l] = add(FLAGSHIP, l, -1, s, c, x)
+            self.mini[l] = add(MINI, l, -1, s, c * sc.lab(l, "mini_cost_factor"), x)
+            s += 1
+        n_open = sum(info["kind"] == OPEN for info in sc.labs)
+        first_cloud = s + n_open
+        for l, info in enumerate(sc.labs):
+            if info["kind"] != OPEN:
+                continue
+            c = sc.lab(l, "serve_cost_per_mtok")
+            self.first_party[l] = add(FIRST_PARTY, l, -1, s, c, 1.0 + sc.lab(l, "hosting_risk"))
+            s += 1
+            for k in range(len(sc.clouds)):
+                add(CLOUD, l, k, first_cloud + k, c * sc.cloud(k, "cost_factor"), 1.0)
+            self.local[l] = add(LOCAL, l, -1, -1, 0.0, 0.0)
+        self.n_sellers = first_cloud + len(sc.clouds)
+        self.kind, self.lab, self.cloud = np.array(kind), np.array(lab), np.array(cloud)
+        self.seller, self.cost_factor = np.array(seller), np.array(factor)
+        self.exposure, self.bonus, self.log_speed = np.array(expo), np.array(bonus), np.array(speed)
+        self.hosted = (self.kind == CLOUD) | (self.kind == LOCAL)
+        self.restricted = np.array([sc.labs[l]["origin"] in sc.restricted_origins for l in lab])
+        self.n = len(kind)
+        # owner[j, f] = 1 if seller f sells offer j (local offers: no seller)
+        self.owner = np.zeros((self.n, self.n_sellers))
+        owned = self.seller >= 0
+        self.owner[np.nonzero(owned)[0], self.seller[owned]] = 1.0
+
+    def update(self, sc, q_lab, cost_index, local_cost, local_penalty):
+        """Quality (without fine-tuning gains) and cost of each offer."""
+        q = np.asarray(q_lab)[self.lab].astype(float)
+        mini_gap = np.array([sc.lab(l, "mini_quality_gap") for l in self.lab])
+        quality = np.where(self.kind == MINI, q * (1.0 - mini_gap),
+                           np.where(self.kind == LOCAL, q * (1.0 - local_penalty), q))
+        cost = np.where(self.kind == LOCAL, local_cost, self.cost_factor * cost_index)
+        return quality, cost
+
+
+def utility_base(sc, ot, ent, quality, frontier, offer_active, adopted):
+    """base[r, j] = u_rj / tau_r + alpha_r p_j for rows r = 2 i + s (hard, routine);
+    -inf where offer j is infeasible for enterprise i."""
+    rho = sc["enterprises.taste_dispersion"]
+    eta = np.array([sc["enterprises.gap_sensitivity_hard"], sc["enterprises.gap_sensitivity_routine"]])
+    qterm = (1.0 + ot.bonus)[None, :] * np.exp(-eta[:, None] * (frontier - quality)[None, :] / frontier) / rho
+    gain = np.exp(eta[None, :] * ent["finetune"][:, None] / frontier)          # [i, s]
+    mult = np.where(ot.hosted[None, None, :], gain[:, :, None], 1.0)           # [i, s, j]
+    priv = ent["privacy"][:, None] * (ot.exposure * sc["enterprises.privacy_weight"] / rho)[None, :]
+    speed = sc["enterprises.speed_value"] * ot.log_speed / rho
+    base = qterm[None, :, :] * mult - priv[:, None, :] + speed[None, None, :]
+    ok = (offer_active[None, :] & ~(ent["restricted"][:, None] & ot.restricted[None, :])
+          & ((ot.kind != LOCAL)[None, :] | adopted[:, None]))
+    base = np.where(ok[:, None, :], base, -np.inf)
+    return base.reshape(-1, ot.n)
+
+
+# ---- choice and prices (MODEL.md §5, §6) --------------------------------------------------
+
+def logit_shares(base, alpha, price):
+    """s[r, j] = exp(u_rj / tau_r) / sum_k exp(u_rk / tau_r), row maximum subtracted."""
+    u = base - alpha[:, None] * price[None, :]
+    mx = u.max(axis=1, keepdims=True)
+    mx[~np.isfinite(mx)] = 0.0
+    e = np.exp(u - mx)
+    tot = e.sum(axis=1, keepdims=True)
+    return np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
+
+
+AA_DEPTH = 4  # Anderson acceleration: differences of the last 4 iterates, as the C solver
+
+
+def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
+    """g(p) = c + (S + sum_{k in J_f} Gamma_k. (p_k - c_k)) / Lambda for priced offers."""
+    s = logit_shares(b, a, p)
+    demand, lam = w @ s, wa @ s
+    markup = np.where(seller >= 0, p - cost, 0.0)
+    m_seller = s @ (owner * markup[:, None])          # [r, f]: sum_{k in f} s_rk (p_k - c_k)
+    gam = wa @ (s * (m_seller @ owner.T))             # m_{r, f(j)} for each offer j
+    with np.errstate(divide="ignore", invalid="ignore"):
+        update = cost + (demand + gam) / lam  # Lambda_j = 0: nobody can buy j, keep its price
+    return np.where(priced & np.isfinite(update), np.maximum(update, 0.0), p)
+
+
+def anderson(hist_f, hist_g, priced):
+    """Type-II Anderson step (Walker & Ni 2011) from the residuals f = g(p) - p and maps g(p) of
+    the last iterates: gamma minimizes || f_k - dF gamma || weighted by 1 / g(p_k) (relative, like
+    the stopping rule); returns g(p_k) - dG gamma, or None when that is not usable."""
+    f, g = hist_f[-1], hist_g[-1]
+    dF, dG = np.diff(np.array(hist_f), axis=0), np.diff(np.array(hist_g), axis=0)
+    w = np.where(priced, 1.0 / g ** 2, 0.0)
+    try:
+        gamma = np.linalg.solve((dF * w) @ dF.T, (dF * w) @ f)
+    except np.linalg.LinAlgError:
+        return None
+    p = g - gamma @ dG
+    return p if np.all(np.isfinite(gamma)) and np.all(~priced | (np.isfinite(p) & (p > 0))) else None
+
+
+def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter):
+    """Multi-product Bertrand-Nash prices by the zeta fixed point of Morrow & Skerlos (2011),
+        p_j <- c_j + (S_j + sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) / Lambda_j,
+    accelerated (Anderson, depth AA_DEPTH), stopping when the map moves no price by tol relative
+    and returning g(p); after max_iter iterations damped (p += (g(p) - p) / 2) for up to max_iter
+    more. Returns (prices, iterations, converged)."""
+    rows = (weight > 0) & np.isfinite(base).any(axis=1)
+    args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
+    priced = (seller >= 0) & ~fixed
+    p = price.copy()
+    hist_f, hist_g = [], []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for it in range(1, 2 * max_iter + 1):
+            g = zeta_map(*args, p, cost, seller, owner, priced)
+            if it > max_iter:  # damped
+                new = p + 0.5 * (g - p)
+                change = np.max(np.abs(new - p) / np.maximum(new, DBL_MIN))
+                p = new
+                if change < tol:
+                    break
+                continue
+            if np.max(np.abs(g - p) / np.maximum(g, DBL_MIN)) < tol:
+                return g, it, True
+            hist_f, hist_g = (hist_f + [g - p])[-AA_DEPTH - 1:], (hist_g + [g])[-AA_DEPTH - 1:]
+            accelerated = anderson(hist_f, hist_g, priced) if len(hist_f) > 1 else None
+            if accelerated is None and len(hist_f) > 1:
+                hist_f, hist_g = [], []
+            p = g if accelerated is None else accelerated
+    return p, 2 * max_iter if max_iter > 0 else 0, False
+
+
+# ---- shock processes (MODEL.md §4), from the dumped draws ----------------------------------
+
+def gap_step(x, x_inf, kappa, sigma, dt, z):
+    if kappa == 0.0:
+        return x + sigma * math.sqrt(dt) * z
+    return x_inf + (x - x_inf) * math.exp(-kappa * dt) + sigma * math.sqrt(-math.expm1(-2 * kappa * dt) / (2 * kappa)) * z
+
+
+def clamp_log_gap(x):
+    return min(max(x, math.log(GAP_MIN)), math.log(GAP_MAX))
+
+
+class Processes:
+    def __init__(self, sc):
+        self.sc = sc
+        self.closed = np.array([lab["kind"] == CLOSED for lab in sc.labs])
+        self.q = np.array([sc.lab(l, "quality") for l in range(len(sc.labs))], dtype=float)
+        self.frontier = self.front(np.ones(len(sc.labs), bool), 0.0)
+        self.log_gap = clamp_log_gap(math.log(sc["quality_gap.initial"]))
+        self.war_active, self.war_started, self.war_lab, self.war_end, self.war_depth = False, False, -1, 0, 0.0
+        self.changed = False
+
+    def front(self, active, previous):
+        cand = self.q[self.closed & active]
+        return cand.max() if len(cand) else previous
+
+    def step(self, n, active, distressed, d):
+        sc, dt = self.sc, self.sc.dt
+        before = self.frontier
+        self.frontier = self.front(active, self.frontier)
+        self.changed = self.frontier != before
+        open_release = []
+        for l, lab in enumerate(sc.labs):
+            rate = sc.lab(l, "release_rate_per_year") * (0.5 if distressed[l] else 1.0)
+            hit = d["u"][l] < -math.expm1(-rate * dt) and active[l]
+            if lab["kind"] == CLOSED and hit:
+                assert not math.isnan(d["jump"][l]), "a release the C path did not draw a jump for"
+                self.q[l] = max(self.q[l], self.frontier) + d["jump"][l]
+                self.frontier = self.front(active, self.frontier)
+                self.changed = True
+            elif lab["kind"] == OPEN and hit:
+                open_release.append(l)
+        self.log_gap = clamp_log_gap(gap_step(self.log_gap, math.log(sc["quality_gap.long_run"]),
+                                              sc["quality_gap.reversion_per_year"], sc["quality_gap.volatility"],
+                                              dt, d["z"]))
+        g = math.exp(self.log_gap)
+        for l in open_release:
+            reach = self.frontier * (1.0 - g) * (1.0 - sc.lab(l, "lag"))
+            if reach > self.q[l]:
+                self.q[l] = reach
+                self.changed = True
+        self.step_war(n, active, d)
+
+    def step_war(self, n, active, d):
+        sc = self.sc
+        self.war_started = False
+        if self.war_active and (n >= self.war_end or not active[self.war_lab]):
+            self.war_active, self.war_lab = False, -1
+        if self.war_active:
+            return
+        if not d["war_u"] < -math.expm1(-sc["price_compression.price_war_rate_per_year"] * sc.dt):
+            return
+        candidates = [l for l, lab in enumerate(sc.labs) if lab["kind"] == OPEN and active[l]]
+        if not candidates:
+            return
+        self.war_lab = candidates[d["war_pick"]]
+        self.war_depth = d["war_depth"]
+        self.war_active = self.war_started = True
+        months = sc["price_compression.price_war_months"] / 12.0 * sc.spy
+        self.war_end = n + max(1, int(math.floor(months + 0.5)))
+
+
+# ---- money (MODEL.md §7) -------------------------------------------------------------------
+
+def growth(hist, n, spy, g0):
+    now = hist[n]
+    if not now > 0:
+        return -math.inf
+    ref = n - spy if n >= spy else 0
+    if not hist[ref] > 0:
+        return math.inf
+    lr = math.log(now / hist[ref])
+    return lr if n >= spy else (1.0 - n / spy) * g0 + lr
+
+
+def rerating(sc, g, g0, margin, margin0, with_margin):
+    a_g, a_m, floor = sc["valuation.growth_weight"], sc["valuation.margin_weight"], 0.01
+    with np.errstate(over="ignore"):
+        rho = 1.0 if a_g == 0 else float(np.exp(a_g * (g - g0)))
+    if with_margin and a_m != 0:
+        gm = floor if math.isnan(margin) else max(margin, floor)
+        gm0 = floor if math.isnan(margin0) else max(margin0, floor)
+        rho *= (gm / gm0) ** a_m
+    if math.isnan(rho):
+        rho = sc["valuation.rerating_min"]
+    return min(max(rho, sc["valuation.rerating_min"]), sc["valuation.rerating_max"])
+
+
+class Lab:
+    """One lab's cash, shares, burn window and valuation."""
+
+    def __init__(self, sc, l, steps):
+        self.sc, self.l = sc, l
+        self.active, self.distressed = True, False
+        self.cash, self.shares = sc.lab(l, "cash_usd"), sc.lab(l, "shares")
+        self.fcfs = []
+        self.pv = 0.0
+        self.hist = np.zeros(steps)
+        self.g0, self.m0, self.margin0 = sc.lab(l, "initial_growth"), math.nan, math.nan
+        self.revenue = self.cogs = self.training = self.fcf = self.arr = 0.0
+        self.valuation, self.margin, self.rerating, self.multiple = 0.0, math.nan, math.nan, math.nan
+
+    def step(self, n, revenue, cogs):
+        sc, l, dt = self.sc, self.l, self.sc.dt
+        if not self.active:
+            self.revenue = self.cogs = self.training = self.fcf = self.arr = self.valuation = 0.0
+            self.margin = self.rerating = self.multiple = math.nan
+            self.hist[n] = 0.0
+            return
+        t = n * dt
+        self.revenue, self.cogs = revenue, cogs
+        opex = sc.lab(l, "opex_ratio") * revenue + sc.lab(l, "fixed_opex_per_year") * dt
+        self.training = (sc.lab(l, "training_spend_per_year") * (1 + sc.lab(l, "training_cost_growth_per_year")) ** t
+                         * dt * (0.5 if self.distressed else 1.0))
+        self.fcf = revenue - cogs - opex - self.training
+        self.cash += self.fcf
+        self.pv += self.fcf * math.exp(-sc["valuation.discount_rate"] * t)
+        self.fcfs = (self.fcfs + [self.fcf])[-FCF_WINDOW:]
+        self.value(n)
+        self.raise_check()
+        if self.cash < 0:
+            self.active, self.distressed, self.valuation = False, False, 0.0
+
+    def value(self, n):
+        sc = self.sc
+        self.arr = self.revenue * sc.spy
+        self.hist[n] = self.arr
+        self.margin = 1.0 - self.cogs / self.revenue if self.revenue > 0 else math.nan
+        if n == 0:
+            self.m0 = sc.lab(self.l, "valuation_usd") / self.arr if self.arr > 0 else math.nan
+            self.margin0 = self.margin
+        self.rerating = rerating(sc, growth(self.hist, n, sc.spy, self.g0), self.g0, self.margin, self.margin0, True)
+        self.multiple = self.m0 * self.rerating
+        if n == 0:
+            self.valuation = sc.lab(self.l, "valuation_usd")
+        else:
+            self.valuation = 0.0 if math.isnan(self.multiple) else self.multiple * self.arr
+
+    def raise_check(self):
+        sc = self.sc
+        to_steps = sc.spy / 12.0
+        burn = max(0.0, -sum(self.fcfs) / len(self.fcfs))
+        if burn <= 0:
+            self.distressed = False
+            return
+        if not self.cash < sc["finance.runway_months"] * to_steps * burn:
+            return
+        amount = sc["finance.raise_months"] * to_steps * burn
+        cap = sc["finance.max_raise_fraction"] * max(self.valuation, 0.0)
+        capped = amount > cap
+        amount = min(amount, cap)
+        self.distressed = capped
+        price = self.valuation / self.shares
+        if amount > 0 and price > 0:
+            self.shares += amount / price
+            self.cash += amount
+
+
+# ---- one path --------------------------------------------------------------------------------
+
+class Results:
+    """Per-path results in the C layout (metrics.h): market [M][T], lab [M][L][T], cloud [M][K][T],
+    lab_path [M][L], path [M]."""
+
+    def __init__(self, names, T, L, K):
+        self.names, self.T, self.L, self.K = names, T, L, K
+        self.market = np.full((len(names["market_names"]), T), np.nan)
+        self.lab = np.full((len(names["lab_names"]), L, T), np.nan)
+        self.cloud = np.full((len(names["cloud_names"]), K, T), np.nan)
+        self.lab_path = np.full((len(names["lab_path_names"]), L), np.nan)
+        self.path = np.full(len(names["path_names"]), np.nan)
+
+    def set(self, group, name, value, *index):
+        arr = getattr(self, group)
+        arr[(self.names[group + "_names"].index(name),) + index] = value
+
+    def flat(self):
+        return np.concatenate([self.market.ravel(), self.lab.ravel(), self.cloud.ravel(),
+                               self.lab_path.ravel(), self.path.ravel()])
+
+    @staticmethod
+    def split(flat, names, T, L, K):
+        sizes = [len(names["market_names"]) * T, len(names["lab_names"]) * L * T,
+                 len(names["cloud_names"]) * K * T, len(names["lab_path_names"]) * L]
+        out, pos = {}, 0
+        for g, n in zip(["market", "lab", "cloud", "lab_path"], sizes):
+            out[g] = np.asarray(flat[pos:pos + n])
+            pos += n
+        out["path"] = np.asarray(flat[pos:])
+        return out
+
+
+def attributes(dump):
+    a = dump["attributes"]
+    ent = {k: np.array(a[k], dtype=float) for k in ["d0", "hard", "privacy", "finetune"]}
+    ent["value"] = np.array(a["value"], dtype=float)  # [2 N]: hard, routine
+    ent["restricted"] = np.array(a["restricted"], dtype=bool)
+    ent["n"] = len(ent["d0"])
+    return ent
+
+
+def local_pool(sc, ent):
+    """The round(max_share N) enterprises with the highest privacy (ties: lower index first)."""
+    n = ent["n"]
+    size = min(n, int(math.floor(sc["local_inference.max_share"] * n + 0.5)))
+    order = np.lexsort((np.arange(n), -ent["privacy"]))
+    pool = np.zeros(n, bool)
+    pool[order[:size]] = True
+    return pool
+
+
+def run_path(dump, sc=None):
+    """The whole path of the dump from its draws; returns a Results."""
+    sc = sc or Scenario(dump)
+    ent = attributes(dump)
+    ent["pool"] = local_pool(sc, ent)
+    pool_d0 = ent["d0"][ent["pool"]].sum()
+    ot = Offers(sc)
+    N, J, L, K, T, dt = ent["n"], ot.n, len(sc.labs), len(sc.clouds), sc.steps, sc.dt
+    h = np.stack([ent["hard"], 1.0 - ent["hard"]], axis=1).ravel()       # h_is per row
+    alpha = 1.0 / (sc["enterprises.taste_dispersion"] * ent["value"])
+    res = Results(dump["results"], T, L, K)
+    proc = Processes(sc)
+    labs = [Lab(sc, l, T) for l in range(L)]
+    cloud_hist, infra_hist = np.zeros((K, T)), np.zeros(T)
+    cloud_margin0 = np.full(K, np.nan)
+    offer_active = np.ones(J, bool)
+    adopted, review = np.zeros(N, bool), np.ones(N, bool)
+    adopted_d0 = 0.0
+    alloc = np.zeros((2 * N, J))
+    price, markup, markup2, last_price = np.zeros(J), np.zeros(J), np.zeros(J), np.zeros(J)
+    paid0, paid_prev = np.zeros(N), np.zeros(N)
+    war_price = math.nan
+    F0 = proc.frontier
+    for n in range(T):
+        t = n * dt
+        active = np.array([lab.active for lab in labs])
+        distressed = np.array([lab.distressed for lab in labs])
+        if n > 0:
+            proc.step(n, active, distressed, dump["shocks"][n])
+            u = np.asarray(dump["choice_uniforms"][n])
+            review = u[:N] < -math.expm1(-sc["enterprises.review_per_year"] / sc.spy)
+            a = adopted_d0 / pool_d0 if pool_d0 > 0 else 0.0
+            prob = -math.expm1(-(sc["local_inference.innovation"] + sc["local_inference.imitation"] * a) * dt)
+            new = ent["pool"] & ~adopted & (u[N:] < prob)
+            adopted |= new
+            review |= new
+            adopted_d0 += ent["d0"][new].sum()
+        gone = offer_active & ~active[ot.lab]
+        exits = bool(gone.any())
+        offer_active &= ~gone
+        quality, cost = ot.update(sc, proc.q, (1 - sc["price_compression.cost_decline_per_year"]) ** t,
+                                  sc["local_inference.cost_per_mtok"] * (1 - sc["local_inference.cost_decline_per_year"]) ** t,
+                                  sc["local_inference.quality_penalty"] * (1 - sc["local_inference.penalty_decline_per_year"]) ** t)
+        base = utility_base(sc, ot, ent, quality, proc.frontier, offer_active, adopted)
+
+        # volumes D_i(t) and row weights W_is
+        d = ent["d0"] * (1 + sc["market.demand_growth_per_year"]) ** t
+        if n > 0:
+            ok = (paid0 > 0) & (paid_prev > 0)
+            d = np.where(ok, d * (np.where(ok, paid_prev, 1.0) / np.where(ok, paid0, 1.0)) ** -sc["market.price_elasticity"], d)
+        weight = np.repeat(d, 2) * h
+
+        # starting prices: 1.5 c at step 0 (and after a markup <= 0), else the last markup times its
+        # last growth factor (kept in [1/2, 2]); local at cost
+        restart = (n == 0) | (offer_active & ~(markup > 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            trend = np.where((n >= 2) & (markup2 > 0) & (markup > 0), np.clip(markup / markup2, 0.5, 2.0), 1.0)
+        price = np.where(restart, 1.5 * cost, np.where(offer_active, cost + markup * trend, price))
+        price = np.where(ot.kind == LOCAL, cost, price)
+        fixed = (ot.seller < 0) | ~offer_active
+        if proc.war_active:
+            j = ot.first_party[proc.war_lab]
+            if proc.war_started:
+                war_price = (1.0 - proc.war_depth) * last_price[j]
+            price[j] = war_price
+            fixed[j] = True
+        price, iters, converged = solve_prices(base, alpha, weight, cost, ot.seller, ot.owner, fixed, price,
+                                               sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
+        shares = logit_shares(base, alpha, price)
+        last_price, markup2, markup = price.copy(), markup, price - cost
+
+        # allocations: reviewers take s(p); others keep theirs, renormalized after an exit
+        take = np.repeat(review, 2)
+        if exits:
+            kept = np.where(np.isneginf(base), 0.0, alloc)
+            tot = kept.sum(axis=1, keepdims=True)
+            alloc = np.divide(kept, tot, out=kept, where=tot > 0)
+            take = take | (tot[:, 0] <= 0)
+        alloc = np.where(take[:, None], shares, alloc)
+        qty = weight @ alloc
+        paid = ((h[:, None] * alloc) @ price).reshape(N, 2).sum(axis=1)
+        if n == 0:
+            paid0 = paid
+        paid_prev = paid
+
+        # money of labs, clouds and infrastructure
+        rev, cogs = price * qty, cost * qty
+        lab_rev, lab_cogs, lab_vol = np.zeros(L), np.zeros(L), np.zeros(L)
+        crev, ccogs, cpaid, cvol = np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K)
+        capture = np.array([sc.lab(l, "capture_share") for l in range(L)])
+        for j in range(J):
+            l, k = ot.lab[j], ot.cloud[j]
+            if ot.kind[j] == CLOUD:
+                crev[k] += rev[j]
+                ccogs[k] += cogs[j]
+                cvol[k] += qty[j]
+                cpaid[k] += capture[l] * rev[j]
+                lab_rev[l] += capture[l] * rev[j]
+            elif ot.kind[j] != LOCAL:
+                lab_rev[l] += rev[j]
+                lab_cogs[l] += cogs[j]
+                lab_vol[l] += qty[j]
+        local_spend = rev[ot.kind == LOCAL].sum()
+        compute = local_spend
+        for l, lab in enumerate(labs):
+            lab.step(n, lab_rev[l], lab_cogs[l])
+            compute += lab.cogs + lab.training
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cgm = np.where(crev > 0, 1.0 - (ccogs + cpaid) / crev, np.nan)
+        cloud_hist[:, n] = crev * sc.spy
+        if n == 0:
+            cloud_margin0 = cgm.copy()
+        cloud_rr = np.array([rerating(sc, growth(cloud_hist[k], n, sc.spy, 0.0), 0.0, cgm[k], cloud_margin0[k], True)
+                             for k in range(K)])
+        compute += ccogs.sum()
+        infra_hist[n] = compute * sc.spy
+        infra_rr = rerating(sc, growth(infra_hist, n, sc.spy, 0.0), 0.0, math.nan, math.nan, False)
+
+        step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, F0, labs, lab_vol,
+                     (crev, ccogs, cpaid, cvol, cloud_rr, sc["valuation.cloud_multiple"] * cloud_rr * cloud_hist[:, n]),
+                     adopted.sum() / N, compute, infra_rr, iters, converged)
+    for l, lab in enumerate(labs):
+        pv = lab.pv + math.exp(-sc["valuation.discount_rate"] * sc.horizon) * sc["valuation.terminal_multiple"] * lab.arr
+        res.set("lab_path", "dcf_value", pv, l)
+        res.set("lab_path", "dcf_ratio", pv / sc.lab(l, "valuation_usd"), l)
+    res.set("path", "lab_exits", sum(not lab.active for lab in labs))
+    return res
+
+
+def ratio(a, b):
+    return a / b if b > 0 else math.nan
+
+
+def step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, F0, labs, lab_vol, clouds,
+                 adopters, compute, infra_rr, iters, converged):
+    """MODEL.md §8 for step n."""
+    closed = (ot.kind == FLAGSHIP) | (ot.kind == MINI)
+    opened = (ot.kind == FIRST_PARTY) | (ot.kind == CLOUD)
+
+    def mean_price(mask, per_quality=False):
+        p = price / quality if per_quality else price
+        return ratio((p * qty)[mask].sum(), qty[mask].sum())
+
+    open_price = mean_price(opened)
+    total = qty.sum()
+    spend = (price * qty).sum()
+    fp = (ot.kind == FIRST_PARTY) & offer_active
+    best_open = quality[fp].max() if fp.any() else math.nan
+    good = offer_active & (quality >= F0)
+    m = {
+        "premium_flagship": ratio(mean_price(ot.kind == FLAGSHIP), open_price),
+        "premium_avg": ratio(mean_price(closed), open_price),
+        "premium_per_quality": ratio(mean_price(closed, True), mean_price(opened, True)),
+        "frontier_quality": proc.frontier,
+        "quality_gap": 1.0 - best_open / proc.frontier,
+        "latent_gap": math.exp(proc.log_gap),
+        "price_constant_quality": price[good].min() if good.any() else math.nan,
+        "share_closed": ratio(qty[closed].sum(), total),
+        "share_open_cloud": ratio(qty[ot.kind == CLOUD].sum(), total),
+        "share_open_first_party": ratio(qty[ot.kind == FIRST_PARTY].sum(), total),
+        "share_local": ratio(qty[ot.kind == LOCAL].sum(), total),
+        "revenue_share_closed": ratio((price * qty)[closed].sum(), spend),
+        "spend_total": spend,
+        "volume_total": total,
+        "local_adopters": adopters,
+        "price_war_active": float(proc.war_active),
+        "pricing_iterations": iters,
+        "pricing_converged": float(converged),
+        "compute_spend": compute,
+        "infra_rerating": infra_rr,
+    }
+    for name, value in m.items():
+        res.set("market", name, value, n)
+    for l, lab in enumerate(labs):
+        is_closed = sc.labs[l]["kind"] == CLOSED
+        main = ot.flagship[l] if is_closed else ot.first_party[l]
+        sells = offer_active[main] and lab_vol[l] > 0
+        v = {
+            "price": price[main] if sells else math.nan,
+            "price_mini": price[ot.mini[l]] if is_closed and sells else math.nan,
+            "quality": proc.q[l],
+            "volume": lab_vol[l] if offer_active[main] else 0.0,
+            "revenue": lab.revenue,
+            "gross_margin": lab.margin if sells else math.nan,
+            "fcf": lab.fcf,
+            "cash": lab.cash,
+            "shares": lab.shares,
+            "dilution": lab.shares / sc.lab(l, "shares"),
+            "valuation": lab.valuation,
+            "multiple": lab.multiple if lab.active else math.nan,
+            "rerating": lab.rerating if lab.active else math.nan,
+            "value_per_share": lab.valuation / lab.shares,
+            "distressed": float(lab.distressed),
+            "active": float(lab.active),
+        }
+        for name, value in v.items():
+            res.set("lab", name, value, l, n)
+    crev, ccogs, cpaid, cvol, crr, cval = clouds
+    for k in range(len(sc.clouds)):
+        c = {"revenue": crev[k], "gross_margin": 1.0 - (ccogs[k] + cpaid[k]) / crev[k] if crev[k] > 0 else math.nan,
+             "price": ratio(crev[k], cvol[k]), "rerating": crr[k], "valuation": cval[k]}
+        for name, value in c.items():
+            res.set("cloud", name, value, k, n)
+
+
+# ---- comparison with the C results ---------------------------------------------------------
+
+def differences(dump, res, skip=("pricing_iterations",)):
+    """Largest relative difference per metric between the NumPy results and the C results.
+    Each series (one metric of one lab or cloud over the steps) is compared relative to its own
+    largest magnitude, so that flows crossing zero (FCF) are not judged by their zero crossings;
+    a NaN must sit where the other side has a NaN (it then counts as 0)."""
+    r = dump["results"]
+    c = Results.split(np.array(r["values"], dtype=float), r, res.T, res.L, res.K)
+    out = {}
+    for group in ["market", "lab", "cloud", "lab_path", "path"]:
+        mine, theirs = getattr(res, group), c[group].reshape(getattr(res, group).shape)
+        for i, name in enumerate(r[group + "_names"]):
+            if name in skip:
+                continue
+            a, b = np.atleast_2d(mine[i]), np.atleast_2d(theirs[i])
+            if group in ("lab_path", "path"):
+                a, b = a.reshape(-1, 1), b.reshape(-1, 1)
+            nan_mismatch = np.isnan(a) != np.isnan(b)
+            if nan_mismatch.any():
+                out[group + "/" + name] = math.inf
+                continue
+            a, b = np.nan_to_num(a, nan=0.0), np.nan_to_num(b, nan=0.0)
+            scale = np.maximum(np.abs(a).max(axis=-1, keepdims=True), np.abs(b).max(axis=-1, keepdims=True))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(scale > 0, np.abs(a - b) / scale, 0.0)
+            out[group + "/" + name] = float(rel.max()) if rel.size else 0.0
+    return out
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 1
+    dump = load_dump(argv[1])
+    sc = Scenario(dump)
+    res, t0 = None, time.process_time()
+    for _ in range(repeat):
+        res = run_path(dump, sc)
+    seconds = (time.process_time() - t0) / repeat
+    worst = max(differences(dump, res).values())
+    print("numpy_path_seconds %.4g s" % seconds)
+    print("numpy_paths_per_second %.4g 1/s" % (1.0 / seconds))
+    print("numpy_max_relative_difference %.3g 1" % worst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

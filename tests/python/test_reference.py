@@ -1,0 +1,150 @@
+"""Differential test: the C model against the NumPy reference (tests/bench/reference.py).
+
+tests/bench/dump_state runs one path with moat_path_run and writes its parameters, its random
+draws (recovered by replaying the path's generator streams, checked against the library's own
+draws step by step), the pricing kernel's market at step 0 and the path's results. The NumPy code
+recomputes from the same state and draws; prices, shares and metrics must agree to 1e-8
+relative (both sides solve to pricing.tolerance = 1e-12, so 1e-8 leaves four orders of magnitude
+for the rounding of two different summation orders, libm against the vectorized exp, and the
+equilibrium's sensitivity to them).
+"""
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+
+import reference as R  # noqa: E402
+
+DUMP = REPO / "build" / "release" / "bench" / "dump_state"
+BASELINE = REPO / "scenarios" / "baseline.cfg"
+RTOL = 1e-8
+# A small, fast version of the baseline solved to a tight tolerance.
+SMALL = ["enterprises.count=150", "horizon_years=3", "pricing.tolerance=1e-12"]
+# For the whole path: a unimodal value distribution (hard work worth 2x routine work, not 20x),
+# frequent price wars and two labs short of cash, so that wars, raises and distress all occur.
+# Why unimodal: with the baseline's two value clusters the pricing game can have more than one
+# equilibrium in a step (a closed lab can price for the hard segment alone or for both), and
+# which one an iteration finds depends on its exact path; see docs/performance.md.
+WHOLE_PATH = ["enterprises.count=120", "horizon_years=3", "pricing.tolerance=1e-12",
+              "enterprises.value_hard_median=3.0", "price_compression.price_war_rate_per_year=2.0",
+              "labs.open-b.cash_usd=2e8", "labs.closed-c.cash_usd=3e9"]
+
+
+def dump(tmp_path, sets, path_index=0):
+    subprocess.run(["make", "--no-print-directory", "-s", "-C", str(REPO), "build/release/bench/dump_state"],
+                   check=True, stdout=subprocess.DEVNULL)
+    out = tmp_path / "dump.json"
+    subprocess.run([str(DUMP), str(BASELINE), str(out), str(path_index)] + sets, check=True)
+    return R.load_dump(out)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return dump(tmp_path_factory.mktemp("small"), SMALL)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    return dump(tmp_path_factory.mktemp("whole"), WHOLE_PATH)
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+
+def step0_market(d):
+    s0, sc = d["step0"], R.Scenario(d)
+    ot = R.Offers(sc)
+    J = ot.n
+    base = np.array(s0["base"], float).reshape(-1, J)
+    return sc, ot, base, np.array(s0["alpha"]), np.array(s0["weight"]), np.array(s0["cost"])
+
+
+def test_offer_table_and_costs_match(small):
+    sc, ot, _, _, _, cost = step0_market(small)
+    assert list(ot.seller) == small["step0"]["seller"]
+    proc = R.Processes(sc)
+    quality, my_cost = ot.update(sc, proc.q, 1.0, sc["local_inference.cost_per_mtok"],
+                                 sc["local_inference.quality_penalty"])
+    assert rel_err(quality, small["step0"]["quality"]) < 1e-15
+    assert rel_err(my_cost, cost) < 1e-15
+
+
+def test_step0_utilities_match(small):
+    """The utility matrix (MODEL.md §5) built by NumPy equals the one the C path hands the kernel;
+    infeasible cells (restricted origins, local offers before adoption) are -inf on both sides."""
+    sc, ot, base, alpha, weight, _ = step0_market(small)
+    ent = R.attributes(small)
+    mine = R.utility_base(sc, ot, ent, np.array(small["step0"]["quality"]), R.Processes(sc).frontier,
+                          np.ones(ot.n, bool), np.zeros(ent["n"], bool))
+    assert np.array_equal(np.isneginf(mine), np.isneginf(base))
+    assert np.isneginf(base).any() and np.isfinite(base).any()
+    ok = np.isfinite(base)
+    assert rel_err(mine[ok], base[ok]) < 1e-13
+    assert rel_err(1.0 / (sc["enterprises.taste_dispersion"] * ent["value"]), alpha) < 1e-15
+    assert rel_err(np.repeat(ent["d0"], 2) * np.stack([ent["hard"], 1 - ent["hard"]], 1).ravel(), weight) < 1e-15
+
+
+def test_step0_equilibrium_matches(small):
+    """From the same start (1.5 c, local at cost) the NumPy solver reaches the C prices, and the
+    C prices are a fixed point of the NumPy zeta map: the first-order conditions of MODEL.md §6
+    hold for them, whatever iteration found them."""
+    sc, ot, base, alpha, weight, cost = step0_market(small)
+    s0 = small["step0"]
+    assert s0["converged"] == 1
+    fixed = ot.seller < 0
+    start = np.where(fixed, cost, 1.5 * cost)
+    p, _, converged = R.solve_prices(base, alpha, weight, cost, ot.seller, ot.owner, fixed, start,
+                                     sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
+    assert converged
+    assert rel_err(p, s0["price"]) < RTOL
+    c_price = np.array(s0["price"])
+    rows = weight > 0
+    g = R.zeta_map(base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows], c_price, cost,
+                   ot.seller, ot.owner, ~fixed)
+    assert rel_err(g, c_price) < RTOL
+    assert np.all(c_price[~fixed] > cost[~fixed])  # logit markups are positive
+
+
+def test_step0_shares_match(small):
+    sc, ot, base, alpha, _, _ = step0_market(small)
+    c_shares = np.array(small["step0"]["shares"]).reshape(-1, ot.n)
+    mine = R.logit_shares(base, alpha, np.array(small["step0"]["price"]))
+    assert np.allclose(c_shares.sum(axis=1), 1.0, rtol=0, atol=1e-14)
+    assert np.array_equal(mine == 0, c_shares == 0)  # exactly zero where infeasible
+    assert np.max(np.abs(mine - c_shares)) < RTOL
+
+
+def test_local_pool_matches(small):
+    sc, ent = R.Scenario(small), R.attributes(small)
+    assert np.array_equal(R.local_pool(sc, ent), np.array(small["attributes"]["pool"], bool))
+
+
+def test_whole_path_matches(whole):
+    """Every metric of every step, from the same draws: market, labs, clouds, DCF."""
+    res = R.run_path(whole)
+    diffs = R.differences(whole, res)
+    worst = {k: v for k, v in diffs.items() if not v <= RTOL}
+    assert not worst, worst
+    assert len(diffs) == sum(len(whole["results"][g + "_names"]) for g in
+                             ["market", "lab", "cloud", "lab_path", "path"]) - 1  # all but iterations
+
+
+def test_whole_path_covers_wars_raises_and_distress(whole):
+    """The path compared above goes through the branches it should test (C results)."""
+    r = whole["results"]
+    T, L, K = r["n_steps"], r["n_labs"], r["n_clouds"]
+    c = R.Results.split(np.array(r["values"], float), r, T, L, K)
+    market = c["market"].reshape(-1, T)
+    lab = c["lab"].reshape(-1, L, T)
+    assert market[r["market_names"].index("price_war_active")].sum() >= 2
+    assert lab[r["lab_names"].index("distressed")].sum() >= 2
+    assert lab[r["lab_names"].index("dilution")][:, -1].max() > 1.0
+    assert math.isnan(lab[r["lab_names"].index("price_mini")][3, 0])  # open lab: no mini
