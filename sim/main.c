@@ -14,9 +14,12 @@
 
 #include "moatsim/cli.h"
 #include "moatsim/config.h"
+#include "moatsim/dispatch.h"
+#include "moatsim/merge.h"
 #include "moatsim/model.h"
 #include "moatsim/runner.h"
 #include "moatsim/scenario.h"
+#include "moatsim/signals.h"
 #include "moatsim/summary.h"
 #include "moatsim/sweep.h"
 #include "moatsim/writer.h"
@@ -114,18 +117,13 @@ static int load_scenario(const moat_run_options_t *opt, moat_config_t *cfg) {
   char err[MOAT_ERR_MAX];
   moat_limits_t lim = {opt->max_memory, opt->threads > 0 ? opt->threads : omp_get_max_threads()};
   int st = moat_config_load_ex(cfg, opt->scenario, opt->sets, opt->n_sets, &lim, err, sizeof err);
+  if (moat_dispatch_rank() != 0) return st; /* MPI: rank 0 speaks for all */
   print_warnings(&cfg->warnings);
   if (st != MOAT_OK) fprintf(stderr, "moatsim: %s\n", err);
   return st;
 }
 
 /* ---- moatsim run: the results file, progress, and the loop over scenarios ---------------- */
-
-static int unsupported_run_options(void) {
-  fprintf(stderr, "moatsim run: --resume and --shard are not available in this build: run the "
-                  "whole sweep in one process\n");
-  return EXIT_USAGE;
-}
 
 /* -1 when `file` may be written; otherwise the message is printed and the exit code returned:
  * no name, an existing file without --force, a missing directory. */
@@ -140,7 +138,13 @@ static int check_output(const char *file, int force) {
                     "another with -o FILE\n", file);
     return EXIT_USAGE;
   }
-  char dir[MOAT_PATH_MAX];
+  char dir[MOAT_PATH_MAX + 16];
+  snprintf(dir, sizeof dir, "%s.partial", file);
+  if (stat(dir, &st) == 0 && !force) {
+    fprintf(stderr, "moatsim run: '%s' is left from an interrupted run: continue it with --resume, "
+                    "or pass --force to start again\n", dir);
+    return EXIT_USAGE;
+  }
   snprintf(dir, sizeof dir, "%s", file);
   char *slash = strrchr(dir, '/');
   if (!slash) snprintf(dir, sizeof dir, ".");
@@ -195,53 +199,77 @@ static void progress_scenario_done(progress_t *p, double seconds) {
           p->k + 1, p->n_scen, p->paths, seconds, (double)p->paths / (seconds + 1e-9));
 }
 
-/* Run, summarize and write scenario k; *buf (capacity *cap doubles) holds its paths. */
-static int run_one(moat_runner_t *r, moat_writer_t *w, const moat_scenario_t *sc, size_t k,
-                   double **buf, size_t *cap, progress_t *pg, double *write_s, char *err,
-                   size_t errlen) {
-  double t0 = now_s();
-  moat_layout_t lay;
-  moat_scenario_layout(sc, &lay);
-  size_t n_paths = (size_t)sc->paths, need = n_paths * lay.per_path;
-  if (need > *cap) {
-    double *grown = realloc(*buf, need * sizeof *grown);
+/* ---- running scenarios: computed on any rank, stored by the writing rank (rank 0) ---------- */
+
+typedef struct run_ctx {
+  const moat_config_t *cfg;
+  moat_runner_t *r;
+  moat_scenario_t *sc; /* the scenario being computed */
+  double *paths;       /* its path results, capacity cap doubles */
+  size_t cap;
+  moat_writer_t *w;    /* writing rank only */
+  progress_t *pg;
+  double write_s, t0;  /* seconds in HDF5 writes; start of the current scenario */
+} run_ctx_t;
+
+/* Run and summarize scenario k into res (the dispatcher's compute). */
+static int compute_one(void *ctx, size_t k, moat_scenario_result_t *res, char *err, size_t errlen) {
+  run_ctx_t *c = ctx;
+  c->t0 = now_s();
+  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  if (st != MOAT_OK) return st;
+  moat_scenario_layout(c->sc, &res->lay);
+  size_t n_paths = (size_t)c->sc->paths, per_path = res->lay.per_path, need = n_paths * per_path;
+  if (need > c->cap) {
+    double *grown = realloc(c->paths, need * sizeof *grown);
     if (!grown) {
-      snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths,
-               lay.per_path);
+      snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths, per_path);
       return MOAT_ENOMEM;
     }
-    *buf = grown, *cap = need;
+    c->paths = grown, c->cap = need;
   }
-  pg->k = k, pg->paths = n_paths;
-  int st = moat_runner_run(r, sc, k, *buf, NULL, progress_draw, pg, err, errlen);
-  moat_summary_t s;
+  c->pg->k = k, c->pg->paths = n_paths;
+  st = moat_runner_run(c->r, c->sc, k, c->paths, NULL, progress_draw, c->pg, err, errlen);
   if (st == MOAT_OK)
-    st = moat_summary_init(&s, lay.per_path, sc->output.quantiles, sc->output.n_quantiles, err, errlen);
+    st = moat_summary_init(&res->s, per_path, c->sc->output.quantiles, c->sc->output.n_quantiles, err, errlen);
   if (st != MOAT_OK) return st;
-  st = moat_summary_compute(&s, *buf, n_paths, lay.per_path, moat_runner_threads(r), err, errlen);
+  st = moat_summary_compute(&res->s, c->paths, n_paths, per_path, moat_runner_threads(c->r), err, errlen);
+  if (st != MOAT_OK) {
+    moat_summary_clear(&res->s);
+    return st;
+  }
+  res->paths = c->paths, res->n_paths = n_paths;
+  return MOAT_OK;
+}
+
+/* Write a finished scenario (the dispatcher's store). */
+static int store_one(void *ctx, const moat_scenario_result_t *res, char *err, size_t errlen) {
+  run_ctx_t *c = ctx;
   double t1 = now_s();
-  if (st == MOAT_OK) st = moat_writer_write_scenario(w, k, &lay, &s, *buf, n_paths, err, errlen);
-  *write_s += now_s() - t1;
-  moat_summary_clear(&s);
-  if (st == MOAT_OK) progress_scenario_done(pg, now_s() - t0);
+  int st = moat_writer_write_scenario(c->w, res->k, &res->lay, &res->s, res->paths, res->n_paths, err, errlen);
+  c->write_s += now_s() - t1;
+  c->pg->k = res->k, c->pg->paths = res->n_paths ? res->n_paths : (size_t)c->cfg->base.paths;
+  if (st == MOAT_OK) progress_scenario_done(c->pg, now_s() - c->t0);
+  c->t0 = now_s();
   return st;
 }
 
-static int run_scenarios(const moat_config_t *cfg, int threads, moat_writer_t *w, size_t n_scen,
-                         progress_t *pg, double *write_s, char *err, size_t errlen) {
-  moat_runner_t *r = moat_runner_alloc(threads);
-  moat_scenario_t *sc = malloc(sizeof *sc);
-  double *paths = NULL;
-  size_t cap = 0;
-  int st = r && sc ? MOAT_OK : MOAT_ENOMEM;
+static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *todo, char *err,
+                         size_t errlen) {
+  c->r = moat_runner_alloc(threads);
+  c->sc = malloc(sizeof *c->sc);
+  int st = c->r && c->sc ? MOAT_OK : MOAT_ENOMEM;
   if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
-  for (size_t k = 0; k < n_scen && st == MOAT_OK; k++) {
-    st = moat_sweep_scenario(cfg, k, sc, err, errlen);
-    if (st == MOAT_OK) st = run_one(r, w, sc, k, &paths, &cap, pg, write_s, err, errlen);
+  if (st == MOAT_OK && moat_signals_install() != MOAT_OK) {
+    snprintf(err, errlen, "cannot install the SIGINT / SIGTERM handlers");
+    st = MOAT_ERUNTIME;
   }
-  free(paths);
-  free(sc);
-  moat_runner_free(r);
+  moat_dispatch_ops_t ops = {compute_one, store_one, c, c->cfg->base.output.keep_paths};
+  c->t0 = now_s();
+  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, todo, err, errlen);
+  free(c->paths);
+  free(c->sc);
+  moat_runner_free(c->r);
   return st;
 }
 
@@ -250,37 +278,101 @@ static int sweep_source(void *ctx, size_t k, moat_scenario_t *sc, char *err, siz
   return moat_sweep_scenario(ctx, k, sc, err, errlen);
 }
 
-/* Create the results file, run every scenario into it, finish it; returns the exit code. */
+/* Writing rank: create the results file (or reopen FILE.partial with --resume) and mark in
+ * todo[k] the scenarios this process runs: its shard's, not yet done. */
+static int open_results(const moat_config_t *cfg, const moat_run_options_t *opt, const char *file,
+                        const moat_writer_desc_t *d, moat_writer_t **w, uint8_t **todo, char *err,
+                        size_t errlen) {
+  size_t n = d->n_scenarios;
+  uint8_t *t = *todo = calloc(n ? n : 1, 1);
+  if (!t) {
+    snprintf(err, errlen, "out of memory for the flags of %zu scenarios", n);
+    return MOAT_ENOMEM;
+  }
+  int st;
+  if (opt->resume) {
+    char partial[MOAT_PATH_MAX + 16];
+    snprintf(partial, sizeof partial, "%s.partial", file);
+    moat_run_identity_t id = {cfg->text ? cfg->text : "", cfg->base.seed, n, opt->shard_index,
+                              opt->shard_count, d->keep_paths};
+    st = moat_merge_check_partial(partial, &id, err, errlen);
+    if (st == MOAT_OK) st = moat_writer_reopen(w, file, d, t, err, errlen);
+    for (size_t k = 0; k < n; k++) t[k] = !t[k]; /* done -> to do */
+  } else {
+    st = moat_writer_create(w, file, d, err, errlen);
+    if (st == MOAT_OK && opt->shard_count > 1)
+      st = moat_writer_mark_shard(*w, opt->shard_index, opt->shard_count, err, errlen);
+    memset(t, 1, n);
+  }
+  for (size_t k = 0; k < n; k++)
+    if (k % (size_t)opt->shard_count != (size_t)opt->shard_index) t[k] = 0;
+  return st;
+}
+
+/* Writing rank: finish the file, or keep FILE.partial for --resume, or remove it; report.
+ * Returns the exit code. */
+static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, const char *file,
+                         const char *cmdline, size_t n_todo, int threads, char *err, size_t errlen) {
+  double wall = now_s() - c->pg->start, t1 = now_s();
+  if (st == MOAT_OK) st = moat_writer_finish(c->w, wall, err, errlen);
+  else if (st == MOAT_EINTR || opt->resume) moat_writer_suspend(c->w);
+  else moat_writer_abort(c->w);
+  c->write_s += now_s() - t1;
+  if (c->pg->drawn) fputc('\n', stderr);
+  if (st == MOAT_EINTR) {
+    int sig = moat_signals_pending();
+    fprintf(stderr, "moatsim run: %s; '%s.partial' keeps every finished scenario: continue with\n  %s%s\n",
+            err, file, cmdline, strstr(cmdline, " --resume") ? "" : " --resume");
+    return moat_signals_exit_code(sig);
+  }
+  if (st != MOAT_OK) {
+    fprintf(stderr, "moatsim run: %s\n", err);
+    return exit_code(st);
+  }
+  const moat_scenario_t *b = &c->cfg->base;
+  printf("wrote %s: %zu scenario%s", file, n_todo, n_todo == 1 ? "" : "s");
+  if (opt->shard_count > 1) printf(" (shard %d/%d)", opt->shard_index, opt->shard_count);
+  if (moat_dispatch_size() > 1) printf(" on %d MPI ranks", moat_dispatch_size());
+  printf(", %d paths each, %d thread%s, %.2f s (HDF5 writing %.3f s)\n", b->paths, threads,
+         threads == 1 ? "" : "s", wall, c->write_s);
+  return EXIT_OK;
+}
+
+/* Create (or reopen) the results file, run the scenarios into it, finish it; returns the exit
+ * code, the same on every MPI rank. */
 static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt, const char *file,
                          const char *cmdline) {
-  char err[MOAT_ERR_MAX];
-  size_t n_scen = moat_sweep_count(cfg);
+  char err[MOAT_ERR_MAX] = "";
+  size_t n_scen = moat_sweep_count(cfg), n_todo = 0;
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+  int writer = moat_dispatch_rank() == 0;
   moat_writer_desc_t d = {.n_scenarios = n_scen, .scenario = sweep_source,
                           .scenario_ctx = (void *)(uintptr_t)cfg, .command_line = cmdline,
                           .scenario_file = cfg->path, .scenario_text = cfg->text ? cfg->text : "",
                           .threads = threads, .keep_paths = cfg->base.output.keep_paths};
   for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
     d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
-  progress_t pg = {isatty(STDERR_FILENO), opt->quiet, 0, 0, n_scen, 0, 0, now_s(), 0};
-  double write_s = 0;
-  moat_writer_t *w = NULL;
-  int st = moat_writer_create(&w, file, &d, err, sizeof err);
-  write_s += now_s() - pg.start;
-  if (st == MOAT_OK) st = run_scenarios(cfg, threads, w, n_scen, &pg, &write_s, err, sizeof err);
-  double wall = now_s() - pg.start, t1 = now_s();
-  if (st == MOAT_OK) st = moat_writer_finish(w, wall, err, sizeof err);
-  else moat_writer_abort(w);
-  write_s += now_s() - t1;
-  if (pg.drawn) fputc('\n', stderr);
-  if (st != MOAT_OK) {
-    fprintf(stderr, "moatsim run: %s\n", err);
-    return exit_code(st);
-  }
-  printf("wrote %s: %zu scenario%s, %d paths each, %d thread%s, %.2f s (HDF5 writing %.3f s)\n",
-         file, n_scen, n_scen == 1 ? "" : "s", cfg->base.paths, threads, threads == 1 ? "" : "s",
-         wall, write_s);
-  return EXIT_OK;
+  progress_t pg = {isatty(STDERR_FILENO), opt->quiet || !writer, 0, 0, n_scen, 0, 0, now_s(), 0};
+  run_ctx_t c = {.cfg = cfg, .pg = &pg};
+  uint8_t *todo = NULL;
+  int st = writer ? open_results(cfg, opt, file, &d, &c.w, &todo, err, sizeof err) : MOAT_OK;
+  c.write_s = now_s() - pg.start;
+  for (size_t k = 0; todo && k < n_scen; k++) n_todo += todo[k];
+  if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, todo, err, sizeof err);
+  free(todo);
+  int rc = writer ? close_results(&c, st, opt, file, cmdline, n_todo, threads, err, sizeof err) : 0;
+  return moat_dispatch_agree(rc);
+}
+
+/* --resume needs FILE.partial; -1 to go on, or the exit code. */
+static int check_resume(const char *file) {
+  char partial[MOAT_PATH_MAX + 16];
+  struct stat st;
+  snprintf(partial, sizeof partial, "%s.partial", file ? file : "");
+  if (file && *file && stat(partial, &st) == 0) return -1;
+  fprintf(stderr, "moatsim run: nothing to resume: '%s' does not exist (the run finished or never "
+                  "wrote it): run again without --resume\n", partial);
+  return EXIT_USAGE;
 }
 
 /* moatsim run: the pipeline. */
@@ -290,19 +382,26 @@ static int cmd_run(int argc, char **argv) {
   moat_run_options_t opt;
   int rc = parse_options(argc, argv, MOAT_CLI_RUN, &opt, usage_run);
   if (rc >= 0) return rc;
+  if (moat_dispatch_init() != MOAT_OK) {
+    fprintf(stderr, "moatsim run: MPI could not be initialized\n");
+    return EXIT_RUNTIME;
+  }
 
-  /* 1. Load and validate the scenario (file, then --set overrides, then checks). */
+  /* 1. Load and validate the scenario (file, then --set overrides, then checks); every rank. */
   moat_config_t cfg;
   int st = load_scenario(&opt, &cfg);
-  if (st != MOAT_OK) return exit_code(st);
+  if (st != MOAT_OK) rc = exit_code(st);
 
-  /* 2. The results file: refused before any work if it exists (without --force) or its
-   * directory does not. */
+  /* 2. The results file (rank 0): refused before any work if it exists (without --force) or its
+   * directory does not; --resume needs FILE.partial. */
   const char *file = opt.output ? opt.output : cfg.base.output.file;
-  rc = opt.resume || opt.shard_count > 1 ? unsupported_run_options() : check_output(file, opt.force);
+  if (rc < 0 && moat_dispatch_rank() == 0)
+    rc = opt.resume ? check_resume(file) : check_output(file, opt.force);
+  rc = moat_dispatch_agree(rc);
   /* 3. Expand the sweep, run the paths of each scenario, summarize, write. */
   if (rc < 0) rc = run_and_write(&cfg, &opt, file, cmdline);
-  moat_config_clear(&cfg);
+  if (st == MOAT_OK) moat_config_clear(&cfg);
+  moat_dispatch_finalize();
   return rc;
 }
 

@@ -6,6 +6,8 @@
 
 #include <omp.h>
 
+#include "moatsim/signals.h"
+
 struct moat_runner {
   int threads;
   moat_workspace_t **ws; /* [threads] */
@@ -63,8 +65,11 @@ int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenar
     moat_workspace_t *ws = r->ws[omp_get_thread_num()];
 #pragma omp for schedule(dynamic)
     for (long p = 0; p < n_paths; p++) {
-      status[p] = moat_path_run(sc, scenario_index, (uint64_t)p, ws, out + (size_t)p * lay.per_path,
-                                stats ? &stats[p] : NULL);
+      /* After SIGINT / SIGTERM the remaining paths are skipped: the run ends within a path. */
+      status[p] = moat_signals_pending()
+                      ? MOAT_EINTR
+                      : moat_path_run(sc, scenario_index, (uint64_t)p, ws,
+                                      out + (size_t)p * lay.per_path, stats ? &stats[p] : NULL);
       size_t now;
 #pragma omp atomic capture
       now = ++done;
@@ -77,7 +82,11 @@ int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenar
   }
   int st = MOAT_OK;
   for (long p = 0; p < n_paths && st == MOAT_OK; p++) {
-    if (status[p] != MOAT_OK) {
+    if (status[p] == MOAT_EINTR) {
+      st = MOAT_EINTR;
+      snprintf(err, errlen, "scenario %llu interrupted by %s at path %ld",
+               (unsigned long long)scenario_index, moat_signals_name(moat_signals_pending()), p);
+    } else if (status[p] != MOAT_OK) {
       st = status[p];
       snprintf(err, errlen, "scenario %llu, path %ld: the model failed with status %d",
                (unsigned long long)scenario_index, p, st);

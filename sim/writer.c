@@ -148,8 +148,9 @@ static void stat_long_name(char *buf, size_t len, int stat, const char *long_nam
 }
 
 /* The four summary variables of metric v: X_mean, X_std, X_count, X_quantile. */
+static const char *const stat_suffix[N_STATS] = {"mean", "std", "count", "quantile"};
+
 static int create_stats(moat_writer_t *w, size_t i) {
-  static const char *const suffix[N_STATS] = {"mean", "std", "count", "quantile"};
   const var_ref_t *v = &w->vars[i];
   const dims_t *d = &w->dims[v->group];
   hsize_t inner[2];
@@ -165,7 +166,7 @@ static int create_stats(moat_writer_t *w, size_t i) {
     /* One chunk per scenario: the unit written, flushed and (later) resumed. */
     for (int j = 0; j < r; j++) chunk[j] = j == 0 ? 1 : size[j];
     char name[MOAT_KEY_MAX], long_name[512];
-    snprintf(name, sizeof name, "%s_%s", v->info->name, suffix[s]);
+    snprintf(name, sizeof name, "%s_%s", v->info->name, stat_suffix[s]);
     stat_long_name(long_name, sizeof long_name, s, v->info->long_name);
     moat_h5_var_t spec = {name, s == ST_COUNT ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE, r, size, chunk, 0,
                           s == ST_COUNT ? "1" : v->info->units, long_name};
@@ -422,11 +423,105 @@ int moat_writer_finish(moat_writer_t *w, double wall_time_s, char *err, size_t e
   return st;
 }
 
-void moat_writer_abort(moat_writer_t *w) {
+int moat_writer_mark_shard(moat_writer_t *w, int index, int count, char *err, size_t errlen) {
+  char rule[128];
+  snprintf(rule, sizeof rule, "scenarios k with k mod %d = %d", count, index);
+  if (moat_h5_attr_int(w->file, "shard_index", index) < 0 ||
+      moat_h5_attr_int(w->file, "shard_count", count) < 0 ||
+      moat_h5_attr_text(w->file, "shard_scenarios", rule) < 0 || H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
+    moat_h5_error(err, errlen, "cannot record the shard in", w->partial);
+    return MOAT_EIO;
+  }
+  return MOAT_OK;
+}
+
+void moat_writer_suspend(moat_writer_t *w) {
   if (!w) return;
   close_all(w);
   if (w->file >= 0) H5Fclose(w->file);
   H5Eclear2(H5E_DEFAULT);
-  remove(w->partial);
   free(w);
+}
+
+/* ---- reopening an interrupted run's PATH.partial ---------------------------------------- */
+
+/* Open the groups and variables create_layout made. 0 or MOAT_EIO. */
+static int open_layout(moat_writer_t *w) {
+  for (int g = 0; g < N_GROUPS; g++)
+    if ((w->groups[g] = H5Gopen2(w->file, group_names[g], H5P_DEFAULT)) < 0) return MOAT_EIO;
+  if ((w->done = H5Dopen2(w->groups[G_MARKET], "scenario_done", H5P_DEFAULT)) < 0) return MOAT_EIO;
+  if (w->keep_paths) {
+    if ((w->paths_root = H5Gopen2(w->file, "paths", H5P_DEFAULT)) < 0) return MOAT_EIO;
+    for (int g = 0; g < N_GROUPS; g++)
+      if ((w->path_groups[g] = H5Gopen2(w->paths_root, group_names[g], H5P_DEFAULT)) < 0) return MOAT_EIO;
+  }
+  for (size_t i = 0; i < w->n_vars; i++) {
+    const var_ref_t *v = &w->vars[i];
+    for (int s = 0; s < N_STATS; s++) {
+      char name[MOAT_KEY_MAX];
+      snprintf(name, sizeof name, "%s_%s", v->info->name, stat_suffix[s]);
+      if ((w->stat_ds[i][s] = H5Dopen2(w->groups[v->group], name, H5P_DEFAULT)) < 0) return MOAT_EIO;
+    }
+    if (w->keep_paths &&
+        (w->path_ds[i] = H5Dopen2(w->path_groups[v->group], v->info->name, H5P_DEFAULT)) < 0)
+      return MOAT_EIO;
+  }
+  return MOAT_OK;
+}
+
+/* scenario_done of the reopened file into done[0..S-1], checking its length. 0 or MOAT_EIO. */
+static int read_done(moat_writer_t *w, uint8_t *done) {
+  hid_t space = H5Dget_space(w->done);
+  hsize_t n = 0;
+  int ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+           H5Sget_simple_extent_dims(space, &n, NULL) == 1 && n == w->S;
+  if (space >= 0) H5Sclose(space);
+  return ok && H5Dread(w->done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, done) >= 0 ? MOAT_OK
+                                                                                           : MOAT_EIO;
+}
+
+int moat_writer_reopen(moat_writer_t **out, const char *path, const moat_writer_desc_t *desc,
+                       uint8_t *done, char *err, size_t errlen) {
+  *out = NULL;
+  moat_h5_quiet();
+  moat_writer_scenarios_t sc;
+  int st = moat_writer_scenarios_scan(&sc, desc, err, errlen);
+  if (st != MOAT_OK) return st;
+  moat_writer_t *w = writer_new(path);
+  if (!w || list_vars(w) != MOAT_OK) {
+    moat_writer_scenarios_clear(&sc);
+    if (w) free(w->vars), free(w->stat_ds), free(w->path_ds), free(w);
+    snprintf(err, errlen, "out of memory reopening '%s.partial'", path);
+    return MOAT_ENOMEM;
+  }
+  w->S = desc->n_scenarios, w->T = (hsize_t)sc.max_steps, w->P = (hsize_t)sc.max_paths;
+  w->L = (hsize_t)sc.n_labs, w->C = (hsize_t)sc.n_clouds, w->Q = (hsize_t)sc.n_quantiles;
+  w->keep_paths = desc->keep_paths;
+  moat_writer_scenarios_clear(&sc);
+  hid_t fapl = moat_h5_fapl();
+  if (fapl >= 0) w->file = H5Fopen(w->partial, H5F_ACC_RDWR, fapl);
+  if (fapl >= 0) H5Pclose(fapl);
+  st = w->file >= 0 ? open_layout(w) : MOAT_EIO;
+  if (st == MOAT_OK) st = read_done(w, done);
+  if (st != MOAT_OK) {
+    char what[MOAT_PATH_MAX + 64];
+    snprintf(what, sizeof what, "cannot resume from");
+    moat_h5_error(err, errlen, what, w->partial);
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, " (the run was probably killed while writing it, or the file is "
+             "not a results file of this sweep): start again without --resume, e.g. remove it and "
+             "rerun with --force");
+    moat_writer_suspend(w);
+    return MOAT_EINVAL;
+  }
+  *out = w;
+  return MOAT_OK;
+}
+
+void moat_writer_abort(moat_writer_t *w) {
+  if (!w) return;
+  char partial[sizeof w->partial];
+  memcpy(partial, w->partial, sizeof partial);
+  moat_writer_suspend(w);
+  remove(partial);
 }

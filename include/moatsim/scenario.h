@@ -21,7 +21,8 @@ enum moat_status {
   MOAT_EINVAL = -1,  /* bad scenario or argument: exit code 2 */
   MOAT_EIO = -2,     /* file could not be read or written: exit code 1 */
   MOAT_ENOMEM = -3,  /* allocation failed: exit code 1 */
-  MOAT_ERUNTIME = -4 /* any other failure at run time: exit code 1 */
+  MOAT_ERUNTIME = -4, /* any other failure at run time: exit code 1 */
+  MOAT_EINTR = -5     /* stopped by SIGINT / SIGTERM (moatsim/signals.h): exit code 128 + signal */
 };
 
 #define MOAT_ERR_MAX 1024 /* size of the error buffers passed around */

@@ -59,4 +59,23 @@ int moat_writer_finish(moat_writer_t *w, double wall_time_s, char *err, size_t e
 /* Close and remove PATH.partial; PATH is untouched. Frees w. NULL is fine. */
 void moat_writer_abort(moat_writer_t *w);
 
+/* Record that the file is shard `index` (0 <= index < count) of a sweep run in `count` shards:
+ * it holds the scenarios k with k mod count == index (root attributes shard_index, shard_count,
+ * shard_scenarios). Call right after moat_writer_create. 0 or MOAT_EIO with a message. */
+int moat_writer_mark_shard(moat_writer_t *w, int index, int count, char *err, size_t errlen);
+
+/* Close PATH.partial and keep it, for `moatsim run --resume` (after SIGINT / SIGTERM). Frees w.
+ * NULL is fine. */
+void moat_writer_suspend(moat_writer_t *w);
+
+/*
+ * Reopen PATH.partial, left by an interrupted run of the same sweep (the caller has checked its
+ * identity: moat_merge_check_partial), for writing the scenarios still missing. done[k] (n_scenarios
+ * entries, caller-owned) receives scenario_done. Returns 0 with *w set; MOAT_EINVAL when the file
+ * cannot be opened or its layout is not the one desc gives (message says to start again without
+ * --resume); MOAT_ENOMEM. On failure the file is left as it was.
+ */
+int moat_writer_reopen(moat_writer_t **w, const char *path, const moat_writer_desc_t *desc,
+                       uint8_t *done, char *err, size_t errlen);
+
 #endif

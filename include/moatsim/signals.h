@@ -1,0 +1,20 @@
+/* signals.h — SIGINT / SIGTERM end a run cleanly: a handler records the signal, the runner and
+ * the scenario loop look at it between paths and scenarios, main writes what is done and exits. */
+#ifndef MOATSIM_SIGNALS_H
+#define MOATSIM_SIGNALS_H
+
+/* Install handlers for SIGINT and SIGTERM that only record the signal (async-signal-safe).
+ * A second signal of either kind takes the default action at once (Ctrl-C twice stops a run
+ * immediately, leaving the .partial file as of its last completed scenario). 0 or MOAT_ERUNTIME (sigaction failed). */
+int moat_signals_install(void);
+
+/* The first signal received since moat_signals_install (SIGINT or SIGTERM), or 0. */
+int moat_signals_pending(void);
+
+/* Exit code of a run ended by signal sig: 128 + sig (130 for SIGINT, 143 for SIGTERM). */
+int moat_signals_exit_code(int sig);
+
+/* Name of the signal, e.g. "SIGTERM". */
+const char *moat_signals_name(int sig);
+
+#endif

@@ -1,0 +1,256 @@
+/* dispatch.c — scenarios handed out in order (one process) or to MPI worker ranks (rank 0
+ * coordinates and writes); the same results either way, scenario by scenario. */
+#include "moatsim/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "moatsim/signals.h"
+
+#if defined(MOAT_MPI) && MOAT_MPI
+#include <limits.h>
+#include <mpi.h>
+#endif
+
+/* MOATSIM_TEST_FAIL=k: scenario k fails the way a failing path would (tests of that path). */
+static int injected_failure(size_t k, char *err, size_t errlen) {
+  const char *v = getenv("MOATSIM_TEST_FAIL");
+  if (!v || !*v) return MOAT_OK;
+  char *end = NULL;
+  unsigned long long want = strtoull(v, &end, 10);
+  if (*end != '\0' || want != (unsigned long long)k) return MOAT_OK;
+  snprintf(err, errlen, "scenario %zu, path 0: the model failed with status %d (injected by "
+           "MOATSIM_TEST_FAIL=%s)", k, MOAT_ERUNTIME, v);
+  return MOAT_ERUNTIME;
+}
+
+static int compute_checked(const moat_dispatch_ops_t *ops, size_t k, moat_scenario_result_t *res,
+                           char *err, size_t errlen) {
+  memset(res, 0, sizeof *res);
+  res->k = k;
+  int st = injected_failure(k, err, errlen);
+  if (st == MOAT_OK) st = ops->compute(ops->ctx, k, res, err, errlen);
+  return st;
+}
+
+static int interrupted(size_t done, char *err, size_t errlen) {
+  snprintf(err, errlen, "interrupted by %s after %zu scenario%s of this run",
+           moat_signals_name(moat_signals_pending()), done, done == 1 ? "" : "s");
+  return MOAT_EINTR;
+}
+
+/* One process: every scenario in order. */
+static int run_serial(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+                      char *err, size_t errlen) {
+  size_t done = 0;
+  for (size_t k = 0; k < n_scen; k++) {
+    if (todo && !todo[k]) continue;
+    if (moat_signals_pending()) return interrupted(done, err, errlen);
+    moat_scenario_result_t res;
+    int st = compute_checked(ops, k, &res, err, errlen);
+    if (st == MOAT_OK) {
+      st = ops->store(ops->ctx, &res, err, errlen);
+      moat_summary_clear(&res.s);
+    }
+    if (st == MOAT_EINTR) return interrupted(done, err, errlen);
+    if (st != MOAT_OK) return st;
+    done++;
+  }
+  return MOAT_OK;
+}
+
+#if defined(MOAT_MPI) && MOAT_MPI
+
+enum { TAG_READY = 1, TAG_WORK, TAG_HEADER, TAG_DATA };
+#define MOAT_MPI_BLOCK ((size_t)1 << 27) /* elements per message: counts are C ints */
+
+/* What a worker sends first for each scenario; the arrays follow when status is 0. */
+typedef struct result_header {
+  int64_t k, status, n_elem, n_q, n_paths;
+  double q[MOAT_MAX_QUANTILES];
+  moat_layout_t lay;
+  char err[MOAT_ERR_MAX];
+} result_header_t;
+
+static int rank_, size_ = 1;
+
+int moat_dispatch_init(void) {
+  int provided = 0;
+  if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return MOAT_ERUNTIME;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  return MOAT_OK;
+}
+
+void moat_dispatch_finalize(void) { MPI_Finalize(); }
+int moat_dispatch_rank(void) { return rank_; }
+int moat_dispatch_size(void) { return size_; }
+
+int moat_dispatch_agree(int v) {
+  if (size_ > 1) MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return v;
+}
+
+/* Arrays of any length, in blocks of at most MOAT_MPI_BLOCK elements. */
+static int send_array(const void *buf, size_t n, MPI_Datatype type, size_t size, int dest) {
+  const char *p = buf;
+  for (size_t at = 0; at < n; at += MOAT_MPI_BLOCK) {
+    size_t len = n - at < MOAT_MPI_BLOCK ? n - at : MOAT_MPI_BLOCK;
+    if (MPI_Send(p + at * size, (int)len, type, dest, TAG_DATA, MPI_COMM_WORLD) != MPI_SUCCESS)
+      return MOAT_ERUNTIME;
+  }
+  return MOAT_OK;
+}
+
+static int recv_array(void *buf, size_t n, MPI_Datatype type, size_t size, int src) {
+  char *p = buf;
+  for (size_t at = 0; at < n; at += MOAT_MPI_BLOCK) {
+    size_t len = n - at < MOAT_MPI_BLOCK ? n - at : MOAT_MPI_BLOCK;
+    if (MPI_Recv(p + at * size, (int)len, type, src, TAG_DATA, MPI_COMM_WORLD, MPI_STATUS_IGNORE) !=
+        MPI_SUCCESS)
+      return MOAT_ERUNTIME;
+  }
+  return MOAT_OK;
+}
+
+/* A worker's result: header, then mean, std, count, quantiles and (maybe) paths. */
+static int send_result(const moat_dispatch_ops_t *ops, const moat_scenario_result_t *res, int st,
+                       const char *err, result_header_t *h) {
+  memset(h, 0, sizeof *h);
+  h->k = (int64_t)res->k, h->status = st;
+  snprintf(h->err, sizeof h->err, "%s", st == MOAT_OK ? "" : err);
+  if (st == MOAT_OK) {
+    h->n_elem = (int64_t)res->s.n_elem, h->n_q = res->s.n_q, h->lay = res->lay;
+    h->n_paths = ops->send_paths && res->paths ? (int64_t)res->n_paths : 0;
+    memcpy(h->q, res->s.q, sizeof h->q);
+  }
+  if (MPI_Send(h, (int)sizeof *h, MPI_BYTE, 0, TAG_HEADER, MPI_COMM_WORLD) != MPI_SUCCESS) return MOAT_ERUNTIME;
+  if (st != MOAT_OK) return MOAT_OK;
+  size_t n = res->s.n_elem, nq = (size_t)res->s.n_q;
+  if (send_array(res->s.mean, n, MPI_DOUBLE, sizeof(double), 0) || send_array(res->s.std, n, MPI_DOUBLE, sizeof(double), 0) ||
+      send_array(res->s.count, n, MPI_INT32_T, sizeof(int32_t), 0) ||
+      send_array(res->s.quantile, nq * n, MPI_DOUBLE, sizeof(double), 0) ||
+      send_array(res->paths, (size_t)h->n_paths * res->lay.per_path, MPI_DOUBLE, sizeof(double), 0))
+    return MOAT_ERUNTIME;
+  return MOAT_OK;
+}
+
+/* A worker: ask for work, run it, send it back (which also asks for more) until told to stop. */
+static int run_worker(const moat_dispatch_ops_t *ops) {
+  result_header_t *h = malloc(sizeof *h);
+  char err[MOAT_ERR_MAX];
+  int st = h && MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_READY, MPI_COMM_WORLD) == MPI_SUCCESS ? MOAT_OK
+                                                                                         : MOAT_ERUNTIME;
+  for (int64_t k = 0; st == MOAT_OK;) {
+    if (MPI_Recv(&k, 1, MPI_INT64_T, 0, TAG_WORK, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) st = MOAT_ERUNTIME;
+    if (st != MOAT_OK || k < 0) break;
+    moat_scenario_result_t res;
+    int cst = compute_checked(ops, (size_t)k, &res, err, sizeof err);
+    st = send_result(ops, &res, cst, err, h);
+    if (cst == MOAT_OK) moat_summary_clear(&res.s);
+  }
+  free(h);
+  return st;
+}
+
+/* Rank 0: receive the arrays announced by header h from rank src and store them. */
+static int receive_and_store(const moat_dispatch_ops_t *ops, const result_header_t *h, int src,
+                             double **paths, size_t *cap, int store, char *err, size_t errlen) {
+  moat_scenario_result_t res = {(size_t)h->k, h->lay, {0}, NULL, (size_t)h->n_paths};
+  size_t n = (size_t)h->n_elem, np = (size_t)h->n_paths * h->lay.per_path;
+  int st = moat_summary_init(&res.s, n, h->q, (int)h->n_q, err, errlen);
+  if (st != MOAT_OK) return st;
+  if (np > *cap) {
+    double *grown = realloc(*paths, np * sizeof *grown);
+    if (!grown) {
+      moat_summary_clear(&res.s);
+      snprintf(err, errlen, "scenario %lld: out of memory receiving %zu path results", (long long)h->k, np);
+      return MOAT_ENOMEM;
+    }
+    *paths = grown, *cap = np;
+  }
+  res.paths = np ? *paths : NULL;
+  if (recv_array(res.s.mean, n, MPI_DOUBLE, sizeof(double), src) || recv_array(res.s.std, n, MPI_DOUBLE, sizeof(double), src) ||
+      recv_array(res.s.count, n, MPI_INT32_T, sizeof(int32_t), src) ||
+      recv_array(res.s.quantile, (size_t)h->n_q * n, MPI_DOUBLE, sizeof(double), src) ||
+      recv_array(*paths, np, MPI_DOUBLE, sizeof(double), src)) {
+    snprintf(err, errlen, "scenario %lld: receiving its results from rank %d failed", (long long)h->k, src);
+    st = MOAT_ERUNTIME;
+  }
+  if (st == MOAT_OK && store) st = ops->store(ops->ctx, &res, err, errlen);
+  moat_summary_clear(&res.s);
+  return st;
+}
+
+/* Wait for a message from any worker, looking for signals every millisecond. */
+static void wait_message(MPI_Status *stat) {
+  for (int flag = 0;;) {
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, stat);
+    if (flag) return;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+}
+
+/* Rank 0: hand out scenarios in index order as workers ask; store what comes back. */
+static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+                           char *err, size_t errlen) {
+  result_header_t *h = malloc(sizeof *h);
+  double *paths = NULL;
+  size_t cap = 0, next = 0, stored = 0;
+  int st = h ? MOAT_OK : MOAT_ENOMEM, active = size_ - 1;
+  if (!h) snprintf(err, errlen, "out of memory for a result header");
+  while (active > 0) {
+    MPI_Status stat;
+    wait_message(&stat);
+    int src = stat.MPI_SOURCE;
+    if (stat.MPI_TAG == TAG_READY) {
+      MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_READY, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    } else {
+      result_header_t scratch, *hp = h ? h : &scratch;
+      MPI_Recv(hp, (int)sizeof *hp, MPI_BYTE, src, TAG_HEADER, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      if (hp->status == MOAT_OK) {
+        char inner[MOAT_ERR_MAX];
+        int rst = receive_and_store(ops, hp, src, &paths, &cap, st == MOAT_OK, inner, sizeof inner);
+        if (rst != MOAT_OK && st == MOAT_OK) st = rst, snprintf(err, errlen, "%s", inner);
+        if (rst == MOAT_OK) stored++;
+      } else if (st == MOAT_OK) {
+        st = (int)hp->status;
+        snprintf(err, errlen, "rank %d: %s", src, hp->err);
+      }
+    }
+    if (st == MOAT_OK && moat_signals_pending()) st = interrupted(stored, err, errlen);
+    while (next < n_scen && todo && !todo[next]) next++;
+    int64_t k = st == MOAT_OK && next < n_scen ? (int64_t)next++ : -1;
+    MPI_Send(&k, 1, MPI_INT64_T, src, TAG_WORK, MPI_COMM_WORLD);
+    if (k < 0) active--;
+  }
+  if (st == MOAT_EINTR) interrupted(stored, err, errlen);
+  free(paths);
+  free(h);
+  return st;
+}
+
+int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+                      char *err, size_t errlen) {
+  if (size_ == 1) return run_serial(ops, n_scen, todo, err, errlen);
+  if (rank_ == 0) return run_coordinator(ops, n_scen, todo, err, errlen);
+  return run_worker(ops);
+}
+
+#else /* one process */
+
+int moat_dispatch_init(void) { return MOAT_OK; }
+void moat_dispatch_finalize(void) {}
+int moat_dispatch_rank(void) { return 0; }
+int moat_dispatch_size(void) { return 1; }
+int moat_dispatch_agree(int v) { return v; }
+
+int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+                      char *err, size_t errlen) {
+  return run_serial(ops, n_scen, todo, err, errlen);
+}
+
+#endif
