@@ -160,9 +160,12 @@ class Result:
                            f"(known: {', '.join(sorted(self.params.data_vars))})")
         return self.params[key].values
 
-    def scenario_label(self, index: int, short: bool = True) -> str:
-        """'#2 long_run=0.03, cost_decline_per_year=0.4' (short keys) for scenario `index`."""
+    def scenario_label(self, index: int, short: bool = True, max_params: int | None = None) -> str:
+        """'#2 long_run=0.03, cost_decline_per_year=0.4' (short keys) for scenario `index`; just
+        '#2' when more than `max_params` parameters are swept."""
         parts = []
+        if max_params is not None and len(self.swept) > max_params:
+            return f"#{index}"
         for key in self.swept:
             name = key.rsplit(".", 1)[-1] if short else key
             parts.append(f"{name}={self.param(key)[index]:.4g}")
@@ -302,6 +305,11 @@ def load(path: str, engine: str | None = None) -> Result:
         raise OSError(f"{path}: not a complete moatsim result file: group(s) /{', /'.join(missing)} "
                       "missing (an interrupted run? resume it with `moatsim run --resume`)")
     groups = {g: _open_group(path, g, engine) for g in names}
+    done = groups["market"]["scenario_done"].values if "scenario_done" in groups["market"] else None
+    if done is not None and not np.all(done == 1):
+        warnings.warn(f"{path}: scenario(s) {', '.join(map(str, np.flatnonzero(done != 1)))} not written yet "
+                      "(scenario_done = 0): their values read as NaN; finish the run with "
+                      "`moatsim run --resume`", stacklevel=2)
     with xr.open_dataset(path, engine=engine) as root:
         attrs = dict(root.attrs)
     params = groups["params"]

@@ -24,6 +24,7 @@ SHARES = (("share_closed", "closed labs", "#c0392b"),
           ("share_open_first_party", "open labs' own APIs", "#85c1e9"),
           ("share_local", "local inference", "#27ae60"))
 BAND_COLOR = "#2e86c1"
+TITLE_PARAMS = 3  # panel titles list the swept values up to this many parameters
 
 
 def _pick_scenarios(res, scenarios, max_panels: int) -> list[int]:
@@ -49,8 +50,9 @@ def _panels(n: int, width: float = 4.2, height: float = 3.0, sharey: bool = True
 
 
 def _title(res, s: int, width: int = 48) -> str:
-    """Panel title: the scenario's label, wrapped so that neighbouring panels do not collide."""
-    return textwrap.fill(res.scenario_label(s), width)
+    """Panel title: the scenario's label (its number alone beyond TITLE_PARAMS swept
+    parameters), wrapped so that neighbouring panels do not collide."""
+    return textwrap.fill(res.scenario_label(s, max_params=TITLE_PARAMS), width)
 
 
 def _units(da) -> str:
@@ -176,7 +178,8 @@ def heatmap(res, metric: str = "premium_flagship", x: str | None = None, y: str 
     fig.colorbar(im, ax=ax, label=f"{metric}{_units(da)}")
     horizon = res.time[-1] if "time" in da.dims else None
     what = f"{stat} {metric}" + (f" of {lab}" if lab else "") + (f" of {cloud}" if cloud else "")
-    ax.set_title(what + (f" at t = {horizon:.3g} years" if horizon is not None else ""), fontsize=10)
+    ax.set_title(what + (f" at the last step, t = {horizon:.3g} years" if horizon is not None else ""),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -231,7 +234,7 @@ def distributions(res, scenario: int = 0, labs=None) -> Figure:
         ax.set_ylabel(metric)
         ax.grid(axis="y", alpha=0.3)
         ax.tick_params(axis="x", labelrotation=20)
-    fig.suptitle(textwrap.fill(f"Closed labs across paths ({source}), scenario {res.scenario_label(scenario)}",
+    fig.suptitle(textwrap.fill(f"Closed labs across paths ({source}), scenario {res.scenario_label(scenario, max_params=TITLE_PARAMS)}",
                                110), fontsize=11)
     fig.tight_layout()
     return fig

@@ -149,8 +149,8 @@ def story(res: Result, scenario: int) -> str:
         med = _q(res, "premium_flagship", 0.5, "market").values
         lo_s, hi_s = int(np.nanargmin(med)), int(np.nanargmax(med))
         sweep = (f"<p>Across the {res.n_scenarios} scenarios of the sweep the median premium at the horizon "
-                 f"runs from <b>{_fmt(med[lo_s])}×</b> ({html.escape(res.scenario_label(lo_s))}) to "
-                 f"<b>{_fmt(med[hi_s])}×</b> ({html.escape(res.scenario_label(hi_s))}).</p>")
+                 f"runs from <b>{_fmt(med[lo_s])}×</b> ({html.escape(res.scenario_label(lo_s, max_params=3))}) to "
+                 f"<b>{_fmt(med[hi_s])}×</b> ({html.escape(res.scenario_label(hi_s, max_params=3))}).</p>")
     n_paths = int(res.stat("premium_flagship", "count", "market").isel(scenario=s).max())
     label = html.escape(res.scenario_label(s, short=False))
     return (f"<p>Scenario <b>{label}</b>, {n_paths} paths, {t_end + (res.time[1] - res.time[0]):.3g} years.</p>"

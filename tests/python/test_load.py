@@ -1,5 +1,6 @@
 """analysis.load on real result files: groups, shapes, coordinates, selection, tidy export,
 and the summaries checked against the raw paths of the same file."""
+import shutil
 import warnings
 
 import h5py
@@ -183,3 +184,12 @@ def test_volume_shares_add_up_to_one_on_every_path(grid):
 def test_missing_file_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="moatsim run"):
         analysis.load(tmp_path / "nope.h5")
+
+
+def test_unfinished_scenarios_are_reported(grid_file, tmp_path):
+    partial = tmp_path / "partial.h5"
+    shutil.copy(grid_file, partial)
+    with h5py.File(partial, "r+") as f:
+        f["market/scenario_done"][2] = 0
+    with pytest.warns(UserWarning, match=r"scenario\(s\) 2 not written yet"):
+        analysis.load(partial).close()
