@@ -60,27 +60,44 @@ def write_result(cfg: pathlib.Path, out: pathlib.Path, *extra) -> pathlib.Path:
     return out
 
 
+def _sweep_file(factory, name: str, *extra) -> pathlib.Path:
+    return write_result(DATA / f"{name}.cfg", factory.mktemp(name) / f"{name}.h5", *extra)
+
+
+def _open(path):
+    res = analysis.load(path)
+    yield res
+    res.close()
+
+
 @pytest.fixture(scope="session")
 def grid_file(tmp_path_factory) -> pathlib.Path:
     """2 x 2 grid sweep with every path kept (--keep-paths)."""
-    return write_result(DATA / "grid.cfg", tmp_path_factory.mktemp("grid") / "grid.h5", "--keep-paths")
+    return _sweep_file(tmp_path_factory, "grid", "--keep-paths")
 
 
 @pytest.fixture(scope="session")
 def lhs_file(tmp_path_factory) -> pathlib.Path:
     """Latin-hypercube sweep of 3 parameters, summaries only."""
-    return write_result(DATA / "lhs.cfg", tmp_path_factory.mktemp("lhs") / "lhs.h5")
+    return _sweep_file(tmp_path_factory, "lhs")
+
+
+@pytest.fixture(scope="session")
+def sobol_file(tmp_path_factory) -> pathlib.Path:
+    """Sobol sweep over the same 3 parameter ranges as lhs.cfg, summaries only."""
+    return _sweep_file(tmp_path_factory, "sobol")
 
 
 @pytest.fixture(scope="session")
 def grid(grid_file):
-    res = analysis.load(grid_file)
-    yield res
-    res.close()
+    yield from _open(grid_file)
 
 
 @pytest.fixture(scope="session")
 def lhs(lhs_file):
-    res = analysis.load(lhs_file)
-    yield res
-    res.close()
+    yield from _open(lhs_file)
+
+
+@pytest.fixture(scope="session")
+def sobol(sobol_file):
+    yield from _open(sobol_file)

@@ -68,6 +68,20 @@ def test_lhs_sweep_stays_in_its_ranges_one_sample_per_stratum(lhs):
         assert sorted(strata.astype(int)) == list(range(LHS_SAMPLES)), key
 
 
+def test_sobol_sweep_stays_in_its_ranges(sobol):
+    assert sobol.swept == [k for k, _, _ in LHS_AXES]
+    assert sobol.sweep_method == "sobol"
+    assert sobol.n_scenarios == LHS_SAMPLES
+    for key, lo, hi in LHS_AXES:
+        x = sobol.param(key)
+        assert np.all((x >= lo) & (x <= hi)), key
+        # Every axis of a Sobol sequence runs through the dyadic fractions: its first 2^m points,
+        # origin included, are k / 2^m for k = 0 .. 2^m - 1. GSL's generator skips the origin,
+        # so the first 7 points are 1/8 .. 7/8 in some order (on the scaled range).
+        unit = (x[:7] - lo) / (hi - lo) * 8
+        np.testing.assert_allclose(np.sort(unit), np.arange(1, 8), rtol=0, atol=1e-9, err_msg=key)
+
+
 def test_select_scenarios_by_parameter_value(grid):
     (k0, v0), (k1, v1) = GRID_AXES
     sub = grid.sel(**{k0: v0[1]})

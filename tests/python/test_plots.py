@@ -132,16 +132,19 @@ def slow_spearman(x, y):
     return float((rx * ry).sum() / np.sqrt((rx ** 2).sum() * (ry ** 2).sum()))
 
 
-def test_tornado_spearman(lhs, lhs_file):
-    fig = plots.tornado(lhs, "premium_flagship")
+@pytest.mark.parametrize("design", ["lhs", "sobol"])
+def test_tornado_spearman(design, request):
+    res, path = request.getfixturevalue(design), request.getfixturevalue(design + "_file")
+    assert res.sweep_method == design and res.n_scenarios == LHS_SAMPLES
+    fig = plots.tornado(res, "premium_flagship")
     ax = fig.axes[0]
     bars = [p for p in ax.patches if isinstance(p, Rectangle)]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert sorted(labels) == sorted(k for k, _, _ in LHS_AXES)
-    y = h5(lhs_file, "market/premium_flagship_mean")[:, -1]
+    y = h5(path, "market/premium_flagship_mean")[:, -1]
     widths = {lab: bar.get_width() for lab, bar in zip(labels, bars)}
     for key in labels:
-        x = h5(lhs_file, f"params/{key}")
+        x = h5(path, f"params/{key}")
         assert widths[key] == pytest.approx(slow_spearman(x, y), abs=1e-12)
     # sorted by influence, largest on top (the last bar)
     assert [abs(w) for w in widths.values()] == sorted(abs(w) for w in widths.values())
