@@ -113,25 +113,25 @@ static hid_t open_h5(const char *name, int rdwr, char *err, size_t errlen) {
   return f;
 }
 
-/* The first way identity b (of file `bname`) differs from a (of file `aname`), as a message. */
+/* The first way identity b (labelled `bname`, e.g. "'p1.h5'") differs from a, as a message. */
 static int identity_compare(const file_identity_t *a, const char *aname, const file_identity_t *b,
                             const char *bname, char *err, size_t errlen) {
   if (strcmp(a->version, b->version) != 0 || strcmp(a->git, b->git) != 0 || a->format != b->format) {
-    snprintf(err, errlen, "'%s' was written by moatsim %s (git %s, format %" PRId64 ") but '%s' by "
+    snprintf(err, errlen, "%s was written by moatsim %s (git %s, format %" PRId64 ") but %s by "
              "moatsim %s (git %s, format %" PRId64 "): results of different builds are not mixed; "
              "rerun with one build", bname, b->version, b->git, b->format, aname, a->version, a->git,
              a->format);
   } else if (a->seed != b->seed) {
-    snprintf(err, errlen, "'%s' has seed %" PRIu64 " but '%s' has seed %" PRIu64 ": they are "
+    snprintf(err, errlen, "%s has seed %" PRIu64 " but %s has seed %" PRIu64 ": they are "
              "different sweeps", bname, b->seed, aname, a->seed);
   } else if (strcmp(a->text, b->text) != 0) {
-    snprintf(err, errlen, "'%s' and '%s' come from different scenario texts (the scenario file or "
+    snprintf(err, errlen, "%s and %s come from different scenario texts (the scenario file or "
              "its --set options differ): they are different sweeps", bname, aname);
   } else if (a->n_scenarios != b->n_scenarios) {
-    snprintf(err, errlen, "'%s' has %" PRId64 " scenarios but '%s' has %" PRId64 ": they are "
+    snprintf(err, errlen, "%s has %" PRId64 " scenarios but %s has %" PRId64 ": they are "
              "different sweeps", bname, b->n_scenarios, aname, a->n_scenarios);
   } else if (a->keep_paths != b->keep_paths) {
-    snprintf(err, errlen, "'%s' %s /paths but '%s' %s: run every part with the same output.keep_paths",
+    snprintf(err, errlen, "%s %s /paths but %s %s: run every part with the same output.keep_paths",
              bname, b->keep_paths ? "keeps" : "lacks", aname, a->keep_paths ? "keeps" : "lacks");
   } else {
     return MOAT_OK;
@@ -159,7 +159,9 @@ int moat_merge_check_partial(const char *partial, const moat_run_identity_t *exp
                           expect->keep_paths, NAN};
   snprintf(want.version, sizeof want.version, "%s", p.moatsim_version);
   snprintf(want.git, sizeof want.git, "%s", p.git_revision);
-  st = identity_compare(&want, "this run", &have, partial, inner, sizeof inner);
+  char label[MOAT_PATH_MAX + 20];
+  snprintf(label, sizeof label, "'%s'", partial);
+  st = identity_compare(&want, "this run", &have, label, inner, sizeof inner);
   if (st == MOAT_OK && (have.shard_count != want.shard_count || have.shard_index != want.shard_index)) {
     snprintf(inner, sizeof inner, "'%s' is shard %" PRId64 "/%" PRId64 " but this run is shard %d/%d",
              partial, have.shard_index, have.shard_count, expect->shard_index, expect->shard_count);
@@ -219,7 +221,12 @@ static int check_parts(part_t *parts, int n, char *err, size_t errlen) {
   int st = MOAT_OK;
   for (int i = 0; i < n && st == MOAT_OK; i++) {
     part_t *p = &parts[i];
-    if (i > 0) st = identity_compare(&parts[0].id, parts[0].name, &p->id, p->name, err, errlen);
+    if (i > 0) {
+      char a[MOAT_PATH_MAX + 2], b[MOAT_PATH_MAX + 2];
+      snprintf(a, sizeof a, "'%s'", parts[0].name);
+      snprintf(b, sizeof b, "'%s'", p->name);
+      st = identity_compare(&parts[0].id, a, &p->id, b, err, errlen);
+    }
     if (st != MOAT_OK) break;
     if (p->id.shard_count != N || p->id.shard_index < 0 || p->id.shard_index >= N) {
       snprintf(err, errlen, "'%s' is shard %" PRId64 "/%" PRId64 " but '%s' is one of %" PRId64

@@ -1,0 +1,132 @@
+#!/bin/sh
+# sweep.sh — sweeps split into shards and merged: the merged file's datasets equal the unsharded
+# run's (h5py, every dataset bit for bit); the sweep design in /params in scenario order; shard
+# records; bad designs, bad shard specs and bad merges exit 2 with a clear message.
+# Usage: MOATSIM=bin/moatsim PYTHON=/usr/bin/python3 sh tests/integration/sweep.sh   (repo root)
+
+MOATSIM=${MOATSIM:-bin/moatsim}
+PYTHON=${PYTHON:-/usr/bin/python3}
+CFG=tests/data/sweep6.cfg
+COMPARE=tests/integration/compare_h5.py
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/moat_sweep.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() {
+  failed=$((failed + 1))
+  echo "FAIL: $1"
+  [ -f "$tmp/err" ] && sed 's/^/  stderr: /' "$tmp/err" | head -5
+}
+check() { # check NAME COMMAND...: the command succeeds
+  name=$1
+  shift
+  if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name"; fi
+}
+# expect NAME CODE NEEDLE COMMAND...: exit CODE and NEEDLE in stderr
+expect() {
+  name=$1 code=$2 needle=$3
+  shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" -ne "$code" ]; then bad "$name: exit $rc, expected $code"
+  elif ! grep -qF -- "$needle" "$tmp/err"; then bad "$name: stderr lacks '$needle'"
+  else ok; fi
+}
+RUN="$MOATSIM run $CFG --quiet --threads 1"
+
+# ---- the unsharded reference, and shards merged -------------------------------------------
+check "unsharded run" $RUN -o "$tmp/all.h5"
+check "unsharded run, paths kept" $RUN --keep-paths -o "$tmp/all_paths.h5"
+for n in 1 3 4 7; do # 7 > 6 scenarios: shard 6 is empty
+  parts=""
+  i=0
+  while [ $i -lt $n ]; do
+    check "shard $i/$n" $RUN --shard $i/$n -o "$tmp/part-$i-of-$n.h5"
+    parts="$parts $tmp/part-$i-of-$n.h5"
+    i=$((i + 1))
+  done
+  # parts in reverse order: merge sorts them itself
+  rev=$(printf '%s\n' $parts | sort -r | tr '\n' ' ')
+  check "merge $n shards" "$MOATSIM" merge $rev -o "$tmp/merged-$n.h5"
+  check "merged $n shards equal the unsharded run" "$PYTHON" $COMPARE "$tmp/all.h5" "$tmp/merged-$n.h5"
+done
+for i in 0 1; do check "kept paths shard $i/2" $RUN --keep-paths --shard $i/2 -o "$tmp/pp-$i.h5"; done
+check "merge with paths" "$MOATSIM" merge "$tmp/pp-0.h5" "$tmp/pp-1.h5" -o "$tmp/pp.h5"
+check "merged paths equal" "$PYTHON" $COMPARE "$tmp/all_paths.h5" "$tmp/pp.h5"
+
+# What a shard file records, and the design in /params (scenario k: axis 1 = values[k / 2],
+# axis 2 = values[k % 2], the last axis fastest; written out by hand from the grid).
+check "shard records and /params design" "$PYTHON" - "$tmp/part-1-of-3.h5" "$tmp/merged-3.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    assert f.attrs["shard_index"] == 1 and f.attrs["shard_count"] == 3, dict(f.attrs)
+    done = f["market/scenario_done"][()]
+    assert list(done) == [0, 1, 0, 0, 1, 0], done          # k mod 3 == 1: scenarios 1 and 4
+    assert np.isnan(f["market/compute_spend_mean"][0]).all()  # not this shard's: fill value
+with h5py.File(sys.argv[2], "r") as f:
+    assert "shard_index" not in f.attrs and "merged_from" in f.attrs
+    assert list(f["market/scenario_done"][()]) == [1] * 6
+    p = f["params"]
+    assert p.attrs["swept_params"].decode().split() == ["quality_gap.long_run",
+                                                        "price_compression.cost_decline_per_year"]
+    np.testing.assert_array_equal(p["quality_gap.long_run"][()], [0.01, 0.01, 0.03, 0.03, 0.06, 0.06])
+    np.testing.assert_array_equal(p["price_compression.cost_decline_per_year"][()], [0.2, 0.6] * 3)
+    assert p["quality_gap.long_run"].attrs["swept"] == 1
+    np.testing.assert_array_equal(p["scenario"][()], np.arange(6))
+PY
+
+# ---- bad merges: exit 2, clear message, no output -------------------------------------------
+M="$MOATSIM merge"
+P3="$tmp/part-0-of-3.h5 $tmp/part-1-of-3.h5 $tmp/part-2-of-3.h5"
+expect "missing shard" 2 "shard 1/3 is missing" $M "$tmp/part-0-of-3.h5" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+expect "repeated shard" 2 "shard 2/3 is given twice" $M $P3 "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+expect "mixed splits" 2 "different splits of the sweep" $M "$tmp/part-0-of-3.h5" "$tmp/part-1-of-4.h5" -o "$tmp/x.h5"
+check "shard of another seed" $RUN --seed 7 --shard 1/3 -o "$tmp/seed7.h5"
+expect "different seed" 2 "has seed 7" $M "$tmp/part-0-of-3.h5" "$tmp/seed7.h5" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+check "shard of another text" $RUN --set quality_gap.volatility=0.3 --shard 1/3 -o "$tmp/text.h5"
+expect "different scenario text" 2 "different scenario texts" $M "$tmp/part-0-of-3.h5" "$tmp/text.h5" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+check "shard 0 of 2" $RUN --shard 0/2 -o "$tmp/part-0-of-2.h5"
+expect "paths kept in one part only" 2 "different scenario texts" $M "$tmp/part-0-of-2.h5" "$tmp/pp-1.h5" -o "$tmp/x.h5"
+echo "not hdf5" >"$tmp/text.txt"
+expect "not an HDF5 file" 2 "is not an HDF5 file" $M "$tmp/part-0-of-3.h5" "$tmp/text.txt" -o "$tmp/x.h5"
+"$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1]" "$tmp/foreign.h5"
+expect "HDF5 but not moatsim" 2 "is not a moatsim results file" $M "$tmp/foreign.h5" -o "$tmp/x.h5"
+expect "missing part file" 2 "cannot open" $M "$tmp/part-0-of-3.h5" "$tmp/nope.h5" -o "$tmp/x.h5"
+expect "output exists" 2 "exists: pass --force" $M $P3 -o "$tmp/merged-3.h5"
+check "output replaced with --force" $M $P3 -o "$tmp/merged-3.h5" --force
+expect "no output" 2 "give -o" $M $P3
+if [ -e "$tmp/x.h5" ] || [ -e "$tmp/x.h5.partial" ]; then bad "a bad merge left a file"; else ok; fi
+
+# ---- bad shard specs -------------------------------------------------------------------------
+for spec in 0/0 5/3 3/3 -1/2 abc 1/ /2 1/2/3; do
+  expect "shard spec $spec" 2 "--shard $spec: expected I/N with 0 <= I < N" $RUN --shard $spec -o "$tmp/y.h5"
+done
+
+# ---- bad designs (each with file:line, the key and the rule) ---------------------------------
+design() { # design NAME NEEDLE SWEEP-SECTION
+  sed '/^sweep = {/,$d' $CFG >"$tmp/bad.cfg"
+  printf '%s\n' "$3" >>"$tmp/bad.cfg"
+  expect "$1" 2 "$2" $RUN -o "$tmp/y.h5" --force
+  grep -qF "$tmp/bad.cfg:" "$tmp/err" || bad "$1: no file:line in the message"
+}
+RUN="$MOATSIM run $tmp/bad.cfg --quiet --threads 1"
+design "axis on a missing key" "did you mean \`quality_gap.long_run\`?" \
+  'sweep = { method = "grid"; axes = ( { param = "quality_gap.long_rn"; values = [0.1]; } ); };'
+design "axis on a text key" "output.file" \
+  'sweep = { method = "grid"; axes = ( { param = "output.file"; values = [1.0]; } ); };'
+design "value outside the range" "quality_gap.long_run = 2 is outside" \
+  'sweep = { method = "list"; axes = ( { param = "quality_gap.long_run"; values = [0.1, 2.0]; } ); };'
+design "min >= max" "min = 0.5 is not below max = 0.5" \
+  'sweep = { method = "lhs"; samples = 4; axes = ( { param = "quality_gap.volatility"; min = 0.5; max = 0.5; } ); };'
+design "zero samples" "sweep.samples = 0 is outside" \
+  'sweep = { method = "sobol"; samples = 0; axes = ( { param = "quality_gap.volatility"; min = 0.1; max = 0.5; } ); };'
+design "list axes of different lengths" "has 3 values but axis 1 has 2" \
+  'sweep = { method = "list"; axes = ( { param = "quality_gap.volatility"; values = [0.1, 0.2]; },
+  { param = "quality_gap.long_run"; values = [0.01, 0.02, 0.03]; } ); };'
+axes=$(i=0; while [ $i -lt 41 ]; do [ $i -gt 0 ] && printf ','; printf '{ param = "quality_gap.volatility"; min = 0.1; max = 0.5; }'; i=$((i + 1)); done)
+design "41 Sobol dimensions" "supports at most 40 dimensions" \
+  "sweep = { method = \"sobol\"; samples = 4; axes = ( $axes ); };"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
