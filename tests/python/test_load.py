@@ -56,30 +56,29 @@ def test_grid_sweep_parameters_are_scenario_coordinates(grid):
     assert int(grid.params[k0].attrs["swept"]) == 1
 
 
-def test_lhs_sweep_stays_in_its_ranges_one_sample_per_stratum(lhs):
-    assert lhs.swept == [k for k, _, _ in LHS_AXES]
-    assert lhs.sweep_method == "lhs"
-    assert lhs.n_scenarios == LHS_SAMPLES
-    for key, lo, hi in LHS_AXES:
-        x = lhs.param(key)
-        assert np.all((x >= lo) & (x <= hi)), key
-        # Latin hypercube: exactly one sample in each of the n equal strata of the range.
-        strata = np.floor((x - lo) / (hi - lo) * LHS_SAMPLES).clip(0, LHS_SAMPLES - 1)
-        assert sorted(strata.astype(int)) == list(range(LHS_SAMPLES)), key
+def one_per_stratum(unit):
+    """Latin hypercube: exactly one sample in each of the n equal strata of [0, 1]."""
+    strata = np.floor(unit * LHS_SAMPLES).clip(0, LHS_SAMPLES - 1)
+    assert sorted(strata.astype(int)) == list(range(LHS_SAMPLES))
 
 
-def test_sobol_sweep_stays_in_its_ranges(sobol):
-    assert sobol.swept == [k for k, _, _ in LHS_AXES]
-    assert sobol.sweep_method == "sobol"
-    assert sobol.n_scenarios == LHS_SAMPLES
+def dyadic(unit):
+    """Every axis of a Sobol sequence runs through the dyadic fractions: its first 2^m points,
+    origin included, are k / 2^m for k = 0 .. 2^m - 1. GSL's generator skips the origin, so the
+    first 7 points are 1/8 .. 7/8 in some order."""
+    np.testing.assert_allclose(np.sort(unit[:7] * 8), np.arange(1, 8), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("design, check", [("lhs", one_per_stratum), ("sobol", dyadic)])
+def test_sampled_sweeps_fill_their_ranges(design, check, request):
+    res = request.getfixturevalue(design)
+    assert res.swept == [k for k, _, _ in LHS_AXES]
+    assert res.sweep_method == design
+    assert res.n_scenarios == LHS_SAMPLES
     for key, lo, hi in LHS_AXES:
-        x = sobol.param(key)
+        x = res.param(key)
         assert np.all((x >= lo) & (x <= hi)), key
-        # Every axis of a Sobol sequence runs through the dyadic fractions: its first 2^m points,
-        # origin included, are k / 2^m for k = 0 .. 2^m - 1. GSL's generator skips the origin,
-        # so the first 7 points are 1/8 .. 7/8 in some order (on the scaled range).
-        unit = (x[:7] - lo) / (hi - lo) * 8
-        np.testing.assert_allclose(np.sort(unit), np.arange(1, 8), rtol=0, atol=1e-9, err_msg=key)
+        check((x - lo) / (hi - lo))
 
 
 def test_select_scenarios_by_parameter_value(grid):
