@@ -673,6 +673,18 @@ def differences(dump, res, skip=("pricing_iterations",)):
     return out
 
 
+def steps_matching(dump, res, rtol=1e-8):
+    """Leading steps whose market metrics (but the iteration count) agree with the C results."""
+    r = dump["results"]
+    c = Results.split(np.array(r["values"], dtype=float), r, res.T, res.L, res.K)["market"].reshape(res.market.shape)
+    keep = [i for i, name in enumerate(r["market_names"]) if name != "pricing_iterations"]
+    a, b = res.market[keep], c[keep]
+    with np.errstate(invalid="ignore"):
+        ok = (np.isnan(a) == np.isnan(b)) & ~(np.abs(a - b) > rtol * np.abs(b))
+    bad = np.nonzero(~ok.all(axis=0))[0]
+    return int(bad[0]) if len(bad) else res.T
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -685,9 +697,12 @@ def main(argv):
         res = run_path(dump, sc)
     seconds = (time.process_time() - t0) / repeat
     worst = max(differences(dump, res).values())
+    iterations = np.nansum(res.market[res.names["market_names"].index("pricing_iterations")])
     print("numpy_path_seconds %.4g s" % seconds)
+    print("numpy_iterations_per_path %d 1" % iterations)
     print("numpy_paths_per_second %.4g 1/s" % (1.0 / seconds))
     print("numpy_max_relative_difference %.3g 1" % worst)
+    print("numpy_steps_matching %d 1" % steps_matching(dump, res))
     return 0
 
 

@@ -1,0 +1,157 @@
+#!/bin/sh
+# run.sh — the figures of `make bench` (docs/performance.md): pricing kernel against a bare exp
+# loop, C paths against the NumPy reference on one core, OpenMP efficiency, HDF5 share of wall
+# time, peak memory, and how time grows with enterprises, offers, paths and steps.
+# usage: sh tests/bench/run.sh MOATSIM BENCH_DIR   (BENCH_DIR holds the built tests/bench/*.c)
+# Prints `name value unit` lines, then a table. Takes a few minutes on two cores.
+set -eu
+MOATSIM=$1
+BENCH=$2
+PYTHON=${PYTHON:-/usr/bin/python3}
+SCENARIO=${BENCH_SCENARIO:-scenarios/baseline.cfg}
+HERE=$(dirname "$0")
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+LINES=$TMP/lines
+
+# One core for every single-core comparison; BLAS threads off for NumPy (OPENBLAS_CORETYPE as set).
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+
+emit() { # name value unit
+  echo "$1 $2 $3" | tee -a "$LINES"
+}
+value() { # name FILE: the value of `name value unit` in FILE
+  awk -v n="$1" '$1 == n { print $2; exit }' "$2"
+}
+calc() { # awk expression
+  awk "BEGIN { printf \"%.4g\", $1 }"
+}
+
+echo "== machine"
+emit cpu_model "$(lscpu | sed -n 's/^Model name: *//p' | tr ' ' '_')" 1
+emit cpu_cores "$(nproc --all)" 1  # --all: plain nproc obeys OMP_NUM_THREADS
+emit load_average_1min "$(cut -d' ' -f1 /proc/loadavg)" 1
+
+echo "== (a) pricing kernel against a bare vectorized exp loop (one core, thread CPU time)"
+"$BENCH/bench_kernel" > "$TMP/kernel"
+cat "$TMP/kernel"
+emit kernel_evaluations_per_second "$(value kernel_share_evaluations "$TMP/kernel")" 1/s
+emit exp_evaluations_per_second "$(value kernel_exp_evaluations "$TMP/kernel")" 1/s
+emit kernel_to_exp_ratio "$(value kernel_share_to_exp_ratio "$TMP/kernel")" 1
+
+echo "== (b) C against the NumPy reference on the same baseline path (one core)"
+"$BENCH/dump_state" "$SCENARIO" "$TMP/path0.json" 0
+"$BENCH/bench_run" "$SCENARIO" 2 same > "$TMP/c_path"
+"$PYTHON" "$HERE/reference.py" "$TMP/path0.json" > "$TMP/numpy_path"
+cat "$TMP/c_path" "$TMP/numpy_path"
+c_s=$(value run_cpu_seconds_per_path "$TMP/c_path")
+c_it=$(value run_iterations_per_path "$TMP/c_path")
+np_s=$(value numpy_path_seconds "$TMP/numpy_path")
+np_it=$(value numpy_iterations_per_path "$TMP/numpy_path")
+emit c_paths_per_second "$(calc "1 / $c_s")" 1/s
+emit numpy_paths_per_second "$(calc "1 / $np_s")" 1/s
+emit c_to_numpy_path_ratio "$(calc "$np_s / $c_s")" 1
+# The two solvers may need different iteration counts where a step has several equilibria
+# (numpy_steps_matching says for how many leading steps they agree), so also per iteration:
+emit c_to_numpy_iteration_ratio "$(calc "($np_s / $np_it) / ($c_s / $c_it)")" 1
+
+echo "== (c) OpenMP: whole-run throughput at 1 and 2 threads (moatsim run, wall time)"
+RUN_SETS="--paths 8 --set enterprises.count=500"
+for t in 1 2; do
+  /usr/bin/time -v "$MOATSIM" run "$SCENARIO" $RUN_SETS --threads $t -o "$TMP/run$t.h5" --force --quiet \
+    > "$TMP/run$t" 2> "$TMP/time$t"
+  cat "$TMP/run$t"
+  # "wrote FILE: 1 scenario, 8 paths each, 2 threads, 12.34 s (HDF5 writing 0.123 s)"
+  sed -n 's/.* \([0-9.]*\) s (HDF5 writing \([0-9.]*\) s).*/\1 \2/p' "$TMP/run$t" > "$TMP/wall$t"
+done
+w1=$(cut -d' ' -f1 "$TMP/wall1")
+w2=$(cut -d' ' -f1 "$TMP/wall2")
+emit run_paths_per_second_1_thread "$(calc "8 / $w1")" 1/s
+emit run_paths_per_second_2_threads "$(calc "8 / $w2")" 1/s
+emit openmp_efficiency_1_thread 1 1
+emit openmp_efficiency_2_threads "$(calc "$w1 / (2 * $w2)")" 1
+# Wall time is only meaningful on an otherwise idle machine. CPU time says how much work the
+# threads add (scheduling, shared caches, summaries): efficiency by CPU = CPU(1) / CPU(2).
+cpu() { awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$1"; }
+emit openmp_efficiency_2_threads_cpu "$(calc "$(cpu "$TMP/time1") / $(cpu "$TMP/time2")")" 1
+
+echo "== (d) HDF5 writing, (e) peak memory (the 2-thread run)"
+h5=$(cut -d' ' -f2 "$TMP/wall2")
+emit hdf5_write_seconds "$h5" s
+emit hdf5_write_share "$(calc "$h5 / $w2")" 1
+# The file's size does not grow with paths (summaries only), so for the full baseline run the
+# share is the same write time over the paths' time on two threads:
+paths=$(sed -n 's/^paths *= *\([0-9]*\).*/\1/p' "$SCENARIO")
+emit hdf5_write_share_baseline_projected "$(calc "$h5 / ($h5 + ${paths:-200} * $c_s / 2)")" 1
+emit baseline_run_seconds_projected_2_cores "$(calc "${paths:-200} * $c_s / 2")" s
+emit peak_rss_2_threads "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time2")" kB
+emit peak_rss_1_thread "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time1")" kB
+
+echo "== (f) scaling: CPU seconds of one path (of all paths for paths) against size (one thread; log-log slopes)"
+scale() { # name: then `size KEY=VALUE...` entries separated by commas
+  name=$1
+  shift
+  : > "$TMP/scale_$name"
+  echo "$*" | tr ',' '\n' | while read -r size sets; do
+    [ -n "$size" ] || continue
+    # shellcheck disable=SC2086
+    "$BENCH/bench_run" "$SCENARIO" $sets > "$TMP/one"
+    # total CPU seconds and zeta iterations of the run (for paths: all paths; else one path)
+    echo "$size $(value run_cpu_seconds "$TMP/one") $(value run_iterations_per_path "$TMP/one")" \
+      "$(value run_paths "$TMP/one")" >> "$TMP/scale_$name"
+    echo "  $name=$size: $(value run_cpu_seconds_per_path "$TMP/one") s/path," \
+      "$(value run_iterations_per_path "$TMP/one") iterations/path"
+  done
+  "$PYTHON" - "$TMP/scale_$name" "$name" <<'EOF' | tee -a "$LINES"
+import sys
+import numpy as np
+d = np.loadtxt(sys.argv[1], ndmin=2)
+t = np.polyfit(np.log(d[:, 0]), np.log(d[:, 1]), 1)[0]
+w = np.polyfit(np.log(d[:, 0]), np.log(d[:, 1] / (d[:, 2] * d[:, 3])), 1)[0]
+print("slope_time_vs_%s %.3f 1" % (sys.argv[2], t))
+print("slope_time_per_iteration_vs_%s %.3f 1" % (sys.argv[2], w))
+EOF
+}
+H=horizon_years=3
+scale enterprises "250 1 paths $H enterprises.count=250, 500 1 paths $H enterprises.count=500,
+  1000 1 paths $H enterprises.count=1000, 2000 1 paths $H enterprises.count=2000"
+# offers = 6 + 3 (2 + clouds) with the baseline's 3 closed and 3 open labs
+scale offers "15 1 paths $H enterprises.count=500 clouds=1, 18 1 paths $H enterprises.count=500 clouds=2,
+  24 1 paths $H enterprises.count=500 clouds=4, 36 1 paths $H enterprises.count=500 clouds=8"
+scale paths "1 1 paths $H enterprises.count=250, 2 2 paths $H enterprises.count=250,
+  4 4 paths $H enterprises.count=250, 8 8 paths $H enterprises.count=250"
+scale steps "15 1 paths horizon_years=1.25 enterprises.count=250, 30 1 paths horizon_years=2.5 enterprises.count=250,
+  60 1 paths horizon_years=5 enterprises.count=250, 120 1 paths horizon_years=10 enterprises.count=250"
+
+echo "== summary"
+"$PYTHON" - "$LINES" <<'EOF'
+import sys
+v = {}
+for line in open(sys.argv[1]):
+    name, value, unit = line.split()
+    v[name] = (value, unit)
+def g(name):
+    return float(v[name][0])
+rows = [
+    ("kernel share evaluations / s / core", v["kernel_evaluations_per_second"][0], ""),
+    ("bare exp evaluations / s / core", v["exp_evaluations_per_second"][0], ""),
+    ("kernel / exp", "%.2f" % g("kernel_to_exp_ratio"), ">= 0.50"),
+    ("C paths / s / core (baseline path 0)", v["c_paths_per_second"][0], ""),
+    ("NumPy paths / s / core (same path)", v["numpy_paths_per_second"][0], ""),
+    ("C / NumPy, whole paths", "%.1f" % g("c_to_numpy_path_ratio"), ">= 10"),
+    ("C / NumPy, per zeta iteration", "%.1f" % g("c_to_numpy_iteration_ratio"), ""),
+    ("OpenMP efficiency, 2 threads (wall)", "%.2f" % g("openmp_efficiency_2_threads"), ">= 0.90"),
+    ("OpenMP efficiency, 2 threads (CPU time)", "%.2f" % g("openmp_efficiency_2_threads_cpu"), ""),
+    ("HDF5 share of wall time (8 paths)", "%.3f" % g("hdf5_write_share"), "< 0.05"),
+    ("HDF5 share, baseline run (projected)", "%.4f" % g("hdf5_write_share_baseline_projected"), "< 0.05"),
+    ("baseline run on 2 cores (projected), s", "%.0f" % g("baseline_run_seconds_projected_2_cores"), "< 30"),
+    ("peak RSS, 2 threads, MB", "%.0f" % (g("peak_rss_2_threads") / 1024), ""),
+]
+for dim in ["enterprises", "offers", "paths", "steps"]:
+    rows.append(("slope of time vs %s" % dim, "%.2f" % g("slope_time_vs_" + dim), ""))
+    rows.append(("  per zeta iteration", "%.2f" % g("slope_time_per_iteration_vs_" + dim), ""))
+print("%-42s %14s  %s" % ("figure", "value", "target"))
+for name, value, target in rows:
+    print("%-42s %14s  %s" % (name, value, target))
+print("(load average at start: %s on %s cores)" % (v["load_average_1min"][0], v["cpu_cores"][0]))
+EOF
