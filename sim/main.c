@@ -260,10 +260,6 @@ static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t
   c->sc = malloc(sizeof *c->sc);
   int st = c->r && c->sc ? MOAT_OK : MOAT_ENOMEM;
   if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
-  if (st == MOAT_OK && moat_signals_install() != MOAT_OK) {
-    snprintf(err, errlen, "cannot install the SIGINT / SIGTERM handlers");
-    st = MOAT_ERUNTIME;
-  }
   moat_dispatch_ops_t ops = {compute_one, store_one, c, c->cfg->base.output.keep_paths};
   c->t0 = now_s();
   if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, todo, err, errlen);
@@ -358,6 +354,9 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   int st = writer ? open_results(cfg, opt, file, &d, &c.w, &todo, err, sizeof err) : MOAT_OK;
   c.write_s = now_s() - pg.start;
   for (size_t k = 0; todo && k < n_scen; k++) n_todo += todo[k];
+  if (st == MOAT_OK && !pg.quiet)
+    fprintf(stderr, "moatsim run: %s '%s.partial': %zu of %zu scenarios to run\n",
+            opt->resume ? "resuming" : "writing", file, n_todo, n_scen);
   if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, todo, err, sizeof err);
   free(todo);
   int rc = writer ? close_results(&c, st, opt, file, cmdline, n_todo, threads, err, sizeof err) : 0;
@@ -386,6 +385,8 @@ static int cmd_run(int argc, char **argv) {
     fprintf(stderr, "moatsim run: MPI could not be initialized\n");
     return EXIT_RUNTIME;
   }
+  /* From here SIGINT / SIGTERM only set a flag: the run stops between paths, keeping its file. */
+  if (moat_signals_install() != MOAT_OK) fprintf(stderr, "moatsim run: warning: cannot catch SIGINT / SIGTERM\n");
 
   /* 1. Load and validate the scenario (file, then --set overrides, then checks); every rank. */
   moat_config_t cfg;

@@ -149,9 +149,13 @@ int moat_merge_check_partial(const char *partial, const moat_run_identity_t *exp
     return MOAT_EINVAL;
   }
   file_identity_t have;
-  int st = identity_read(f, partial, &have, err, errlen);
+  int st = identity_read(f, partial, &have, inner, sizeof inner);
   H5Fclose(f);
-  if (st != MOAT_OK) return st;
+  if (st != MOAT_OK) {
+    snprintf(err, errlen, "%s; it may have been cut short while being created: start again "
+             "without --resume (with --force)", inner);
+    return st;
+  }
   moat_provenance_t p;
   moat_provenance_get(&p);
   file_identity_t want = {(char *)(uintptr_t)expect->scenario_text, "", "", expect->seed, have.format,
