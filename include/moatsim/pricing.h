@@ -49,11 +49,22 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
 /*
  * Solve the first-order conditions with the zeta fixed point (Morrow & Skerlos 2011), starting
  * from `price` (in/out, $/Mtok). Offers with fixed[j] or seller[j] < 0 keep their price.
- * Stops when max_j |dp_j|/p_j < tol; after max_iter iterations without convergence, goes on
- * with damped updates p += (update - p)/2 for another max_iter iterations at most and reports
- * converged = 0. Never produces NaN or a negative price: a non-finite update keeps the last price.
+ * Stops when max_j |dp_j|/p_j < tol, dp being the zeta map's update (the iteration is
+ * Anderson-accelerated unless switched off; the returned prices are then the map's last
+ * update); after max_iter iterations without convergence, goes on with damped updates
+ * p += (update - p)/2 for another max_iter iterations at most and reports converged = 0.
+ * Never produces NaN or a negative price: a non-finite update keeps the last price (so an offer
+ * nobody can buy, Lambda_j = 0, keeps the price it came with: 1.5 c_j at a cold start), and a
+ * negative update is raised to 0. Bitwise reproducible for the same binary and input (also
+ * across the processor-specific versions of the kernel). Returns MOAT_OK, or MOAT_EINVAL if
+ * ws is smaller than m or max_iter < 0 (then price is untouched).
  */
 int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
                        moat_pricing_ws_t *ws, moat_pricing_result_t *res);
+
+/* Switch the Anderson acceleration of moat_pricing_solve on (default) or off (on = 0: the
+ * plain zeta iteration, slower but settling on the equilibrium the iteration's own dynamics
+ * lead to when there are several). */
+void moat_pricing_ws_set_acceleration(moat_pricing_ws_t *ws, int on);
 
 #endif
