@@ -23,7 +23,7 @@ struct moat_workspace {
   size_t cap_ent, cap_stride, cap_steps, cap_sellers; /* capacities */
   moat_enterprises_t *ent;
   moat_pricing_ws_t *pricing;
-  double *base, *shares, *alloc; /* [2 N][stride]: utilities, logit shares, allocations a_ijs */
+  double *base, *alloc;          /* [2 N][stride]: utilities, allocations a_ijs */
   double *alpha, *weight;        /* [2 N]: 1/tau_is, W_is = D_i h_is */
   double *paid0, *paid_prev;     /* [N]: P_i(0), P_i(t - dt), $/Mtok */
   unsigned char *review, *adopted; /* [N] */
@@ -64,7 +64,6 @@ static void free_arrays(moat_workspace_t *ws) {
   moat_enterprises_free(ws->ent);
   moat_pricing_ws_free(ws->pricing);
   free(ws->base);
-  free(ws->shares);
   free(ws->alloc);
   free(ws->alpha);
   free(ws->weight);
@@ -75,7 +74,7 @@ static void free_arrays(moat_workspace_t *ws) {
   free(ws->arr_hist);
   ws->ent = NULL;
   ws->pricing = NULL;
-  ws->base = ws->shares = ws->alloc = ws->alpha = ws->weight = NULL;
+  ws->base = ws->alloc = ws->alpha = ws->weight = NULL;
   ws->paid0 = ws->paid_prev = ws->arr_hist = NULL;
   ws->review = ws->adopted = NULL;
   ws->cap_ent = ws->cap_stride = ws->cap_steps = ws->cap_sellers = 0;
@@ -111,7 +110,6 @@ int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char
   ws->ent = moat_enterprises_alloc(n);
   ws->pricing = moat_pricing_ws_alloc(2 * n, stride, sellers);
   ws->base = malloc(cells * sizeof(double));
-  ws->shares = malloc(cells * sizeof(double));
   ws->alloc = malloc(cells * sizeof(double));
   ws->alpha = malloc(2 * n * sizeof(double));
   ws->weight = malloc(2 * n * sizeof(double));
@@ -120,13 +118,13 @@ int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char
   ws->review = malloc(n);
   ws->adopted = malloc(n);
   ws->arr_hist = malloc((size_t)N_HIST * steps * sizeof(double));
-  if (!ws->ent || !ws->pricing || !ws->base || !ws->shares || !ws->alloc || !ws->alpha ||
+  if (!ws->ent || !ws->pricing || !ws->base || !ws->alloc || !ws->alpha ||
       !ws->weight || !ws->paid0 || !ws->paid_prev || !ws->review || !ws->adopted || !ws->arr_hist) {
     free_arrays(ws);
     snprintf(err, errlen,
              "out of memory reserving a path workspace for %zu enterprises x %zu offers x %zu "
              "steps (about %.1f MB): lower enterprises.count or the number of threads",
-             n, stride, steps, (3.0 * (double)cells + 4.0 * (double)n) * 8.0 / 1e6);
+             n, stride, steps, (2.0 * (double)cells + 4.0 * (double)n) * 8.0 / 1e6);
     return MOAT_ENOMEM;
   }
   ws->cap_ent = n;
@@ -248,8 +246,9 @@ static void step_price_setup(int n, moat_workspace_t *ws) {
 
 /* Allocations after the solve: reviewers take s(p(t)); others keep theirs, renormalized over
  * still-feasible offers when some left (a row left with nothing feasible takes s(p(t))). Then
- * quantities Q_j and each enterprise's average price paid P_i. */
-static void step_allocate(const moat_scenario_t *sc, int n, int exits, moat_workspace_t *ws) {
+ * quantities Q_j and each enterprise's average price paid P_i. Shares are computed only for the
+ * rows that take them (about 15 % a step at 2 reviews a year), one row at a time. */
+static void step_allocate(const moat_market_t *market, int n, int exits, moat_workspace_t *ws) {
   const moat_enterprises_t *e = ws->ent;
   const moat_offer_table_t *ot = &ws->ot;
   const size_t stride = ot->stride, J = (size_t)ot->n;
@@ -259,7 +258,7 @@ static void step_allocate(const moat_scenario_t *sc, int n, int exits, moat_work
     for (size_t s = 0; s < MOAT_N_SEG; s++) {
       size_t r = 2 * i + s;
       double *a = ws->alloc + r * stride;
-      const double *sh = ws->shares + r * stride, *b = ws->base + r * stride;
+      const double *b = ws->base + r * stride;
       int take = ws->review[i];
       if (!take && exits) {
         double sum = 0.0;
@@ -272,7 +271,14 @@ static void step_allocate(const moat_scenario_t *sc, int n, int exits, moat_work
         else
           take = 1;
       }
-      if (take) memcpy(a, sh, J * sizeof(double));
+      if (take) {
+        moat_market_t row = *market;
+        row.n_rows = 1;
+        row.base = b;
+        row.alpha = ws->alpha + r;
+        row.weight = ws->weight + r;
+        moat_choice_shares(&row, ws->price, a);
+      }
       double w = ws->weight[r], hs = s == MOAT_SEG_HARD ? e->hard[i] : 1.0 - e->hard[i];
       for (size_t j = 0; j < J; j++) {
         ws->qty[j] += w * a[j];
@@ -282,7 +288,6 @@ static void step_allocate(const moat_scenario_t *sc, int n, int exits, moat_work
     if (n == 0) ws->paid0[i] = paid;
     ws->paid_prev[i] = paid;
   }
-  (void)sc;
 }
 
 /* Money of labs, clouds and infrastructure for step n; fills the step view's money fields. */
@@ -347,13 +352,12 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
     moat_pricing_result_t pr = {0, 1, 0.0};
     moat_pricing_solve(&market, ws->price, sc->pricing.tolerance, sc->pricing.max_iterations,
                        ws->pricing, &pr);
-    moat_choice_shares(&market, ws->price, ws->shares);
     for (int j = 0; j < ot->n; j++) {
       ws->last_price[j] = ws->price[j];
       ws->markup2[j] = ws->markup[j];
       ws->markup[j] = ws->price[j] - ws->cost[j];
     }
-    step_allocate(sc, n, exits, ws);
+    step_allocate(&market, n, exits, ws);
 
     moat_step_view_t v = {sc, ot, n, ws->price, ws->cost, ws->quality, ws->qty, ws->offer_active,
                           &ws->proc, initial_frontier, ws->money, &ws->acc, cloud_rerating,

@@ -23,8 +23,12 @@ static double clamp_log_gap(double x) {
 
 void moat_processes_init(const moat_scenario_t *sc, moat_processes_t *ps) {
   *ps = (moat_processes_t){0};
-  for (int l = 0; l < sc->n_labs; l++) ps->quality[l] = sc->labs[l].quality;
-  ps->frontier = frontier(sc, NULL, ps->quality, 0.0);
+  double best = 0.0; /* F without any closed lab: the best model, so that gaps stay finite */
+  for (int l = 0; l < sc->n_labs; l++) {
+    ps->quality[l] = sc->labs[l].quality;
+    best = fmax(best, ps->quality[l]);
+  }
+  ps->frontier = frontier(sc, NULL, ps->quality, best);
   ps->log_gap = clamp_log_gap(log(sc->quality_gap.initial));
   ps->war_lab = -1;
 }
