@@ -1,6 +1,8 @@
 /* bench_kernel.c — throughput of the logit/zeta pricing kernel and of its exp; prints `name value unit`. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "moatsim/fastexp.h"
@@ -64,6 +66,37 @@ static double exp_rate(void) {
   return (double)reps * (double)n / (t - t0);
 }
 
+/* Iterations and CPU time from a cold start (1.5 c) and then from the solution after costs
+ * move by up to +-0.5 %; costs are restored afterwards. Prints the price hash of the warm
+ * solve (FNV-1a of the prices' bits: equal across builds, with processor-specific clones or
+ * not, and across runs). Returns the warm solve's CPU time. */
+static double convergence(fixture_market_t *fm, moat_pricing_ws_t *ws, int accelerate,
+                          const char *suffix) {
+  double price[OFFERS], saved[OFFERS];
+  moat_pricing_result_t cold, warm;
+  moat_pricing_ws_set_acceleration(ws, accelerate);
+  memcpy(saved, fm->cost, sizeof saved);
+  start_prices(&fm->m, price);
+  double t0 = now();
+  moat_pricing_solve(&fm->m, price, 1e-9, 1000, ws, &cold);
+  double t_cold = now() - t0;
+  uint64_t st = 99;
+  for (size_t j = 0; j < OFFERS; j++) fm->cost[j] *= 1.0 + 0.01 * (fixture_uniform(&st) - 0.5);
+  t0 = now();
+  moat_pricing_solve(&fm->m, price, 1e-9, 1000, ws, &warm);
+  double t_warm = now() - t0;
+  memcpy(fm->cost, saved, sizeof saved);
+  uint64_t hash = UINT64_C(0xcbf29ce484222325);
+  const unsigned char *bytes = (const unsigned char *)price;
+  for (size_t i = 0; i < sizeof price; i++) hash = (hash ^ bytes[i]) * UINT64_C(0x100000001b3);
+  printf("kernel_prices_hash%s %016llx 1\n", suffix, (unsigned long long)hash);
+  printf("kernel_iterations_cold%s %d 1\n", suffix, cold.iterations);
+  printf("kernel_iterations_warm%s %d 1\n", suffix, warm.iterations);
+  printf("kernel_solve_seconds_cold%s %.3g s\n", suffix, t_cold);
+  printf("kernel_solve_seconds_warm%s %.3g s\n", suffix, t_warm);
+  return t_warm;
+}
+
 int main(void) {
   fixture_market_t fm;
   double price[OFFERS];
@@ -73,31 +106,18 @@ int main(void) {
     return 1;
   }
   fixture_market_random(&fm, 2026, 0.1, 5);
+  /* price sensitivity over three orders of magnitude, as in the baseline (1/tau from 0.03 to
+   * 60 Mtok/$): it is what makes the iteration slow */
+  uint64_t st = 17;
+  for (size_t r = 0; r < ROWS; r++) fm.alpha[r] = 0.03 * pow(1000.0, fixture_uniform(&st));
   double shares_per_s = zeta_rate(&fm.m, ws, price);
   double exps_per_s = exp_rate();
   printf("kernel_share_evaluations %.4g 1/s\n", shares_per_s);
   printf("kernel_exp_evaluations %.4g 1/s\n", exps_per_s);
   printf("kernel_share_to_exp_ratio %.3f 1\n", shares_per_s / exps_per_s);
-
-  moat_pricing_result_t cold, warm;
-  start_prices(&fm.m, price);
-  double t0 = now();
-  moat_pricing_solve(&fm.m, price, 1e-9, 1000, ws, &cold);
-  double t_cold = now() - t0;
-  for (size_t j = 0; j < OFFERS; j++) fm.cost[j] *= 1.0 + 0.01 * (fixture_uniform(&(uint64_t){j}) - 0.5);
-  t0 = now();
-  moat_pricing_solve(&fm.m, price, 1e-9, 1000, ws, &warm);
-  double t_warm = now() - t0;
-  /* FNV-1a hash of the prices' bits: equal across builds (clones or not) and runs */
-  uint64_t hash = UINT64_C(0xcbf29ce484222325);
-  const unsigned char *bytes = (const unsigned char *)price;
-  for (size_t i = 0; i < sizeof price; i++) hash = (hash ^ bytes[i]) * UINT64_C(0x100000001b3);
-  printf("kernel_prices_hash %016llx 1\n", (unsigned long long)hash);
-  printf("kernel_iterations_cold %d 1\n", cold.iterations);
-  printf("kernel_iterations_warm %d 1\n", warm.iterations);
-  printf("kernel_solve_seconds_cold %.3g s\n", t_cold);
-  printf("kernel_solve_seconds_warm %.3g s\n", t_warm);
+  double t_warm = convergence(&fm, ws, 1, "");
   printf("kernel_path_pricing_seconds_estimate %.3g s\n", STEPS * t_warm);
+  convergence(&fm, ws, 0, "_plain");
   fixture_market_free(&fm);
   moat_pricing_ws_free(ws);
   return 0;
