@@ -186,10 +186,22 @@ class Result:
             raise ValueError(f"stat = {stat!r}: expected one of {', '.join(STATS)}")
         return self.groups[self.group_of(metric, group)][f"{metric}_{stat}"]
 
+    def last_step(self) -> np.ndarray:
+        """Index of each scenario's last step: round(horizon_years * steps_per_year) - 1 (a sweep
+        over the horizon writes every scenario on the longest time axis, NaN-padded)."""
+        steps = np.rint(self.param("horizon_years") * self.param("steps_per_year")).astype(int)
+        return np.clip(steps, 1, self.market.dims["time"]) - 1
+
     def horizon(self, metric: str, stat: str = "mean", group: str | None = None) -> xr.DataArray:
-        """`stat` of `metric` at the last step (per-path metrics have no time and pass through)."""
+        """`stat` of `metric` at each scenario's last step (per-path metrics have no time and
+        pass through); the `time` coordinate then says which time that was, per scenario."""
         da = self.stat(metric, stat, group)
-        return da.isel(time=-1) if "time" in da.dims else da
+        if "time" not in da.dims:
+            return da
+        last = self.last_step()
+        if np.all(last == da.sizes["time"] - 1):
+            return da.isel(time=-1)
+        return da.isel(time=xr.DataArray(last, dims="scenario"))
 
     # -- selection -------------------------------------------------------------------------
     def scenarios(self, **values) -> np.ndarray:

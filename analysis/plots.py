@@ -176,10 +176,12 @@ def heatmap(res, metric: str = "premium_flagship", x: str | None = None, y: str 
                     color="white" if v < mid else "black")
     da = res.stat(metric, "mean", group)
     fig.colorbar(im, ax=ax, label=f"{metric}{_units(da)}")
-    horizon = res.time[-1] if "time" in da.dims else None
     what = f"{stat} {metric}" + (f" of {lab}" if lab else "") + (f" of {cloud}" if cloud else "")
-    ax.set_title(what + (f" at the last step, t = {horizon:.3g} years" if horizon is not None else ""),
-                 fontsize=10)
+    if "time" in da.dims:
+        t_last = np.unique(res.time[res.last_step()])
+        what += (f" at the last step, t = {t_last[0]:.3g} years" if t_last.size == 1
+                 else " at each scenario's last step")
+    ax.set_title(what, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -209,7 +211,7 @@ def distributions(res, scenario: int = 0, labs=None) -> Figure:
     for ax, (metric, title, at_horizon) in zip(axes, DISTRIBUTION_METRICS):
         if paths is not None and metric in paths["labs"]:
             da = paths["labs"][metric].isel(scenario=scenario)
-            da = da.isel(time=-1) if "time" in da.dims else da
+            da = da.isel(time=res.last_step()[scenario]) if "time" in da.dims else da
             data = [da.sel(lab=lab).values for lab in labs]
             data = [d[np.isfinite(d)] for d in data]
             ax.boxplot(data, labels=labs, showmeans=True, whis=(5, 95), showfliers=False)

@@ -50,15 +50,19 @@ def _pct(v) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{100 * v:.1f} %"
 
 
-def _q(res: Result, metric: str, level: float, group: str | None = None, t: int = -1):
-    """Quantile `level` of `metric` at step t (per-path metrics ignore t) for every scenario."""
-    da = res.stat(metric, "quantile", group).sel(quantile=level, method="nearest")
-    return da.isel(time=t) if "time" in da.dims else da
+def _q(res: Result, metric: str, level: float, group: str | None = None, start: bool = False):
+    """Quantile `level` of `metric` for every scenario, at its last step (or at t = 0 when
+    start); per-path metrics have no time."""
+    if start:
+        da = res.stat(metric, "quantile", group).isel(time=0)
+    else:
+        da = res.horizon(metric, "quantile", group)
+    return da.sel(quantile=level, method="nearest")
 
 
-def _closed_medians(res: Result, metric: str, t: int = -1) -> dict:
-    """{closed lab: median over paths of `metric` at step t, per scenario}."""
-    da = _q(res, metric, 0.5, "labs", t)
+def _closed_medians(res: Result, metric: str) -> dict:
+    """{closed lab: median over paths of `metric` at the horizon, per scenario}."""
+    da = _q(res, metric, 0.5, "labs")
     return {lab: da.sel(lab=lab).values for lab in res.closed_labs}
 
 
@@ -71,7 +75,7 @@ def headline(res: Result) -> pd.DataFrame:
     rows = {"scenario": np.arange(res.n_scenarios)}
     for key in res.swept:
         rows[key] = res.param(key)
-    rows["premium t=0 (median)"] = _q(res, "premium_flagship", 0.5, "market", 0).values
+    rows["premium t=0 (median)"] = _q(res, "premium_flagship", 0.5, "market", start=True).values
     rows["premium (median)"] = _q(res, "premium_flagship", 0.5, "market").values
     rows["premium (5 %)"] = _q(res, "premium_flagship", 0.05, "market").values
     rows["premium (95 %)"] = _q(res, "premium_flagship", 0.95, "market").values
@@ -113,26 +117,25 @@ def _table(df: pd.DataFrame) -> str:
 
 def lab_table(res: Result, scenario: int) -> pd.DataFrame:
     """Per lab, in one scenario: kind, origin, and horizon medians with 5–95 % ranges."""
-    labs = res.labs.isel(scenario=scenario)
+    labs = res.labs.isel(scenario=scenario, time=res.last_step()[scenario])
     out = {"lab": [str(v) for v in labs["lab"].values],
            "kind": [_as_text(v) for v in labs["lab_kind"].values],
            "origin": [_as_text(v) for v in labs["lab_origin"].values]}
     for metric, title in (("rerating", "re-rating"), ("dilution", "dilution"), ("dcf_ratio", "DCF ratio")):
         q = labs[f"{metric}_quantile"]
-        q = q.isel(time=-1) if "time" in q.dims else q
         med = q.sel(quantile=0.5, method="nearest").values
         lo = q.sel(quantile=0.05, method="nearest").values
         hi = q.sel(quantile=0.95, method="nearest").values
         out[f"{title} median [5 %, 95 %]"] = [f"{_fmt(m)} [{_fmt(a)}, {_fmt(b)}]" for m, a, b in zip(med, lo, hi)]
-    out["paths still active"] = [_pct(v) for v in labs["active_mean"].isel(time=-1).values]
+    out["paths still active"] = [_pct(v) for v in labs["active_mean"].values]
     return pd.DataFrame(out)
 
 
 def story(res: Result, scenario: int) -> str:
     """A few sentences on the focus scenario, from the summaries."""
-    t_end = float(res.time[-1])
+    years = float(res.param("horizon_years")[scenario])
     s = scenario
-    p0 = float(_q(res, "premium_flagship", 0.5, "market", 0)[s])
+    p0 = float(_q(res, "premium_flagship", 0.5, "market", start=True)[s])
     p1 = float(_q(res, "premium_flagship", 0.5, "market")[s])
     lo = float(_q(res, "premium_flagship", 0.05, "market")[s])
     hi = float(_q(res, "premium_flagship", 0.95, "market")[s])
@@ -153,7 +156,7 @@ def story(res: Result, scenario: int) -> str:
                  f"<b>{_fmt(med[hi_s])}×</b> ({html.escape(res.scenario_label(hi_s, max_params=3))}).</p>")
     n_paths = int(res.stat("premium_flagship", "count", "market").isel(scenario=s).max())
     label = html.escape(res.scenario_label(s, short=False))
-    return (f"<p>Scenario <b>{label}</b>, {n_paths} paths, {t_end + (res.time[1] - res.time[0]):.3g} years.</p>"
+    return (f"<p>Scenario <b>{label}</b>, {n_paths} paths, {years:.3g}-year horizon.</p>"
             f"<p>Closed flagships start at <b>{_fmt(p0)}×</b> the price of open offers and end at "
             f"<b>{_fmt(p1)}×</b> (median; 90 % of paths between {_fmt(lo)}× and {_fmt(hi)}×).</p>"
             f"<p>Closed labs carry <b>{_pct(sc0)}</b> of token volume at the start and <b>{_pct(sc1)}</b> "

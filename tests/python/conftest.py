@@ -34,6 +34,7 @@ LHS_AXES = [("quality_gap.long_run", 0.005, 0.08),
             ("price_compression.cost_decline_per_year", 0.1, 0.6),
             ("enterprises.taste_dispersion", 0.06, 0.24)]
 LHS_SAMPLES = 8
+LIST_HORIZONS = [1.0, 2.0]
 
 
 def moatsim_binary() -> str:
@@ -86,6 +87,12 @@ def lhs_file(tmp_path_factory) -> pathlib.Path:
 def sobol_file(tmp_path_factory) -> pathlib.Path:
     """Sobol sweep over the same 3 parameter ranges as lhs.cfg, summaries only."""
     return _sweep_file(tmp_path_factory, "sobol")
+
+
+@pytest.fixture(scope="session")
+def list_file(tmp_path_factory) -> pathlib.Path:
+    """List sweep of two scenarios with horizons of 1 and 2 years."""
+    return _sweep_file(tmp_path_factory, "list")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 import analysis
 from conftest import (CLOUDS, GRID_AXES, HORIZON_YEARS, LAB_KINDS, LAB_ORIGINS, LABS, LHS_AXES,
-                      LHS_SAMPLES, PATHS, QUANTILES, STEPS_PER_YEAR)
+                      LHS_SAMPLES, LIST_HORIZONS, PATHS, QUANTILES, STEPS_PER_YEAR)
 
 T = round(HORIZON_YEARS * STEPS_PER_YEAR)
 S_GRID = len(GRID_AXES[0][1]) * len(GRID_AXES[1][1])
@@ -79,6 +79,24 @@ def test_sampled_sweeps_fill_their_ranges(design, check, request):
         x = res.param(key)
         assert np.all((x >= lo) & (x <= hi)), key
         check((x - lo) / (hi - lo))
+
+
+def test_horizon_is_each_scenarios_last_step(list_file):
+    # Scenarios of different horizons share the longest time axis; shorter ones are NaN-padded
+    # with count 0 (output.md), and the horizon is step round(years * steps_per_year) - 1.
+    with analysis.load(list_file) as res:
+        assert res.sweep_method == "list" and res.swept[0] == "horizon_years"
+        last = [round(h * STEPS_PER_YEAR) - 1 for h in LIST_HORIZONS]
+        assert list(res.last_step()) == last
+        with h5py.File(list_file, "r") as f:
+            mean = f["market/share_closed_mean"][()]
+            count = f["market/share_closed_count"][()]
+        assert res.market.dims["time"] == last[-1] + 1
+        assert np.all(count[0, last[0] + 1:] == 0) and np.all(np.isnan(mean[0, last[0] + 1:]))
+        h = res.horizon("share_closed")
+        np.testing.assert_array_equal(h.values, [mean[s, t] for s, t in enumerate(last)])
+        np.testing.assert_allclose(h["time"].values, np.array(last) / STEPS_PER_YEAR)
+        assert np.all(np.isfinite(h.values))
 
 
 def test_select_scenarios_by_parameter_value(grid):
