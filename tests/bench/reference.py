@@ -156,7 +156,7 @@ def logit_shares(base, alpha, price):
     return np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
 
 
-AA_DEPTH = 4  # Anderson acceleration: differences of the last 4 iterates, as the C solver
+AA_DEPTH = 6  # Anderson acceleration: differences of the last 6 iterates, as the C solver
 
 
 def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
@@ -189,14 +189,15 @@ def anderson(hist_f, hist_g, priced):
 def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter):
     """Multi-product Bertrand-Nash prices by the zeta fixed point of Morrow & Skerlos (2011),
         p_j <- c_j + (S_j + sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) / Lambda_j,
-    accelerated (Anderson, depth AA_DEPTH), stopping when the map moves no price by tol relative
-    and returning g(p); after max_iter iterations damped (p += (g(p) - p) / 2) for up to max_iter
-    more. Returns (prices, iterations, converged)."""
+    accelerated (Anderson, depth AA_DEPTH, history restarted whenever the relative change grows),
+    stopping when the map moves no price by tol relative and returning g(p); after max_iter
+    iterations damped (p += (g(p) - p) / 2) for up to max_iter more.
+    Returns (prices, iterations, converged)."""
     rows = (weight > 0) & np.isfinite(base).any(axis=1)
     args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
     priced = (seller >= 0) & ~fixed
     p = price.copy()
-    hist_f, hist_g = [], []
+    hist_f, hist_g, last_change = [], [], math.inf
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, 2 * max_iter + 1):
             g = zeta_map(*args, p, cost, seller, owner, priced)
@@ -207,8 +208,12 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
                 if change < tol:
                     break
                 continue
-            if np.max(np.abs(g - p) / np.maximum(g, DBL_MIN)) < tol:
+            change = np.max(np.abs(g - p) / np.maximum(g, DBL_MIN))
+            if change < tol:
                 return g, it, True
+            if change > last_change:  # the history no longer helps
+                hist_f, hist_g = [], []
+            last_change = change
             hist_f, hist_g = (hist_f + [g - p])[-AA_DEPTH - 1:], (hist_g + [g])[-AA_DEPTH - 1:]
             accelerated = anderson(hist_f, hist_g, priced) if len(hist_f) > 1 else None
             if accelerated is None and len(hist_f) > 1:

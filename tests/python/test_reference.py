@@ -137,6 +137,17 @@ def test_whole_path_matches(whole):
                              ["market", "lab", "cloud", "lab_path", "path"]) - 1  # all but iterations
 
 
+def test_baseline_path_matches(small):
+    """The baseline's own two value clusters, whole path. Its pricing game has steps with more
+    than one equilibrium, so this also requires the NumPy solver to take the C solver's way
+    (same start, Anderson depth, restarts); a failure here while test_whole_path_matches passes
+    points at the equilibrium selection rather than at the model's equations."""
+    res = R.run_path(small)
+    assert R.steps_matching(small, res) == small["results"]["n_steps"]
+    worst = {k: v for k, v in R.differences(small, res).items() if not v <= RTOL}
+    assert not worst, worst
+
+
 def test_whole_path_covers_wars_raises_and_distress(whole):
     """The path compared above goes through the branches it should test (C results)."""
     r = whole["results"]
