@@ -1,6 +1,6 @@
 """Loading a moatsim result file into xarray Datasets, one per HDF5 group.
 
-The file is netCDF-4 compatible HDF5 (see docs/analysis.md): /market, /labs, /clouds and
+The file is netCDF-4 compatible HDF5 (layout: docs/output.md; usage: docs/analysis.md): /market, /labs, /clouds and
 /params hold per-scenario summaries and parameters, /paths (with --keep-paths) the raw paths.
 `load` opens every group, attaches the swept parameters as coordinates on the `scenario`
 dimension and returns a `Result` that selects scenarios by parameter value and exports tidy
@@ -18,7 +18,6 @@ import pandas as pd
 import xarray as xr
 
 SUMMARY_GROUPS = ("market", "labs", "clouds")
-PATH_GROUPS = ("market", "labs", "clouds")
 ENGINES = ("h5netcdf", "netcdf4")
 STATS = ("mean", "std", "count", "quantile")
 
@@ -54,7 +53,12 @@ def _group_names(path: str) -> list[str]:
     """Top-level groups and /paths subgroups present in the file, as 'market', 'paths/labs'."""
     import h5py  # imported here so that `import analysis` stays cheap
 
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 file ({exc}); moatsim results are written by "
+                      "`moatsim run` (an interrupted run leaves FILE.partial)") from exc
+    with f:
         names = [k for k in f.keys() if isinstance(f[k], h5py.Group)]
         if "paths" in names:
             names.remove("paths")
@@ -310,12 +314,12 @@ def load(path: str, engine: str | None = None) -> Result:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such result file (write one with `moatsim run SCENARIO -o {path}`)")
-    engine = engine or pick_engine(path)
     names = _group_names(path)
     missing = [g for g in (*SUMMARY_GROUPS, "params") if g not in names]
     if missing:
         raise OSError(f"{path}: not a complete moatsim result file: group(s) /{', /'.join(missing)} "
                       "missing (an interrupted run? resume it with `moatsim run --resume`)")
+    engine = engine or pick_engine(path)
     groups = {g: _open_group(path, g, engine) for g in names}
     done = groups["market"]["scenario_done"].values if "scenario_done" in groups["market"] else None
     if done is not None and not np.all(done == 1):

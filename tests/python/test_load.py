@@ -217,6 +217,21 @@ def test_missing_file_says_how_to_make_one(tmp_path):
         analysis.load(tmp_path / "nope.h5")
 
 
+def test_a_file_that_is_not_hdf5_is_named(tmp_path):
+    junk = tmp_path / "junk.h5"
+    junk.write_text("not a results file\n")
+    with pytest.raises(OSError, match="junk.h5: not a readable HDF5 file"):
+        analysis.load(junk)
+
+
+def test_an_hdf5_file_without_the_groups_is_named(tmp_path):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_group("market")
+    with pytest.raises(OSError, match=r"other.h5: not a complete moatsim result file: group\(s\) /labs"):
+        analysis.load(other)
+
+
 def test_unfinished_scenarios_are_reported(grid_file, tmp_path):
     partial = tmp_path / "partial.h5"
     shutil.copy(grid_file, partial)
