@@ -1,4 +1,16 @@
-/* path.c — one Monte Carlo path of the market model (MODEL.md §2–§9). */
+/* path.c — one Monte Carlo path of the market model (MODEL.md §2–§9).
+ *
+ * Choices where MODEL.md is silent (see also docs/model.md §11):
+ * - A restricted enterprise is barred from every offer of a restricted-origin lab's model:
+ *   its API, the clouds hosting it and running it locally.
+ * - At most one release per lab and step, with probability 1 - exp(-rate dt).
+ * - Clouds and infrastructure have no configured initial growth: g(0) = 0 in their re-rating.
+ * - A lab's `volume` is what it sells itself (flagship + mini, or the open first-party API);
+ *   tokens of its model sold by clouds are the clouds'.
+ * - After an exit: flows, volume, revenue and valuation 0; cash and shares frozen; price,
+ *   margin, multiple and re-rating NaN; value per share 0.
+ * - An enterprise whose allocation lost every offer to exits takes s(p(t)) as if it reviewed.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -32,7 +32,21 @@ void moat_scenario_layout(const moat_scenario_t *sc, moat_layout_t *lay);
  * Run path `path_index` of scenario `scenario_index` of a validated scenario.
  * A pure function of (sc, scenario_index, path_index): the generator is seeded from
  * (sc->seed, scenario_index, path_index). Writes lay.per_path doubles into out (caller-owned).
- * ws must have been reserved for sc. No allocation. Returns 0; stats may be NULL.
+ * ws must have been reserved for sc. No allocation. Returns 0, or MOAT_EINVAL (nothing written)
+ * when ws was not reserved for a scenario this large; stats may be NULL.
+ *
+ * Randomness (rng.h): three sub-streams per path, each its own xoshiro256** generator keyed by
+ * (seed, scenario_index, path_index, stream) through splitmix64:
+ *   MOAT_RNG_ATTRIBUTES  enterprise attributes, once (enterprises.h gives the order);
+ *   MOAT_RNG_SHOCKS      per step n >= 1: releases, latent gap, price war (processes.h);
+ *   MOAT_RNG_CHOICE      per step n >= 1: N review uniforms, then N adoption uniforms (adoption.h).
+ * Changing the number of enterprises therefore leaves every market shock unchanged.
+ *
+ * Within step n (t = n dt): shocks -> reviews and adoption -> volumes D_i(t) (price factor from
+ * P_i(t - dt)) -> prices (zeta solve from the previous step's markups; 1.5 c at step 0) ->
+ * allocations (reviewers take s(p(t)), others keep theirs renormalized over feasible offers) ->
+ * quantities -> money and valuation -> metrics at index n. Step 0 has no shocks and everybody
+ * reviews. A lab that exits at step n leaves every choice set from step n + 1.
  */
 int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t path_index,
                   moat_workspace_t *ws, double *out, moat_path_stats_t *stats);
