@@ -1,7 +1,8 @@
 # moatsim — build, test, run, bench, install.
 #   make            build bin/moatsim
 #   make run        install missing packages, build, run the baseline, print its summary
-#   make test       unit tests (plain and with SANITIZE=1), integration and Python tests
+#   make test       unit tests (plain and with SANITIZE=1), integration and Python tests, and
+#                   the MPI test (make MPI=1) when mpicc exists
 #   make bench      benchmarks that print figures
 # Variables: OPT= optimisation flags, SANITIZE=1 (ASan + UBSan), MPI=1 (build with mpicc),
 #            PREFIX, DESTDIR (install), PYTHON (default /usr/bin/python3).
@@ -112,6 +113,9 @@ test: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests
 	@$(MAKE) --no-print-directory integration-tests
 	@$(MAKE) --no-print-directory python-tests
+	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory MPI=1 all && \
+	  echo "== tests/integration/mpi.sh (MPI build)" && \
+	  MOATSIM_MPI=build/release-mpi/moatsim PYTHON=$(PYTHON) sh tests/integration/mpi.sh; fi
 
 unit-tests: $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; OMP_NUM_THREADS=2 ./$$t; done

@@ -317,8 +317,9 @@ static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, co
   if (c->pg->drawn) fputc('\n', stderr);
   if (st == MOAT_EINTR) {
     int sig = moat_signals_pending();
-    fprintf(stderr, "moatsim run: %s; '%s.partial' keeps every finished scenario: continue with\n  %s%s\n",
-            err, file, cmdline, strstr(cmdline, " --resume") ? "" : " --resume");
+    fprintf(stderr, "moatsim run: %s; '%s.partial' keeps every finished scenario: continue with\n  %s%s%s\n",
+            err, file, moat_dispatch_size() > 1 ? "mpirun (or srun) ... " : "", cmdline,
+            strstr(cmdline, " --resume") ? "" : " --resume");
     return moat_signals_exit_code(sig);
   }
   if (st != MOAT_OK) {

@@ -5,22 +5,10 @@
 # uninterrupted run's; unreadable or foreign partial files are refused (exit 2).
 # Usage: MOATSIM=bin/moatsim PYTHON=/usr/bin/python3 sh tests/integration/resume.sh   (repo root)
 
-MOATSIM=${MOATSIM:-bin/moatsim}
-PYTHON=${PYTHON:-/usr/bin/python3}
-CFG=tests/data/sweep6.cfg
-COMPARE=tests/integration/compare_h5.py
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/moat_resume.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $1"
-  [ -f "$tmp/err" ] && sed 's/^/  stderr: /' "$tmp/err" | head -5
-}
-# About 0.5 s a scenario at 100 paths on one thread: time to stop a run between any two.
-RUN="$MOATSIM run $CFG --threads 1 --paths 100"
+NAME=resume
+. tests/integration/sweep_lib.inc
+# About 0.7 s a scenario at 150 paths on one thread: time to stop a run between any two.
+RUN="$MOATSIM run $CFG --threads 1 --paths 150"
 
 $RUN --quiet -o "$tmp/ref.h5" >/dev/null 2>"$tmp/err" || bad "reference run"
 
@@ -113,5 +101,4 @@ $RUN --resume -o "$tmp/junk.h5" >"$tmp/out" 2>"$tmp/err"
 $RUN --force --quiet -o "$tmp/left.h5" >/dev/null 2>"$tmp/err" && "$PYTHON" $COMPARE "$tmp/ref.h5" "$tmp/left.h5" >/dev/null &&
   ok || bad "--force over a leftover partial"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,35 +4,8 @@
 # records; bad designs, bad shard specs and bad merges exit 2 with a clear message.
 # Usage: MOATSIM=bin/moatsim PYTHON=/usr/bin/python3 sh tests/integration/sweep.sh   (repo root)
 
-MOATSIM=${MOATSIM:-bin/moatsim}
-PYTHON=${PYTHON:-/usr/bin/python3}
-CFG=tests/data/sweep6.cfg
-COMPARE=tests/integration/compare_h5.py
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/moat_sweep.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $1"
-  [ -f "$tmp/err" ] && sed 's/^/  stderr: /' "$tmp/err" | head -5
-}
-check() { # check NAME COMMAND...: the command succeeds
-  name=$1
-  shift
-  if "$@" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name"; fi
-}
-# expect NAME CODE NEEDLE COMMAND...: exit CODE and NEEDLE in stderr
-expect() {
-  name=$1 code=$2 needle=$3
-  shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-  if [ "$rc" -ne "$code" ]; then bad "$name: exit $rc, expected $code"
-  elif ! grep -qF -- "$needle" "$tmp/err"; then bad "$name: stderr lacks '$needle'"
-  else ok; fi
-}
+NAME=sweep
+. tests/integration/sweep_lib.inc
 RUN="$MOATSIM run $CFG --quiet --threads 1"
 
 # ---- the unsharded reference, and shards merged -------------------------------------------
@@ -128,5 +101,4 @@ axes=$(i=0; while [ $i -lt 41 ]; do [ $i -gt 0 ] && printf ','; printf '{ param 
 design "41 Sobol dimensions" "supports at most 40 dimensions" \
   "sweep = { method = \"sobol\"; samples = 4; axes = ( $axes ); };"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

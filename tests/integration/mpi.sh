@@ -1,0 +1,69 @@
+#!/bin/sh
+# mpi.sh — `mpirun -n R moatsim run`: rank 0 hands scenarios out and writes; the datasets equal a
+# one-process run of the same binary bit for bit (2 and 3 ranks, kept paths, a shard merged with
+# a one-process shard); a failing rank names the scenario and path and the job exits 1 leaving no
+# file; SIGTERM keeps FILE.partial, which --resume under MPI completes.
+# Needs the MPI build: MOATSIM_MPI=build/release-mpi/moatsim (make test sets it after
+# `make MPI=1`); skipped without it or without mpirun.
+# Usage: MOATSIM_MPI=build/release-mpi/moatsim PYTHON=/usr/bin/python3 sh tests/integration/mpi.sh
+
+NAME=mpi
+. tests/integration/sweep_lib.inc
+if [ -z "$MOATSIM_MPI" ] || [ ! -x "$MOATSIM_MPI" ] || ! command -v mpirun >/dev/null 2>&1; then
+  echo "skip: set MOATSIM_MPI to the MPI build (make MPI=1) and install mpirun to run this test"
+  exit 0
+fi
+# Keep Open MPI on this machine: loopback and shared memory only, no remote launcher; root is
+# allowed in containers. More ranks than cores is fine for a test (--oversubscribe).
+export OMPI_MCA_btl=self,vader OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN="mpirun --oversubscribe"
+RUN="run $CFG --quiet --threads 1"
+
+# The reference: the same binary in one process (MPI singleton: the serial path, same build).
+check "one-process run" "$MOATSIM_MPI" $RUN -o "$tmp/ref.h5"
+check "one-process run, paths kept" "$MOATSIM_MPI" $RUN --keep-paths -o "$tmp/ref_paths.h5"
+for n in 2 3; do
+  check "mpirun -n $n" $MPIRUN -n $n "$MOATSIM_MPI" $RUN -o "$tmp/mpi$n.h5"
+  grep -qF "on $n MPI ranks" "$tmp/out" && ok || bad "mpirun -n $n: final line lacks the ranks"
+  check "mpirun -n $n equals one process" "$PYTHON" $COMPARE "$tmp/ref.h5" "$tmp/mpi$n.h5"
+done
+check "mpirun -n 3, paths kept" $MPIRUN -n 3 "$MOATSIM_MPI" $RUN --keep-paths -o "$tmp/mpi_paths.h5"
+check "paths kept equal one process" "$PYTHON" $COMPARE "$tmp/ref_paths.h5" "$tmp/mpi_paths.h5"
+
+# A shard run under MPI merges with a shard run in one process.
+check "MPI shard 1/2" $MPIRUN -n 3 "$MOATSIM_MPI" $RUN --shard 1/2 -o "$tmp/s1.h5"
+check "one-process shard 0/2" "$MOATSIM_MPI" $RUN --shard 0/2 -o "$tmp/s0.h5"
+check "merge" "$MOATSIM_MPI" merge "$tmp/s0.h5" "$tmp/s1.h5" -o "$tmp/merged.h5"
+check "merged equals one process" "$PYTHON" $COMPARE "$tmp/ref.h5" "$tmp/merged.h5"
+
+# A failing rank: scenario 3 fails on whichever worker runs it (MOATSIM_TEST_FAIL, a test hook).
+MOATSIM_TEST_FAIL=3 $MPIRUN -n 3 "$MOATSIM_MPI" $RUN -o "$tmp/fail.h5" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && ok || bad "failing rank: exit $rc, expected 1"
+grep -qE "moatsim run: rank [12]: scenario 3, path 0: the model failed" "$tmp/err" && ok ||
+  bad "failing rank: the message does not name the rank, scenario and path"
+[ -e "$tmp/fail.h5" ] || [ -e "$tmp/fail.h5.partial" ] && bad "failing rank: a results file was left" || ok
+
+# Bad input is reported once (by rank 0) with exit 2 on every rank.
+expect "bad scenario under MPI" 2 "did you mean" $MPIRUN -n 3 "$MOATSIM_MPI" $RUN --set quality_gap.long_rn=0.1 -o "$tmp/bad.h5"
+[ "$(grep -c 'did you mean' "$tmp/err")" -eq 1 ] && ok || bad "bad scenario reported more than once"
+
+# SIGTERM to mpirun (as Slurm does at a time limit): every rank stops, FILE.partial is kept with
+# the finished scenarios, and --resume under MPI completes it equal to an uninterrupted run.
+SLOW="run $CFG --threads 1 --paths 200"
+"$MOATSIM_MPI" $SLOW --quiet -o "$tmp/slow_ref.h5" >/dev/null 2>&1 || bad "slow reference"
+$MPIRUN -n 3 "$MOATSIM_MPI" $SLOW -o "$tmp/slow.h5" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+while ! grep -qF "writing '$tmp/slow.h5.partial'" "$tmp/err"; do sleep 0.05; done
+sleep 0.5
+kill -TERM $pid
+wait $pid 2>/dev/null
+rc=$?
+[ $rc -ne 0 ] && ok || bad "SIGTERM: mpirun exited 0"
+[ -e "$tmp/slow.h5.partial" ] && [ ! -e "$tmp/slow.h5" ] && ok || bad "SIGTERM: no partial file kept"
+grep -qF -- "--resume" "$tmp/err" && ok || bad "SIGTERM: no resume hint"
+check "resume under MPI" $MPIRUN -n 3 "$MOATSIM_MPI" $SLOW --quiet --resume -o "$tmp/slow.h5"
+check "resumed equals uninterrupted" "$PYTHON" $COMPARE "$tmp/slow_ref.h5" "$tmp/slow.h5"
+
+finish
