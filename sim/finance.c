@@ -105,7 +105,7 @@ static void valuation_step(const moat_scenario_t *sc, const moat_lab_t *lab, int
 
 void moat_finance_lab_step(const moat_scenario_t *sc, const moat_lab_t *lab, int n, double revenue,
                            double cogs, double *arr_hist, moat_lab_money_t *m) {
-  double dt = 1.0 / (double)sc->steps_per_year, t = (double)n * dt;
+  double dt = 1.0 / (double)sc->steps_per_year, t = (double)n / (double)sc->steps_per_year;
   m->exited = 0;
   if (!m->active) {
     m->revenue = m->cogs = m->opex = m->training = m->fcf = m->arr = m->raised = 0.0;

@@ -46,6 +46,8 @@ struct moat_workspace {
   moat_processes_t proc;
   moat_lab_money_t money[MOAT_MAX_LABS];
   moat_multiple_t cloud_mult[MOAT_MAX_CLOUDS], infra_mult;
+  double cloud_rerating[MOAT_MAX_CLOUDS], cloud_valuation[MOAT_MAX_CLOUDS]; /* this step; $ */
+  double initial_frontier; /* F(0), points */
   moat_accounts_t acc;
   double price[MOAT_MAX_OFFERS], cost[MOAT_MAX_OFFERS], quality[MOAT_MAX_OFFERS];
   double qty[MOAT_MAX_OFFERS];
@@ -170,6 +172,7 @@ static void path_init(const moat_scenario_t *sc, moat_workspace_t *ws) {
   ws->adopted_d0 = 0.0;
   ws->n_adopted = 0;
   moat_processes_init(sc, &ws->proc);
+  ws->initial_frontier = ws->proc.frontier;
   for (int l = 0; l < sc->n_labs; l++) moat_finance_lab_init(&sc->labs[l], &ws->money[l]);
   for (int k = 0; k < sc->n_clouds; k++)
     ws->cloud_mult[k] = (moat_multiple_t){sc->valuation.cloud_multiple, 0.0, NAN, 1};
@@ -303,8 +306,7 @@ static void step_allocate(const moat_market_t *market, int n, int exits, moat_wo
 }
 
 /* Money of labs, clouds and infrastructure for step n; fills the step view's money fields. */
-static void step_money(const moat_scenario_t *sc, int n, moat_workspace_t *ws, moat_step_view_t *v,
-                       double *cloud_rerating, double *cloud_valuation) {
+static void step_money(const moat_scenario_t *sc, int n, moat_workspace_t *ws, moat_step_view_t *v) {
   moat_accounts_t *acc = &ws->acc;
   moat_finance_accounts(sc, &ws->ot, ws->price, ws->cost, ws->qty, acc);
   double spy = (double)sc->steps_per_year, compute = acc->local_spend;
@@ -319,14 +321,55 @@ static void step_money(const moat_scenario_t *sc, int n, moat_workspace_t *ws, m
     double gm = rev > 0.0 ? 1.0 - (acc->cloud_cogs[k] + acc->cloud_paid[k]) / rev : NAN;
     hist[n] = rev * spy;
     if (n == 0) ws->cloud_mult[k].margin0 = gm;
-    cloud_rerating[k] = moat_finance_rerate_stream(sc, &ws->cloud_mult[k], hist, n, gm);
-    cloud_valuation[k] = ws->cloud_mult[k].initial * cloud_rerating[k] * hist[n];
+    ws->cloud_rerating[k] = moat_finance_rerate_stream(sc, &ws->cloud_mult[k], hist, n, gm);
+    ws->cloud_valuation[k] = ws->cloud_mult[k].initial * ws->cloud_rerating[k] * hist[n];
     compute += acc->cloud_cogs[k];
   }
   double *infra = arr_of(ws, MOAT_MAX_LABS + MOAT_MAX_CLOUDS);
   infra[n] = compute * spy;
   v->compute_spend = compute;
   v->infra_rerating = moat_finance_rerate_stream(sc, &ws->infra_mult, infra, n, NAN);
+}
+
+/* Step n of the path (the order of model.h), its metrics written into out. */
+static void run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
+                     const moat_market_t *market, const moat_layout_t *lay, double *out,
+                     moat_path_stats_t *st) {
+  const moat_offer_table_t *ot = &ws->ot;
+  double t = (double)n / (double)sc->steps_per_year;
+  int exits = step_draws(sc, n, ws);
+  moat_offers_update(ot, sc, ws->proc.quality, moat_cost_index(sc, t), moat_local_cost(sc, t),
+                     moat_local_penalty(sc, t), ws->quality, ws->cost);
+  /* Only local columns change between shocks (local quality and adoption); a release, a
+   * frontier move or an exit changes every column. */
+  int full = n == 0 || exits || ws->proc.quality_changed;
+  moat_offers_fill_base(ot, sc, ws->ent, ws->quality, ws->proc.frontier, ws->offer_active,
+                        ws->adopted, !full, ws->base);
+  step_volumes(sc, n, ws);
+  step_price_setup(n, ws);
+  moat_pricing_result_t pr = {0, 1, 0.0};
+  moat_pricing_solve(market, ws->price, sc->pricing.tolerance, sc->pricing.max_iterations,
+                     ws->pricing, &pr);
+  for (int j = 0; j < ot->n; j++) {
+    ws->last_price[j] = ws->price[j];
+    ws->markup2[j] = ws->markup[j];
+    ws->markup[j] = ws->price[j] - ws->cost[j];
+  }
+  step_allocate(market, n, exits, ws);
+
+  moat_step_view_t v = {
+      .sc = sc, .ot = ot, .n = n, .price = ws->price, .cost = ws->cost, .quality = ws->quality,
+      .qty = ws->qty, .offer_active = ws->offer_active, .proc = &ws->proc,
+      .initial_frontier = ws->initial_frontier, .money = ws->money, .acc = &ws->acc,
+      .cloud_rerating = ws->cloud_rerating, .cloud_valuation = ws->cloud_valuation,
+      .adopters_fraction = ws->ent->n ? (double)ws->n_adopted / (double)ws->ent->n : 0.0,
+      .pricing_iterations = pr.iterations, .pricing_converged = pr.converged};
+  step_money(sc, n, ws, &v);
+  moat_path_metrics_step(&v, lay, out);
+
+  st->pricing_iterations += pr.iterations;
+  if (pr.iterations > st->max_iterations) st->max_iterations = pr.iterations;
+  st->nonconverged_steps += !pr.converged;
 }
 
 int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t path_index,
@@ -342,46 +385,10 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
   moat_scenario_layout(sc, &lay);
   path_init(sc, ws);
   const moat_offer_table_t *ot = &ws->ot;
-  const double dt = 1.0 / (double)sc->steps_per_year;
-  const double initial_frontier = ws->proc.frontier;
   moat_market_t market = {2 * ws->ent->n, (size_t)ot->n, ot->stride, ws->base, ws->alpha,
                           ws->weight, ws->cost, ws->seller, ws->fixed, (size_t)ot->n_sellers};
   moat_path_stats_t st = {0, 0, 0};
-  double cloud_rerating[MOAT_MAX_CLOUDS], cloud_valuation[MOAT_MAX_CLOUDS];
-
-  for (int n = 0; n < T; n++) {
-    double t = (double)n * dt;
-    int exits = step_draws(sc, n, ws);
-    moat_offers_update(ot, sc, ws->proc.quality, moat_cost_index(sc, t), moat_local_cost(sc, t),
-                       moat_local_penalty(sc, t), ws->quality, ws->cost);
-    /* Only local columns change between shocks (local quality and adoption); a release, a
-     * frontier move or an exit changes every column. */
-    int full = n == 0 || exits || ws->proc.quality_changed;
-    moat_offers_fill_base(ot, sc, ws->ent, ws->quality, ws->proc.frontier, ws->offer_active,
-                          ws->adopted, !full, ws->base);
-    step_volumes(sc, n, ws);
-    step_price_setup(n, ws);
-    moat_pricing_result_t pr = {0, 1, 0.0};
-    moat_pricing_solve(&market, ws->price, sc->pricing.tolerance, sc->pricing.max_iterations,
-                       ws->pricing, &pr);
-    for (int j = 0; j < ot->n; j++) {
-      ws->last_price[j] = ws->price[j];
-      ws->markup2[j] = ws->markup[j];
-      ws->markup[j] = ws->price[j] - ws->cost[j];
-    }
-    step_allocate(&market, n, exits, ws);
-
-    moat_step_view_t v = {sc, ot, n, ws->price, ws->cost, ws->quality, ws->qty, ws->offer_active,
-                          &ws->proc, initial_frontier, ws->money, &ws->acc, cloud_rerating,
-                          cloud_valuation, (double)ws->n_adopted / (double)ws->ent->n, 0.0, 0.0,
-                          pr.iterations, pr.converged};
-    step_money(sc, n, ws, &v, cloud_rerating, cloud_valuation);
-    moat_path_metrics_step(&v, &lay, out);
-
-    st.pricing_iterations += pr.iterations;
-    if (pr.iterations > st.max_iterations) st.max_iterations = pr.iterations;
-    st.nonconverged_steps += !pr.converged;
-  }
+  for (int n = 0; n < T; n++) run_step(sc, n, ws, &market, &lay, out, &st);
 
   int exits = 0;
   for (int l = 0; l < sc->n_labs; l++) {
