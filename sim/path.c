@@ -59,6 +59,7 @@ struct moat_workspace {
   double war_price; /* the aggressor's held first-party price, $/Mtok */
   double adopted_d0;
   size_t n_adopted;
+  int always_full; /* rebuild every utility column every step (the slow reference) */
 };
 
 moat_workspace_t *moat_workspace_alloc(void) {
@@ -147,6 +148,8 @@ int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char
   ws->cap_sellers = sellers;
   return MOAT_OK;
 }
+
+void moat_workspace_set_reference(moat_workspace_t *ws, int on) { ws->always_full = on != 0; }
 
 void moat_scenario_layout(const moat_scenario_t *sc, moat_layout_t *lay) {
   moat_layout_init(lay, (size_t)moat_scenario_steps(sc), (size_t)sc->n_labs, (size_t)sc->n_clouds);
@@ -342,7 +345,7 @@ static void run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
                      moat_local_penalty(sc, t), ws->quality, ws->cost);
   /* Only local columns change between shocks (local quality and adoption); a release, a
    * frontier move or an exit changes every column. */
-  int full = n == 0 || exits || ws->proc.quality_changed;
+  int full = n == 0 || exits || ws->proc.quality_changed || ws->always_full;
   moat_offers_fill_base(ot, sc, ws->ent, ws->quality, ws->proc.frontier, ws->offer_active,
                         ws->adopted, !full, ws->base);
   step_volumes(sc, n, ws);

@@ -87,6 +87,33 @@ static void deterministic_bits(void **state) {
   runner_clear(&b);
 }
 
+/* Updating only the utility columns that changed gives the same bits as rebuilding the whole
+ * matrix every step, over a path with releases, gap moves, wars, adoption and an exit. */
+static void incremental_utilities_match_full_rebuild(void **state) {
+  (void)state;
+  moat_scenario_t sc;
+  moat_fixture_baseline(&sc);
+  sc.enterprises.count = 120;
+  sc.horizon_years = 3.0;
+  sc.local_inference.innovation = 0.3; /* adoption every step */
+  for (int l = 0; l < sc.n_labs; l++) /* releases in a few steps only (about 4 in 3 years) */
+    sc.labs[l].release_rate_per_year = l < 3 ? 0.5 : 0.0;
+  sc.price_compression.price_war_rate_per_year = 2.0;
+  sc.labs[5].cash_usd = 1e7; /* open-c runs out of cash and cannot raise enough: it exits */
+  sc.labs[5].valuation_usd = 1e8;
+  runner_t a, b;
+  runner_init(&a, &sc);
+  runner_init(&b, &sc);
+  moat_workspace_set_reference(b.ws, 1);
+  run(&a, &sc, 1, 3);
+  run(&b, &sc, 1, 3);
+  assert_memory_equal(a.out, b.out, a.lay.per_path * sizeof(double));
+  assert_true(a.out[moat_at_path(&a.lay, MOAT_PM_LAB_EXITS)] >= 1.0);
+  assert_true(a.out[moat_at_market(&a.lay, MOAT_MK_LOCAL_ADOPTERS, a.lay.n_steps - 1)] > 0.0);
+  runner_clear(&a);
+  runner_clear(&b);
+}
+
 /* A workspace reserved for a smaller scenario is refused, not overrun. */
 static void unreserved_workspace_refused(void **state) {
   (void)state;
@@ -335,6 +362,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(deterministic_bits),
       cmocka_unit_test(unreserved_workspace_refused),
+      cmocka_unit_test(incremental_utilities_match_full_rebuild),
       cmocka_unit_test(step_zero_volume),
       cmocka_unit_test(utilities_match_formula),
       cmocka_unit_test(war_holds_price),

@@ -25,6 +25,10 @@ void moat_workspace_free(moat_workspace_t *ws);
 /* Make ws large enough for scenario sc (grows only). 0, or MOAT_ENOMEM with a message. */
 int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char *err, size_t errlen);
 
+/* on != 0: rebuild the whole utility matrix every step instead of only what changed (the slow,
+ * obvious reference the incremental update is tested against; results must be identical). */
+void moat_workspace_set_reference(moat_workspace_t *ws, int on);
+
 /* Layout of one path's results for sc. */
 void moat_scenario_layout(const moat_scenario_t *sc, moat_layout_t *lay);
 
