@@ -242,7 +242,7 @@ def write(path: str, out_dir: str, scenario: int = 0) -> str:
             "paths of the re-rating of the revenue multiple, of shares outstanding over initial shares, "
             "and of the DCF value over the starting valuation. Swept parameters shaded.</p>",
             headline_html(res, table),
-            f"<h3>Labs in scenario {html.escape(res.scenario_label(scenario))}, at the horizon</h3>",
+            f"<h3>Labs in scenario {html.escape(res.scenario_label(scenario, max_params=3))}, at the horizon</h3>",
             _table(lab_table(res, scenario)),
         ]
         for file, title, caption in figs:
