@@ -334,8 +334,9 @@ static void step_money(const moat_scenario_t *sc, int n, moat_workspace_t *ws, m
   v->infra_rerating = moat_finance_rerate_stream(sc, &ws->infra_mult, infra, n, NAN);
 }
 
-/* Step n of the path (the order of model.h), its metrics written into out. */
-static void run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
+/* Step n of the path (the order of model.h), its metrics written into out. Returns the pricing
+ * kernel's status (MOAT_EINVAL only if its workspace does not fit the market: a bug). */
+static int run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
                      const moat_market_t *market, const moat_layout_t *lay, double *out,
                      moat_path_stats_t *st) {
   const moat_offer_table_t *ot = &ws->ot;
@@ -351,8 +352,9 @@ static void run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
   step_volumes(sc, n, ws);
   step_price_setup(n, ws);
   moat_pricing_result_t pr = {0, 1, 0.0};
-  moat_pricing_solve(market, ws->price, sc->pricing.tolerance, sc->pricing.max_iterations,
-                     ws->pricing, &pr);
+  int status = moat_pricing_solve(market, ws->price, sc->pricing.tolerance,
+                                  sc->pricing.max_iterations, ws->pricing, &pr);
+  if (status != MOAT_OK) return status;
   for (int j = 0; j < ot->n; j++) {
     ws->last_price[j] = ws->price[j];
     ws->markup2[j] = ws->markup[j];
@@ -373,6 +375,7 @@ static void run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
   st->pricing_iterations += pr.iterations;
   if (pr.iterations > st->max_iterations) st->max_iterations = pr.iterations;
   st->nonconverged_steps += !pr.converged;
+  return MOAT_OK;
 }
 
 int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t path_index,
@@ -391,7 +394,10 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
   moat_market_t market = {2 * ws->ent->n, (size_t)ot->n, ot->stride, ws->base, ws->alpha,
                           ws->weight, ws->cost, ws->seller, ws->fixed, (size_t)ot->n_sellers};
   moat_path_stats_t st = {0, 0, 0};
-  for (int n = 0; n < T; n++) run_step(sc, n, ws, &market, &lay, out, &st);
+  for (int n = 0; n < T; n++) {
+    int status = run_step(sc, n, ws, &market, &lay, out, &st);
+    if (status != MOAT_OK) return status;
+  }
 
   int exits = 0;
   for (int l = 0; l < sc->n_labs; l++) {

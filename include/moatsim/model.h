@@ -36,8 +36,9 @@ void moat_scenario_layout(const moat_scenario_t *sc, moat_layout_t *lay);
  * Run path `path_index` of scenario `scenario_index` of a validated scenario.
  * A pure function of (sc, scenario_index, path_index): the generator is seeded from
  * (sc->seed, scenario_index, path_index). Writes lay.per_path doubles into out (caller-owned).
- * ws must have been reserved for sc. No allocation. Returns 0, or MOAT_EINVAL (nothing written)
- * when ws was not reserved for a scenario this large; stats may be NULL.
+ * ws must have been reserved for sc. No allocation. Returns 0, or MOAT_EINVAL when ws was not
+ * reserved for a scenario this large (nothing written) or the pricing kernel refused its market
+ * (a bug; out is then incomplete); stats may be NULL.
  *
  * Randomness (rng.h): three sub-streams per path, each its own xoshiro256** generator keyed by
  * (seed, scenario_index, path_index, stream) through splitmix64:
