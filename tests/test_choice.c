@@ -77,10 +77,11 @@ static void test_fastexp_special_values(void **state) {
   assert_true(moat_fastexp(-709.0) == 0.0); /* below MIN: subnormal results are flushed */
   assert_true(moat_fastexp(nextafter(MOAT_FASTEXP_MIN, -INFINITY)) == 0.0);
   double at_min = moat_fastexp(MOAT_FASTEXP_MIN);
-  assert_true(at_min >= DBL_MIN && fabs(at_min - exp(MOAT_FASTEXP_MIN)) <= 4 * DBL_EPSILON * at_min);
+  assert_true(at_min >= DBL_MIN);
+  assert_true(fabs(at_min - exp(MOAT_FASTEXP_MIN)) <= 4 * DBL_EPSILON * at_min);
   assert_true(moat_fastexp(0.0) == 1.0); /* r = 0, p = 1 exactly */
   assert_true(moat_fastexp(-0.0) == 1.0);
-  assert_true(moat_fastexp(1.0) == exp(1.0) || fabs(moat_fastexp(1.0) / exp(1.0) - 1) < 4 * DBL_EPSILON);
+  assert_true(fabs(moat_fastexp(1.0) / exp(1.0) - 1) < 4 * DBL_EPSILON);
   /* n = 1024: formed as 2^1023·2 */
   double big = moat_fastexp(709.7);
   assert_true(isfinite(big) && fabs(big / exp(709.7) - 1.0) < 4 * DBL_EPSILON);

@@ -43,7 +43,8 @@ static moat_pricing_result_t solve_with(const moat_market_t *m, double *price, d
   return res;
 }
 
-static moat_pricing_result_t solve(const moat_market_t *m, double *price, double tol, int max_iter) {
+static moat_pricing_result_t solve(const moat_market_t *m, double *price, double tol,
+                                   int max_iter) {
   return solve_with(m, price, tol, max_iter, 1);
 }
 
@@ -207,7 +208,8 @@ static void test_multi_product_closed_form(void **state) {
   }
 }
 
-/* Two identical offers of two sellers and no outside option: s = 1/2, p - c = tau/(1 - 1/2) = 2 tau. */
+/* Two identical offers of two sellers and no outside option: s = 1/2, so
+ * p - c = tau/(1 - 1/2) = 2 tau. */
 static void test_symmetric_duopoly(void **state) {
   (void)state;
   const int sellers[] = {0, 1};

@@ -77,7 +77,7 @@ static inline uint64_t moat_fastexp_nan_mask_(uint64_t xb) {
 /* exp(xc)·2^-big for xc in [MOAT_FASTEXP_MIN, MOAT_FASTEXP_MAX] and big = 1 if round(xc/ln2)
  * is 1024, else 0 (the caller multiplies by 2 then). */
 static inline double moat_fastexp_core_(double xc, uint64_t *big) {
-  const double shift = 0x1.8p52; /* 1.5·2^52: adding it rounds to an integer, kept in the low bits */
+  const double shift = 0x1.8p52; /* 1.5·2^52: adding it rounds to an integer in the low bits */
   const double log2e = 0x1.71547652b82fep+0;
   const double ln2_hi = 0x1.62e42fee00000p-1;
   const double ln2_lo = 0x1.a39ef35793c76p-33;
