@@ -156,7 +156,13 @@ def logit_shares(base, alpha, price):
     return np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
 
 
-AA_DEPTH = 6  # Anderson acceleration: differences of the last 6 iterates, as the C solver
+# Anderson acceleration as in the C solver (sim/pricing.c): differences of the last AA_DEPTH
+# iterates, started once the plain map moves no price by more than AA_START relative (so that
+# the plain iteration's dynamics choose among several solutions of the first-order conditions),
+# for at most AA_PATIENCE iterations, its history dropped whenever the relative change grows.
+AA_DEPTH = 6
+AA_START = 0.1
+AA_PATIENCE = 60
 
 
 def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
@@ -189,15 +195,14 @@ def anderson(hist_f, hist_g, priced):
 def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter):
     """Multi-product Bertrand-Nash prices by the zeta fixed point of Morrow & Skerlos (2011),
         p_j <- c_j + (S_j + sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) / Lambda_j,
-    accelerated (Anderson, depth AA_DEPTH, history restarted whenever the relative change grows),
-    stopping when the map moves no price by tol relative and returning g(p); after max_iter
-    iterations damped (p += (g(p) - p) / 2) for up to max_iter more.
+    accelerated (Anderson, see AA_DEPTH), stopping when the map moves no price by tol relative and
+    returning g(p); after max_iter iterations damped (p += (g(p) - p) / 2) for up to max_iter more.
     Returns (prices, iterations, converged)."""
     rows = (weight > 0) & np.isfinite(base).any(axis=1)
     args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
     priced = (seller >= 0) & ~fixed
-    p = price.copy()
-    hist_f, hist_g, last_change = [], [], math.inf
+    p, it = price.copy(), 0
+    hist_f, hist_g, last_change, aa_iterations = [], [], math.inf, 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, 2 * max_iter + 1):
             g = zeta_map(*args, p, cost, seller, owner, priced)
@@ -211,15 +216,22 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
             change = np.max(np.abs(g - p) / np.maximum(g, DBL_MIN))
             if change < tol:
                 return g, it, True
-            if change > last_change:  # the history no longer helps
+            accelerate = change <= AA_START
+            if accelerate:
+                aa_iterations += 1
+                accelerate = aa_iterations <= AA_PATIENCE
+            if change > last_change or not accelerate:  # the history no longer helps
                 hist_f, hist_g = [], []
             last_change = change
+            if not accelerate:
+                p = g
+                continue
             hist_f, hist_g = (hist_f + [g - p])[-AA_DEPTH - 1:], (hist_g + [g])[-AA_DEPTH - 1:]
             accelerated = anderson(hist_f, hist_g, priced) if len(hist_f) > 1 else None
             if accelerated is None and len(hist_f) > 1:
                 hist_f, hist_g = [], []
             p = g if accelerated is None else accelerated
-    return p, 2 * max_iter if max_iter > 0 else 0, False
+    return p, it, False
 
 
 # ---- shock processes (MODEL.md §4), from the dumped draws ----------------------------------
