@@ -430,6 +430,8 @@ int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int ma
   res->converged = 0;
   res->max_rel_change = INFINITY;
   if (!ws_fits(m, ws) || max_iter < 0) return MOAT_EINVAL;
+  for (size_t j = 0; j < m->n_offers; j++)
+    if (m->seller[j] >= 0 && (size_t)m->seller[j] >= m->n_sellers) return MOAT_EINVAL;
   pack_rows(m, ws);
   ws->n_hist = 0;
   double last_rel = INFINITY;

@@ -188,6 +188,11 @@ static void test_demand_matches_shares(void **state) {
     assert_true(fabs(demand[j] - ref) <= 1e-13 * ref);
   }
   assert_true(demand[7] == 0.0);
+  moat_pricing_ws_t *small = moat_pricing_ws_alloc(ROWS - 1, STRIDE, 4);
+  assert_non_null(small);
+  moat_choice_demand(&fm.m, price, demand, small); /* too small: NaN, not a buffer overrun */
+  for (size_t j = 0; j < OFFERS; j++) assert_true(isnan(demand[j]));
+  moat_pricing_ws_free(small);
   free(s);
   moat_pricing_ws_free(ws);
   fixture_market_free(&fm);

@@ -396,7 +396,8 @@ static void test_unbuyable_and_aggressor(void **state) {
   fixture_market_free(&fm);
 }
 
-static void test_workspace_too_small(void **state) {
+/* Bad arguments: MOAT_EINVAL, prices untouched. */
+static void test_bad_arguments(void **state) {
   (void)state;
   fixture_market_t fm;
   assert_int_equal(fixture_market_alloc(&fm, 50, 8, 8, 3), 0);
@@ -408,6 +409,14 @@ static void test_workspace_too_small(void **state) {
   moat_pricing_result_t res;
   assert_int_equal(moat_pricing_solve(&fm.m, price, 1e-9, 100, ws, &res), MOAT_EINVAL);
   assert_int_equal(res.iterations, 0);
+  fm.m.n_rows = 49; /* fits now; a seller index out of range does not */
+  fm.seller[3] = 3;
+  double before[8];
+  memcpy(before, price, sizeof price);
+  assert_int_equal(moat_pricing_solve(&fm.m, price, 1e-9, 100, ws, &res), MOAT_EINVAL);
+  assert_memory_equal(price, before, sizeof price);
+  fm.seller[3] = 2;
+  assert_int_equal(moat_pricing_solve(&fm.m, price, 1e-9, 100, ws, &res), MOAT_OK);
   moat_pricing_ws_free(ws);
   fixture_market_free(&fm);
 }
@@ -423,7 +432,7 @@ int main(void) {
       cmocka_unit_test(test_acceleration),
       cmocka_unit_test(test_bitwise_reproducible),
       cmocka_unit_test(test_unbuyable_and_aggressor),
-      cmocka_unit_test(test_workspace_too_small),
+      cmocka_unit_test(test_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

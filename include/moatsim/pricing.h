@@ -42,7 +42,8 @@ void moat_pricing_ws_free(moat_pricing_ws_t *ws);
  * a row with no feasible offer gets all zeros). shares has the layout of base. */
 void moat_choice_shares(const moat_market_t *m, const double *price, double *shares);
 
-/* Aggregate demand S_j = sum_r weight_r s_rj at prices p. */
+/* Aggregate demand S_j = sum_r weight_r s_rj at prices p. ws must be at least as large as m
+ * (a programming error otherwise: then every S_j is NaN). */
 void moat_choice_demand(const moat_market_t *m, const double *price, double *demand,
                         moat_pricing_ws_t *ws);
 
@@ -57,7 +58,7 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
  * nobody can buy, Lambda_j = 0, keeps the price it came with: 1.5 c_j at a cold start), and a
  * negative update is raised to 0. Bitwise reproducible for the same binary and input (also
  * across the processor-specific versions of the kernel). Returns MOAT_OK, or MOAT_EINVAL if
- * ws is smaller than m or max_iter < 0 (then price is untouched).
+ * ws is smaller than m, a seller index is >= n_sellers or max_iter < 0 (price untouched).
  */
 int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
                        moat_pricing_ws_t *ws, moat_pricing_result_t *res);
