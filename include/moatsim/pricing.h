@@ -63,9 +63,11 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
 int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
                        moat_pricing_ws_t *ws, moat_pricing_result_t *res);
 
-/* Switch the Anderson acceleration of moat_pricing_solve on (default) or off (on = 0: the
- * plain zeta iteration, slower but settling on the equilibrium the iteration's own dynamics
- * lead to when there are several). */
+/* Switch the Anderson acceleration of moat_pricing_solve on (default) or off (on = 0: the plain
+ * zeta iteration, about 3 times as many iterations on the baseline). Where several price
+ * vectors satisfy the first-order conditions the plain iteration's dynamics choose; the
+ * accelerated solve starts late so as to end on the same one (it did on every baseline step
+ * measured; see sim/pricing.c). */
 void moat_pricing_ws_set_acceleration(moat_pricing_ws_t *ws, int on);
 
 #endif
