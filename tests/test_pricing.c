@@ -372,7 +372,8 @@ static void test_bitwise_reproducible(void **state) {
 }
 
 /* An offer nobody can buy (Lambda_j = 0) keeps the price it came with; a price-war aggressor's
- * first-party offer held at 0, below cost, leaves its seller's other prices finite and >= 0. */
+ * first-party offer held at 0, below cost, leaves its seller's other prices finite and >= 0;
+ * a market where nobody buys keeps every price. */
 static void test_unbuyable_and_aggressor(void **state) {
   (void)state;
   enum { ROWS = 64, OFFERS = 10, STRIDE = 10, SELLERS = 3 };
@@ -393,6 +394,13 @@ static void test_unbuyable_and_aggressor(void **state) {
   double foc[OFFERS];
   foc_residual(&fm.m, price, foc);
   assert_true(max_abs(foc, OFFERS) < 1e-8);
+  /* nobody buys anything (all weights 0): every price stays, at once */
+  for (size_t r = 0; r < ROWS; r++) fm.weight[r] = 0.0;
+  double held[OFFERS];
+  memcpy(held, price, sizeof price);
+  res = solve(&fm.m, price, 1e-12, 10000);
+  assert_true(res.converged && res.iterations == 1);
+  assert_memory_equal(price, held, sizeof price);
   fixture_market_free(&fm);
 }
 
