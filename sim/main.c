@@ -47,7 +47,7 @@ static const char usage_top[] =
     "  params                list every scenario parameter (--format text|markdown)\n"
     "  info FILE.h5          describe a results file\n"
     "  summary FILE.h5       print the headline results of a results file\n"
-    "  merge OUT.h5 IN.h5... merge shard files of one sweep\n"
+    "  merge PART.h5...      merge the shard files of one sweep into -o OUT.h5\n"
     "  report FILE.h5        write a report of a results file\n"
     "  version               print version, git revision, compiler and libraries\n"
     "\n"
@@ -67,8 +67,9 @@ static const char usage_run[] =
     "  --force             overwrite an existing results file\n"
     "  --quiet             no progress messages\n"
     "  --max-memory BYTES  refuse scenarios needing more memory (default 8G; K M G T suffixes)\n"
-    "  --shard I/N         run shard I (0 <= I < N) of the sweep's scenarios\n"
+    "  --shard I/N         run shard I (0 <= I < N): the scenarios k with k mod N = I\n"
     "  --resume            continue an interrupted run from its .partial file\n"
+    "                      (SIGINT / SIGTERM stop a run cleanly: exit 130 / 143)\n"
     "  --help              this text\n";
 
 static const char usage_validate[] =

@@ -65,12 +65,28 @@ hid_t moat_h5_fcpl(void) {
   return p;
 }
 
+/* Metadata cache at most 4 MiB (HDF5's default grows to 32 MiB as chunk indexes grow). */
+static int limit_metadata_cache(hid_t fapl) {
+  H5AC_cache_config_t c;
+  c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+  if (H5Pget_mdc_config(fapl, &c) < 0) return -1;
+  c.max_size = (size_t)4 << 20;
+  c.initial_size = (size_t)1 << 20;
+  c.set_initial_size = 1;
+  c.min_size = c.min_size < c.initial_size ? c.min_size : c.initial_size;
+  return H5Pset_mdc_config(fapl, &c) < 0 ? -1 : 0;
+}
+
 hid_t moat_h5_fapl(void) {
   hid_t p = H5Pcreate(H5P_FILE_ACCESS);
   if (p < 0) return p;
   /* The 1.8 format: creation-order indexes and dense attribute storage (attributes over 64 KiB,
    * e.g. a long scenario text), readable by HDF5 1.8 and later and by netCDF-4. */
-  if (H5Pset_libver_bounds(p, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+  /* No raw-data chunk cache: a scenario's slice is written once, as whole chunks, so caching
+   * chunks only holds memory, up to 1 MiB for each of the ~300 variables by default — which grew
+   * the run's peak memory with the number of scenarios (tests/bench/sweep_memory.sh). */
+  if (H5Pset_libver_bounds(p, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 || H5Pset_cache(p, 0, 0, 0, 1.0) < 0 ||
+      limit_metadata_cache(p) < 0) {
     H5Pclose(p);
     return -1;
   }

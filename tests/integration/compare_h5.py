@@ -7,7 +7,7 @@ import sys
 import h5py
 import numpy as np
 
-RUN_ATTRS = {"command_line", "start_time", "wall_time_s", "threads", "merged_from", "shard_index",
+RUN_ATTRS = {"command_line", "scenario_file", "start_time", "wall_time_s", "threads", "merged_from", "shard_index",
              "shard_count", "shard_scenarios"}
 REF_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST"}  # object references: addresses, not content
 
