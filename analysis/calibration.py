@@ -441,8 +441,9 @@ def _closed_gm(s: Summary, n) -> float:
     return float(np.dot(w, [gm[i, n] for i in idx]) / w.sum()) if idx else float("nan")
 
 
-def _closed_value(s: Summary, n) -> float:
-    val = s.lab("valuation")
+def _closed_value(s: Summary, n, stat="mean") -> float:
+    """Combined valuation of the closed labs at step n: the sum of the labs' `stat`s."""
+    val = s.lab("valuation", stat)
     return float(sum(val[i, n] for i in s.closed()))
 
 
@@ -507,8 +508,9 @@ TARGETS = [
     Target("decline of the price of constant capability over the first year (x)", 9, 900,
            ("epoch-price", "llmflation"), "1y", _decline(_market("price_constant_quality")),
            "{:.3g}x"),
-    Target("closed oligopoly value (closed labs' combined valuation), $", 2e12, 10e12,
-           ("interconnects",), "late", lambda s, c, n: _closed_value(s, n), "usd"),
+    Target("closed oligopoly value (sum of the closed labs' median valuations), $", 2e12, 10e12,
+           ("interconnects",), "late", lambda s, c, n: _closed_value(s, n, 0.5), "usd",
+           "medians: the valuation's distribution is heavily skewed"),
     Target("price-war cut (price_war_depth)", 0.75, 0.75, ("sell-jun26", "deepseek-cut"), "input",
            _param("price_compression.price_war_depth"), "{:.2f}"),
     Target("open labs' capture share", 0.10, 0.20, ("capture",), "input",
@@ -523,17 +525,18 @@ def evaluate(summary: Summary, cfg_flat: dict) -> list[dict]:
     inside the target range (with a small relative slack for inputs set exactly)."""
     rows = []
     n1 = summary.step(1.0)
+    has_year = summary.time[-1] >= 1.0 - 1e-9  # a shorter run has no one-year values
     for t in TARGETS:
         v0 = v1 = late = None
         try:
             if t.judge in ("t0", "input"):
                 v0 = t.value(summary, cfg_flat, 0)
-                v1 = t.value(summary, cfg_flat, n1) if t.judge == "t0" else v0
-            elif t.judge == "1y":
+                v1 = t.value(summary, cfg_flat, n1) if t.judge == "t0" and has_year else v0
+            elif t.judge == "1y" and has_year:
                 v1 = t.value(summary, cfg_flat, n1)
             elif t.judge == "late":
                 v0 = t.value(summary, cfg_flat, 0)
-                v1 = t.value(summary, cfg_flat, n1)
+                v1 = t.value(summary, cfg_flat, n1) if has_year else None
                 span = [n for n, y in enumerate(summary.time) if 5.0 - 1e-9 <= y <= 10.0 + 1e-9]
                 late = [t.value(summary, cfg_flat, n) for n in span]
         except (KeyError, ValueError, IndexError) as exc:
