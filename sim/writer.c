@@ -397,8 +397,11 @@ int moat_writer_write_scenario(moat_writer_t *w, size_t k, const moat_layout_t *
       return MOAT_EIO;
     }
   }
+  /* Data (and the chunk indexes that locate it) reach the file before the flag that says the
+   * scenario is done: a run killed in between leaves the flag unset, and --resume reruns it. */
   const uint8_t one = 1;
-  if (moat_h5_write_block(w->done, H5T_NATIVE_UINT8, &one, 1, 1, 0, 1, k, 1, NULL) < 0 ||
+  if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0 ||
+      moat_h5_write_block(w->done, H5T_NATIVE_UINT8, &one, 1, 1, 0, 1, k, 1, NULL) < 0 ||
       H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
     moat_h5_error(err, errlen, "cannot write results file", w->partial);
     return MOAT_EIO;
