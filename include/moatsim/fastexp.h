@@ -63,6 +63,23 @@ static inline double moat_fastexp_double_(uint64_t u) {
 #define MOAT_FASTEXP_CLONES
 #endif
 
+/*
+ * MOAT_FASTEXP_MADD(a, b, c) = a*b + c in the polynomial. With the clones it is fma(), rounded
+ * once: one instruction on the AVX2 and AVX-512 levels (x86-64-v3 includes FMA), and on the
+ * baseline level a call of libm's fma(), exact too, so the levels still agree bit for bit (the
+ * same price hash in bench_kernel). The price: the baseline level, used only on processors
+ * without AVX2 and FMA, runs scalar, about 15x slower. The gain on the others: bench_kernel's
+ * exp loop about 1.5-1.8x faster, the zeta pass 1.3-1.6x, a baseline path (bench_run) 1.4x.
+ * Accuracy is unchanged: within 1 eps of libm's exp on a dense grid of [-708, 0] either way.
+ * Without clones (other compilers, MOAT_NO_CLONES) it is a multiply and an add, which vectorize
+ * everywhere.
+ */
+#if MOAT_FASTEXP_HAVE_CLONES
+#define MOAT_FASTEXP_MADD(a, b, c) fma(a, b, c)
+#else
+#define MOAT_FASTEXP_MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* 1 if the sign bit of x is set, else 0. */
 static inline uint64_t moat_fastexp_sign_(double x) {
   return moat_fastexp_bits_(x) >> 63;
@@ -84,19 +101,19 @@ static inline double moat_fastexp_core_(double xc, uint64_t *big) {
   double t = xc * log2e + shift;
   double n = t - shift;                    /* round(x / ln 2), exact integer */
   double r = (xc - n * ln2_hi) - n * ln2_lo;
-  double q = 0x1.6124613a86d09p-33;        /* 1/13! */
-  q = q * r + 0x1.1eed8eff8d898p-29;       /* 1/12! */
-  q = q * r + 0x1.ae64567f544e4p-26;       /* 1/11! */
-  q = q * r + 0x1.27e4fb7789f5cp-22;       /* 1/10! */
-  q = q * r + 0x1.71de3a556c734p-19;       /* 1/9! */
-  q = q * r + 0x1.a01a01a01a01ap-16;       /* 1/8! */
-  q = q * r + 0x1.a01a01a01a01ap-13;       /* 1/7! */
-  q = q * r + 0x1.6c16c16c16c17p-10;       /* 1/6! */
-  q = q * r + 0x1.1111111111111p-7;        /* 1/5! */
-  q = q * r + 0x1.5555555555555p-5;        /* 1/4! */
-  q = q * r + 0x1.5555555555555p-3;        /* 1/3! */
-  q = q * r + 0.5;                         /* 1/2! */
-  double p = 1.0 + (r + (r * r) * q);
+  double q = 0x1.6124613a86d09p-33; /* 1/13! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.1eed8eff8d898p-29); /* 1/12! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.ae64567f544e4p-26); /* 1/11! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.27e4fb7789f5cp-22); /* 1/10! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.71de3a556c734p-19); /* 1/9! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.a01a01a01a01ap-16); /* 1/8! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.a01a01a01a01ap-13); /* 1/7! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.6c16c16c16c17p-10); /* 1/6! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.1111111111111p-7); /* 1/5! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.5555555555555p-5); /* 1/4! */
+  q = MOAT_FASTEXP_MADD(q, r, 0x1.5555555555555p-3); /* 1/3! */
+  q = MOAT_FASTEXP_MADD(q, r, 0.5); /* 1/2! */
+  double p = 1.0 + MOAT_FASTEXP_MADD(r * r, q, r);
   *big = moat_fastexp_sign_(1023.5 - n);
   /* The low bits of t hold n: bits(t) - bits(shift) = n, bits(shift) = 0x4338000000000000. */
   uint64_t e = (moat_fastexp_bits_(t) - *big - UINT64_C(0x4338000000000000) + 1023u) << 52;
