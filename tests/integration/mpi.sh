@@ -51,12 +51,11 @@ expect "bad scenario under MPI" 2 "did you mean" $MPIRUN -n 3 "$MOATSIM_MPI" $RU
 
 # SIGTERM to mpirun (as Slurm does at a time limit): every rank stops, FILE.partial is kept with
 # the finished scenarios, and --resume under MPI completes it equal to an uninterrupted run.
-SLOW="run $CFG --threads 1 --paths 200"
+SLOW="run $CFG --threads 1 --paths 1000" # about a second a scenario
 "$MOATSIM_MPI" $SLOW --quiet -o "$tmp/slow_ref.h5" >/dev/null 2>&1 || bad "slow reference"
 $MPIRUN -n 3 "$MOATSIM_MPI" $SLOW -o "$tmp/slow.h5" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-while ! grep -qF "writing '$tmp/slow.h5.partial'" "$tmp/err"; do sleep 0.05; done
-sleep 0.5
+while ! grep -qF " done: " "$tmp/err"; do sleep 0.02; done # a scenario written, most to come
 kill -TERM $pid
 wait $pid 2>/dev/null
 rc=$?
