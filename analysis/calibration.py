@@ -633,6 +633,12 @@ def cmd_calibration(args) -> int:
 # docs/scenarios.md: headline numbers of every library scenario from a run at a stated seed.
 # --------------------------------------------------------------------------------------------
 def _n_scenarios(path: str) -> int:
+    try:
+        from analysis.load import load
+        with load(path) as res:
+            return int(res.n_scenarios)
+    except Exception:  # fall back to h5py
+        pass
     import h5py
     with h5py.File(path, "r") as f:
         ds = f["market"]["premium_flagship_mean"]
@@ -662,23 +668,27 @@ def _swept(path: str) -> dict:
         return out
 
 
+MED = 0.5  # headline numbers are medians across paths: premiums, dilution and values are heavy-tailed
+
 HEADLINES = [
     # (label, function of (Summary, step) -> value, format)
-    ("flagship premium", lambda s, n: s.market("premium_flagship")[n], "{:.1f}x"),
-    ("closed volume share", lambda s, n: s.market("share_closed")[n], "{:.2f}"),
-    ("local share", lambda s, n: s.market("share_local")[n], "{:.3f}"),
-    ("realized gap", lambda s, n: s.market("quality_gap")[n], "{:.3f}"),
-    ("closed re-rating (mean of closed labs)",
-     lambda s, n: float(np.nanmean([s.lab("rerating")[i, n] for i in s.closed()])), "{:.2f}"),
-    ("largest closed dilution",
-     lambda s, n: float(np.nanmax([s.lab("dilution")[i, n] for i in s.closed()])), "{:.2f}x"),
-    ("closed labs' value", lambda s, n: _closed_value(s, n), "usd"),
-    ("infrastructure re-rating", lambda s, n: s.market("infra_rerating")[n], "{:.2f}"),
+    ("flagship premium", lambda s, n: s.market("premium_flagship", MED)[n], "{:.1f}x"),
+    ("closed volume share", lambda s, n: s.market("share_closed", MED)[n], "{:.2f}"),
+    ("local share", lambda s, n: s.market("share_local", MED)[n], "{:.2%}"),
+    ("realized gap", lambda s, n: s.market("quality_gap", MED)[n], "{:.3f}"),
+    ("closed re-rating (mean of closed labs' medians)",
+     lambda s, n: float(np.nanmean([s.lab("rerating", MED)[i, n] for i in s.closed()])), "{:.2f}"),
+    ("largest closed dilution (median)",
+     lambda s, n: float(np.nanmax([s.lab("dilution", MED)[i, n] for i in s.closed()])), "{:.2f}x"),
+    ("closed labs' value (sum of medians)", lambda s, n: _closed_value(s, n, MED), "usd"),
+    ("closed labs active (mean)", lambda s, n: float(np.nanmean([s.lab("active")[i, n] for i in s.closed()])),
+     "{:.2f}"),
+    ("infrastructure re-rating", lambda s, n: s.market("infra_rerating", MED)[n], "{:.2f}"),
 ]
 
 
 def headline(s: Summary, years: float | None = None) -> dict:
-    """Headline numbers at `years` (default: the last step), means across paths."""
+    """Headline numbers at `years` (default: the last step)."""
     n = len(s.time) - 1 if years is None else s.step(years)
     out = {}
     for label, f, _ in HEADLINES:
@@ -725,12 +735,40 @@ def scenario_section(cfg: str, result: str) -> str:
     if count > 3 and swept:
         out.append(f"Across the {count} points of the design, Spearman rank correlation of each "
                    "swept parameter with the outcome at the horizon:\n")
-        outs = ["flagship premium", "closed volume share", "local share", "closed labs' value"]
+        outs = ["flagship premium", "closed volume share", "local share", "closed labs' value (sum of medians)"]
         out.append("| parameter | " + " | ".join(outs) + " |")
         out.append("|---" * (len(outs) + 1) + "|")
         for key, vals in swept.items():
             cells = [f"{_spearman(vals, np.array([h[o] for _, h in rows])):+.2f}" for o in outs]
             out.append(f"| `{key}` | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def comparison_table(singles: dict) -> str:
+    """The single-scenario files side by side, and each one's changes against the baseline."""
+    if not singles:
+        return ""
+    labels = [h[0] for h in HEADLINES]
+    fmts = {h[0]: h[2] for h in HEADLINES}
+    out = ["### All single-scenario files at the horizon\n",
+           "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for name, h in singles.items():
+        out.append(f"| {name} | " + " | ".join(fmt_value(h[l], fmts[l]) for l in labels) + " |")
+    out.append("")
+    base = singles.get("baseline")
+    if base:
+        out.append("Against the baseline (scenario value / baseline value):\n")
+        for name, h in singles.items():
+            if name == "baseline":
+                continue
+            moves = []
+            for l in labels:
+                a, b = h[l], base[l]
+                if np.isfinite(a) and np.isfinite(b) and b != 0 and abs(a / b - 1) >= 0.1:
+                    moves.append(f"{l} {fmt_value(a, fmts[l])} vs {fmt_value(b, fmts[l])}")
+            out.append(f"- **{name}**: " + ("; ".join(moves) if moves else "within 10 % of the baseline "
+                                            "on every headline") + ".")
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -742,19 +780,25 @@ def cmd_scenarios(args) -> int:
     sets = tuple(args.set or ())
     if args.count:
         sets += (f"enterprises.count={args.count}",)
-    parts = []
+    parts, singles = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for cfg in files:
             out = os.path.join(tmp, os.path.basename(cfg)[:-4] + ".h5")
             print(f"running {os.path.relpath(cfg, ROOT)} ...", file=sys.stderr)
-            run(cfg, out, paths=args.paths, seed=args.seed, sets=sets)
+            n_paths = args.sweep_paths if (args.sweep_paths and "sweep" in declared_keys(cfg)) else args.paths
+            run(cfg, out, paths=n_paths, seed=args.seed, sets=sets)
             parts.append(scenario_section(cfg, out))
+            if _n_scenarios(out) == 1:
+                singles[os.path.basename(cfg)[:-4]] = headline(Summary(out))
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
                          capture_output=True, text=True).stdout.strip() or "unknown"
-    extra = f", --set {' --set '.join(sets)}" if sets else ""
+    extra = f" --sweep-paths {args.sweep_paths}" if args.sweep_paths else ""
+    extra += f" --count {args.count}" if args.count else ""
+    extra += "".join(f" --set {x}" for x in (args.set or ()))
     body = (f"Generated by `/usr/bin/python3 -m analysis.calibration scenarios --paths {args.paths} "
-            f"--seed {args.seed}` (git {rev}{extra}). Numbers are means across paths at the last "
-            "step (t = horizon − 1 step).\n\n" + "\n".join(parts))
+            f"--seed {args.seed}{extra}` (git {rev}). Numbers are medians across paths at the last "
+            "step (t = horizon − 1 step) unless the column says otherwise.\n\n"
+            + comparison_table(singles) + "\n".join(parts))
     write_between_markers(args.out, body, "The scenario library")
     print(f"wrote {args.out}")
     return 0
@@ -781,6 +825,7 @@ def main(argv=None) -> int:
     s = sub.add_parser("scenarios", help="write docs/scenarios.md's headline numbers")
     s.add_argument("--paths", type=int, default=64)
     s.add_argument("--seed", type=int, default=20261201)
+    s.add_argument("--sweep-paths", type=int, help="paths of the sweep files (default: --paths)")
     s.add_argument("--count", type=int, help="enterprises.count of every run")
     s.add_argument("--set", action="append", help="key=value override of every run")
     s.add_argument("--only", nargs="*", help="scenario names (file names without .cfg)")
