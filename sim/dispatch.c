@@ -68,7 +68,8 @@ enum { TAG_READY = 1, TAG_WORK, TAG_HEADER, TAG_DATA };
 
 /* What a worker sends first for each scenario; the arrays follow when status is 0. */
 typedef struct result_header {
-  int64_t k, status, n_elem, n_q, n_paths;
+  int64_t k, status, n_elem, n_q, n_paths, has_paths;
+  double seconds;
   double q[MOAT_MAX_QUANTILES];
   moat_layout_t lay;
   char err[MOAT_ERR_MAX];
@@ -123,7 +124,8 @@ static int send_result(const moat_dispatch_ops_t *ops, const moat_scenario_resul
   snprintf(h->err, sizeof h->err, "%s", st == MOAT_OK ? "" : err);
   if (st == MOAT_OK) {
     h->n_elem = (int64_t)res->s.n_elem, h->n_q = res->s.n_q, h->lay = res->lay;
-    h->n_paths = ops->send_paths && res->paths ? (int64_t)res->n_paths : 0;
+    h->n_paths = (int64_t)res->n_paths, h->has_paths = ops->send_paths && res->paths;
+    h->seconds = res->seconds;
     memcpy(h->q, res->s.q, sizeof h->q);
   }
   if (MPI_Send(h, (int)sizeof *h, MPI_BYTE, 0, TAG_HEADER, MPI_COMM_WORLD) != MPI_SUCCESS) return MOAT_ERUNTIME;
@@ -132,7 +134,7 @@ static int send_result(const moat_dispatch_ops_t *ops, const moat_scenario_resul
   if (send_array(res->s.mean, n, MPI_DOUBLE, sizeof(double), 0) || send_array(res->s.std, n, MPI_DOUBLE, sizeof(double), 0) ||
       send_array(res->s.count, n, MPI_INT32_T, sizeof(int32_t), 0) ||
       send_array(res->s.quantile, nq * n, MPI_DOUBLE, sizeof(double), 0) ||
-      send_array(res->paths, (size_t)h->n_paths * res->lay.per_path, MPI_DOUBLE, sizeof(double), 0))
+      (h->has_paths && send_array(res->paths, res->n_paths * res->lay.per_path, MPI_DOUBLE, sizeof(double), 0)))
     return MOAT_ERUNTIME;
   return MOAT_OK;
 }
@@ -158,8 +160,8 @@ static int run_worker(const moat_dispatch_ops_t *ops) {
 /* Rank 0: receive the arrays announced by header h from rank src and store them. */
 static int receive_and_store(const moat_dispatch_ops_t *ops, const result_header_t *h, int src,
                              double **paths, size_t *cap, int store, char *err, size_t errlen) {
-  moat_scenario_result_t res = {(size_t)h->k, h->lay, {0}, NULL, (size_t)h->n_paths};
-  size_t n = (size_t)h->n_elem, np = (size_t)h->n_paths * h->lay.per_path;
+  moat_scenario_result_t res = {(size_t)h->k, h->lay, {0}, NULL, (size_t)h->n_paths, h->seconds};
+  size_t n = (size_t)h->n_elem, np = h->has_paths ? (size_t)h->n_paths * h->lay.per_path : 0;
   int st = moat_summary_init(&res.s, n, h->q, (int)h->n_q, err, errlen);
   if (st != MOAT_OK) return st;
   if (np > *cap) {

@@ -210,7 +210,7 @@ typedef struct run_ctx {
   size_t cap;
   moat_writer_t *w;    /* writing rank only */
   progress_t *pg;
-  double write_s, t0;  /* seconds in HDF5 writes; start of the current scenario */
+  double write_s, t0;  /* seconds in HDF5 writes; start of the scenario being computed */
 } run_ctx_t;
 
 /* Run and summarize scenario k into res (the dispatcher's compute). */
@@ -239,7 +239,7 @@ static int compute_one(void *ctx, size_t k, moat_scenario_result_t *res, char *e
     moat_summary_clear(&res->s);
     return st;
   }
-  res->paths = c->paths, res->n_paths = n_paths;
+  res->paths = c->paths, res->n_paths = n_paths, res->seconds = now_s() - c->t0;
   return MOAT_OK;
 }
 
@@ -249,9 +249,8 @@ static int store_one(void *ctx, const moat_scenario_result_t *res, char *err, si
   double t1 = now_s();
   int st = moat_writer_write_scenario(c->w, res->k, &res->lay, &res->s, res->paths, res->n_paths, err, errlen);
   c->write_s += now_s() - t1;
-  c->pg->k = res->k, c->pg->paths = res->n_paths ? res->n_paths : (size_t)c->cfg->base.paths;
-  if (st == MOAT_OK) progress_scenario_done(c->pg, now_s() - c->t0);
-  c->t0 = now_s();
+  c->pg->k = res->k, c->pg->paths = res->n_paths;
+  if (st == MOAT_OK) progress_scenario_done(c->pg, res->seconds);
   return st;
 }
 
@@ -262,7 +261,6 @@ static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t
   int st = c->r && c->sc ? MOAT_OK : MOAT_ENOMEM;
   if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
   moat_dispatch_ops_t ops = {compute_one, store_one, c, c->cfg->base.output.keep_paths};
-  c->t0 = now_s();
   if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, todo, err, errlen);
   free(c->paths);
   free(c->sc);

@@ -16,7 +16,8 @@ typedef struct moat_scenario_result {
   moat_layout_t lay;   /* its per-path result layout */
   moat_summary_t s;    /* its summaries (owned: cleared by the dispatcher after store) */
   const double *paths; /* n_paths x lay.per_path path results, or NULL when not kept */
-  size_t n_paths;
+  size_t n_paths;      /* the scenario's paths */
+  double seconds;      /* time its compute took, s */
 } moat_scenario_result_t;
 
 /* What the dispatcher calls. compute runs scenario k and fills res (res->s initialized by it on
