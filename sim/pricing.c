@@ -181,11 +181,14 @@ static void pack_rows(const moat_market_t *m, moat_pricing_ws_t *ws) {
   }
 }
 
-/* Shares of one block, share[j][l], computed as row_shares does for each lane. */
+/* Shares of one block before normalization, share[j][l] = exp(u - max), and inv[l] = 1 / their
+ * sum over j (0 for a row with nothing feasible), computed as row_shares does for each lane;
+ * block_accumulate multiplies them by inv. */
 static KERNEL_INLINE void block_shares(size_t nj, const double *restrict bt,
                                        const double *restrict alpha,
-                                       const double *restrict price, double *restrict share) {
-  double mx[LANES], sum[LANES];
+                                       const double *restrict price, double *restrict share,
+                                       double *restrict sum) {
+  double mx[LANES];
   for (size_t l = 0; l < LANES; l++) mx[l] = -INFINITY, sum[l] = 0.0;
   for (size_t j = 0; j < nj; j++) {
     double *s = share + j * LANES;
@@ -205,37 +208,55 @@ static KERNEL_INLINE void block_shares(size_t nj, const double *restrict bt,
     }
   }
   for (size_t l = 0; l < LANES; l++) sum[l] = sum[l] > 0.0 ? 1.0 / sum[l] : 0.0;
-  for (size_t j = 0; j < nj; j++) {
-    double *s = share + j * LANES;
-    for (size_t l = 0; l < LANES; l++) s[l] *= sum[l];
+}
+
+/* One offer's lanes: s *= inv, then dem += w s, lam += wa s, ms += s mu. A function of its own so
+ * that the pointers are restrict parameters: written inline, GCC could not rule out that ms
+ * (a seller's row, chosen at run time) overlaps the others and left the loop scalar. */
+static KERNEL_INLINE void lanes_normalize_add(double *restrict s, const double *restrict inv,
+                                              const double *restrict w,
+                                              const double *restrict wa, double *restrict dem,
+                                              double *restrict lam, double *restrict ms,
+                                              double mu) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    s[l] *= inv[l];
+    dem[l] += w[l] * s[l];
+    lam[l] += wa[l] * s[l];
+    ms[l] += s[l] * mu;
   }
 }
 
-/* Add one block's W s, W alpha s and W alpha s m_{r,f(j)} to the per-lane sums; the last only
- * when with_gamma (the markup sums are then built from ws->markup and ws->sel). */
+/* Normalize one block's shares (s *= inv, inv = 1 / sum of exponentials from block_shares) and
+ * add its W s, W alpha s and W alpha s m_{r,f(j)} to the per-lane sums; the last only when
+ * with_gamma (the markup sums are then built from ws->markup and ws->sel). The normalization,
+ * the first two sums and the markup sums share one pass over the block (they were three:
+ * bench_kernel about 10 % faster); every element sees the same operations in the same order as
+ * before, so the results are bitwise the same. */
 static KERNEL_INLINE void block_accumulate(const moat_market_t *m, moat_pricing_ws_t *ws,
-                                           size_t blk, int with_gamma) {
+                                           size_t blk, const double *restrict inv,
+                                           int with_gamma) {
   size_t nj = m->n_offers;
   const double *restrict w = ws->weight + blk * LANES;
   const double *restrict wa = ws->walpha + blk * LANES;
-  const double *restrict share = ws->share;
-  for (size_t j = 0; j < nj; j++) {
-    const double *s = share + j * LANES;
-    double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
-    for (size_t l = 0; l < LANES; l++) {
-      dem[l] += w[l] * s[l];
-      lam[l] += wa[l] * s[l];
-    }
-  }
-  if (!with_gamma) return;
+  double *restrict share = ws->share;
   double *restrict msum = ws->msum;
-  memset(msum, 0, (m->n_sellers + 1) * LANES * sizeof *msum);
-  for (size_t j = 0; j < nj; j++) {
-    const double *s = share + j * LANES;
-    double *ms = msum + ws->sel[j] * LANES, mu = ws->markup[j];
-#pragma GCC unroll 1 /* see UNROLL */
-    for (size_t l = 0; l < LANES; l++) ms[l] += s[l] * mu;
+  if (!with_gamma) {
+    for (size_t j = 0; j < nj; j++) {
+      double *s = share + j * LANES;
+      double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
+      for (size_t l = 0; l < LANES; l++) {
+        s[l] *= inv[l];
+        dem[l] += w[l] * s[l];
+        lam[l] += wa[l] * s[l];
+      }
+    }
+    return;
   }
+  memset(msum, 0, (m->n_sellers + 1) * LANES * sizeof *msum);
+  for (size_t j = 0; j < nj; j++)
+    lanes_normalize_add(share + j * LANES, inv, w, wa, ws->acc_dem + j * LANES,
+                        ws->acc_lam + j * LANES, msum + ws->sel[j] * LANES, ws->markup[j]);
   for (size_t j = 0; j < nj; j++) {
     const double *s = share + j * LANES, *ms = msum + ws->sel[j] * LANES;
     double *gam = ws->acc_gam + j * LANES;
@@ -261,9 +282,10 @@ MOAT_FASTEXP_CLONES static void market_pass(const moat_market_t *m, moat_pricing
   memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
   memset(ws->acc_lam, 0, nj * LANES * sizeof(double));
   memset(ws->acc_gam, 0, nj * LANES * sizeof(double));
+  double inv[LANES];
   for (size_t blk = 0; blk < ws->n_blocks; blk++) {
-    block_shares(nj, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, ws->share);
-    block_accumulate(m, ws, blk, with_gamma);
+    block_shares(nj, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, ws->share, inv);
+    block_accumulate(m, ws, blk, inv, with_gamma);
   }
   reduce_lanes(nj, ws->acc_dem, ws->dem);
   reduce_lanes(nj, ws->acc_lam, ws->lam);
