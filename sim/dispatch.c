@@ -75,6 +75,7 @@ typedef struct result_header {
   char err[MOAT_ERR_MAX];
 } result_header_t;
 
+/* Mirrors of MPI's own process-wide state (MPI_COMM_WORLD), set once by moat_dispatch_init. */
 static int rank_, size_ = 1;
 
 int moat_dispatch_init(void) {

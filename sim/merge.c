@@ -329,9 +329,7 @@ static const char *const result_groups[] = {"market", "labs", "clouds", "paths/m
 /* Copy every scenario of part p into dst. */
 static int copy_part(const part_t *p, hid_t dst, char *err, size_t errlen) {
   for (size_t gi = 0; gi < sizeof result_groups / sizeof *result_groups; gi++) {
-    if (H5Lexists(p->file, result_groups[gi], H5P_DEFAULT) <= 0 &&
-        (strncmp(result_groups[gi], "paths/", 6) == 0 || H5Lexists(p->file, "paths", H5P_DEFAULT) <= 0))
-      continue;
+    if (strncmp(result_groups[gi], "paths/", 6) == 0 && !p->id.keep_paths) continue;
     copy_job_t job = {p->file, dst, (hsize_t)p->id.shard_index, (hsize_t)p->id.shard_count,
                       result_groups[gi], 0};
     hid_t g = H5Gopen2(p->file, result_groups[gi], H5P_DEFAULT);
