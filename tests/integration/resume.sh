@@ -91,6 +91,13 @@ expect_refusal() { # NAME NEEDLE ARGS...
 expect_refusal "other seed" "has seed" $RUN --seed 99 --resume -o "$tmp/left.h5"
 expect_refusal "other scenario text" "different scenario texts" $RUN --set quality_gap.volatility=0.3 --resume -o "$tmp/left.h5"
 expect_refusal "other shard" "is shard" $RUN --shard 1/2 --resume -o "$tmp/left.h5"
+# written by another build: the version attribute rewritten by hand
+cp "$tmp/keep.partial" "$tmp/old.h5.partial"
+"$PYTHON" -c "import h5py, numpy, sys; h5py.File(sys.argv[1], 'r+').attrs['moatsim_version'] = numpy.bytes_('0.9.0')" \
+  "$tmp/old.h5.partial"
+$RUN --resume -o "$tmp/old.h5" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 2 ] && grep -qF "moatsim 0.9.0" "$tmp/err" && grep -qF "different builds" "$tmp/err" && ok ||
+  bad "partial of another version"
 head -c 4000 "$tmp/keep.partial" >"$tmp/trunc.h5.partial"
 $RUN --resume -o "$tmp/trunc.h5" >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 2 ] && grep -qF "start again without --resume" "$tmp/err" && ok || bad "truncated partial"

@@ -61,6 +61,10 @@ check "shard of another text" $RUN --set quality_gap.volatility=0.3 --shard 1/3 
 expect "different scenario text" 2 "different scenario texts" $M "$tmp/part-0-of-3.h5" "$tmp/text.h5" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
 check "shard 0 of 2" $RUN --shard 0/2 -o "$tmp/part-0-of-2.h5"
 expect "paths kept in one part only" 2 "different scenario texts" $M "$tmp/part-0-of-2.h5" "$tmp/pp-1.h5" -o "$tmp/x.h5"
+cp "$tmp/part-1-of-3.h5" "$tmp/oldbuild.h5" # another build: its git revision rewritten by hand
+"$PYTHON" -c "import h5py, numpy, sys; h5py.File(sys.argv[1], 'r+').attrs['git_revision'] = numpy.bytes_('0123456789ab')" \
+  "$tmp/oldbuild.h5"
+expect "different build" 2 "git 0123456789ab" $M "$tmp/part-0-of-3.h5" "$tmp/oldbuild.h5" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
 echo "not hdf5" >"$tmp/text.txt"
 expect "not an HDF5 file" 2 "is not an HDF5 file" $M "$tmp/part-0-of-3.h5" "$tmp/text.txt" -o "$tmp/x.h5"
 "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1]" "$tmp/foreign.h5"
