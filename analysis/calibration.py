@@ -257,12 +257,12 @@ class Summary:
     market(m, stat) → [time]; lab(m, stat) → [lab, time]; lab_path(m, stat) → [lab];
     stat is 'mean', 'std', 'count' or a quantile level such as 0.5."""
 
-    def __init__(self, path: str, scenario: int = 0):
+    def __init__(self, path: str, scenario: int = 0, result=None):
         self.path, self.scenario = path, scenario
         self._res = None
         try:
             from analysis.load import load  # the project's loader, when it works
-            self._res = load(path)
+            self._res = result if result is not None else load(path)
             self.labs = [str(x) for x in self._res.labs["lab"].values]
             self.kinds = [_text(k) for k in self._res.labs["lab_kind"].values]
             self.time = np.asarray(self._res.time, dtype=float)
@@ -278,12 +278,22 @@ class Summary:
     def _get(self, group: str, metric: str, stat):
         name = f"{metric}_{'quantile' if isinstance(stat, float) else stat}"
         if self._res is not None:
-            da = self._res.groups[group][name]
-            if "scenario" in da.dims:
-                da = da.isel(scenario=self.scenario)
+            # Arrays are read once per result file and shared by its Summaries (reading a
+            # variable through xarray goes back to the file every time).
+            cache = self._res.__dict__.setdefault("_calibration_cache", {})
+            if (group, name) not in cache:
+                da = self._res.groups[group][name]
+                cache[(group, name)] = (da.dims, np.asarray(da.values, dtype=float),
+                                        np.asarray(da["quantile"].values, dtype=float)
+                                        if "quantile" in da.dims else None)
+            dims, data, levels = cache[(group, name)]
+            dims = list(dims)
+            if "scenario" in dims:
+                data = np.take(data, self.scenario, axis=dims.index("scenario"))
+                dims.remove("scenario")
             if isinstance(stat, float):
-                da = da.sel(quantile=stat, method="nearest")
-            return np.asarray(da.values, dtype=float)
+                data = np.take(data, int(np.argmin(np.abs(levels - stat))), axis=dims.index("quantile"))
+            return data
         import h5py
         with h5py.File(self.path, "r") as f:
             ds = f[group][name]
@@ -719,8 +729,9 @@ def scenario_section(cfg: str, result: str) -> str:
     count = _n_scenarios(result)
     swept = _swept(result)
     rows = []
+    first = Summary(result, 0)
     for k in range(count):
-        s = Summary(result, k)
+        s = Summary(result, k, first._res) if first._res is not None else Summary(result, k)
         h = headline(s)
         label = ", ".join(f"{key.rsplit('.', 1)[-1]}={vals[k]:.3g}" for key, vals in swept.items()) or name
         rows.append((label, h))
