@@ -21,6 +21,7 @@ int moat_signals_install(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* system calls in progress (HDF5's writes, MPI) carry on */
   sigemptyset(&sa.sa_mask);
   received = 0;
   if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) return MOAT_ERUNTIME;
