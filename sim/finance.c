@@ -136,7 +136,10 @@ void moat_finance_lab_step(const moat_scenario_t *sc, const moat_lab_t *lab, int
 
 double moat_finance_dcf(const moat_scenario_t *sc, const moat_lab_money_t *m) {
   double terminal = sc->valuation.terminal_multiple * m->arr;
-  return m->pv + exp(-sc->valuation.discount_rate * sc->horizon_years) * terminal;
+  /* e^{-r T dt}: the last step's time, which differs from horizon_years when
+   * horizon_years * steps_per_year is not a whole number (T is rounded). */
+  double t_end = (double)moat_scenario_steps(sc) / (double)sc->steps_per_year;
+  return m->pv + exp(-sc->valuation.discount_rate * t_end) * terminal;
 }
 
 void moat_finance_accounts(const moat_scenario_t *sc, const moat_offer_table_t *ot,

@@ -37,7 +37,9 @@ static void market_metrics(const moat_step_view_t *v, const moat_layout_t *lay, 
       break;
     default: add(&local, p, q, qual); break;
     }
-    if (v->offer_active[j] && qual >= v->initial_frontier && p < cheapest) cheapest = p;
+    /* Market offers only: a local offer is a cost for adopters, not a price anyone can buy at. */
+    int market_offer = ot->kind[j] != MOAT_OFFER_LOCAL;
+    if (market_offer && v->offer_active[j] && qual >= v->initial_frontier && p < cheapest) cheapest = p;
   }
   double open_price = ratio(open.spend, open.qty);
   double total = closed.qty + open.qty + local.qty, spend = closed.spend + open.spend + local.spend;
@@ -56,7 +58,8 @@ static void market_metrics(const moat_step_view_t *v, const moat_layout_t *lay, 
   m[moat_at_market(lay, MOAT_MK_SHARE_OPEN_CLOUD, n)] = ratio(cloud.qty, total);
   m[moat_at_market(lay, MOAT_MK_SHARE_OPEN_FIRST_PARTY, n)] = ratio(first.qty, total);
   m[moat_at_market(lay, MOAT_MK_SHARE_LOCAL, n)] = ratio(local.qty, total);
-  m[moat_at_market(lay, MOAT_MK_REVENUE_SHARE_CLOSED, n)] = ratio(closed.spend, spend);
+  m[moat_at_market(lay, MOAT_MK_REVENUE_SHARE_CLOSED, n)] =
+      ratio(closed.spend, closed.spend + open.spend);
   m[moat_at_market(lay, MOAT_MK_SPEND_TOTAL, n)] = spend;
   m[moat_at_market(lay, MOAT_MK_VOLUME_TOTAL, n)] = total;
   m[moat_at_market(lay, MOAT_MK_LOCAL_ADOPTERS, n)] = v->adopters_fraction;
@@ -82,7 +85,7 @@ static void lab_metrics(const moat_step_view_t *v, int l, const moat_layout_t *l
   o[moat_at_lab(lay, MOAT_LM_QUALITY, L, n)] = v->proc->quality[l];
   o[moat_at_lab(lay, MOAT_LM_VOLUME, L, n)] = v->offer_active[main_offer] ? v->acc->lab_volume[l] : 0.0;
   o[moat_at_lab(lay, MOAT_LM_REVENUE, L, n)] = m->revenue;
-  o[moat_at_lab(lay, MOAT_LM_GROSS_MARGIN, L, n)] = sells ? m->margin : NAN;
+  o[moat_at_lab(lay, MOAT_LM_GROSS_MARGIN, L, n)] = m->revenue > 0.0 ? m->margin : NAN;
   o[moat_at_lab(lay, MOAT_LM_FCF, L, n)] = m->fcf;
   o[moat_at_lab(lay, MOAT_LM_CASH, L, n)] = m->cash;
   o[moat_at_lab(lay, MOAT_LM_SHARES, L, n)] = m->shares;

@@ -66,7 +66,10 @@ static void draw_releases(const moat_scenario_t *sc, const unsigned char *active
   double dt = 1.0 / (double)sc->steps_per_year;
   for (int l = 0; l < sc->n_labs; l++) {
     const moat_lab_t *lab = &sc->labs[l];
-    double rate = lab->release_rate_per_year * (distressed[l] ? 0.5 : 1.0);
+    /* MODEL.md §4: a distressed closed lab releases at half its rate; open releases are
+     * not slowed (their cadence is the open ecosystem's, not the lab's balance sheet). */
+    int slowed = distressed[l] && lab->kind == MOAT_LAB_CLOSED;
+    double rate = lab->release_rate_per_year * (slowed ? 0.5 : 1.0);
     int hit = gsl_rng_uniform(r) < -expm1(-rate * dt) && active[l];
     open_release[l] = 0;
     if (lab->kind == MOAT_LAB_CLOSED) {
@@ -99,13 +102,18 @@ static void apply_open_releases(const moat_scenario_t *sc, const unsigned char *
 static void step_war(const moat_scenario_t *sc, int n, const unsigned char *active, gsl_rng *r,
                      moat_processes_t *ps) {
   double dt = 1.0 / (double)sc->steps_per_year;
+  int ended = 0;
   ps->war_started = 0;
   if (ps->war_active && (n >= ps->war_end || !active[ps->war_lab])) {
     ps->war_active = 0;
     ps->war_lab = -1;
+    ended = 1;
   }
   if (ps->war_active) return;
-  if (!(gsl_rng_uniform(r) < -expm1(-sc->price_compression.price_war_rate_per_year * dt))) return;
+  /* The draw is taken even in the step a war ends, so the stream's use does not depend on it;
+   * a war cannot restart then: its cut must apply to an equilibrium price, not the held one. */
+  int start = gsl_rng_uniform(r) < -expm1(-sc->price_compression.price_war_rate_per_year * dt);
+  if (!start || ended) return;
   int n_open = 0;
   for (int l = 0; l < sc->n_labs; l++) n_open += sc->labs[l].kind == MOAT_LAB_OPEN && active[l];
   if (n_open == 0) return;

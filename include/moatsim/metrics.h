@@ -55,7 +55,8 @@
 /* Per cloud, per step. */
 #define MOAT_CLOUD_METRICS(X)                                                                    \
   X(REVENUE, "revenue", "USD/step", "revenue")                                                   \
-  X(GROSS_MARGIN, "gross_margin", "1", "1 - cost of serving / revenue")                         \
+  X(GROSS_MARGIN, "gross_margin", "1",                                                            \
+    "1 - (cost of serving + capture share paid to open labs) / revenue")                         \
   X(PRICE, "price", "USD/Mtok", "Q-weighted mean price")                                      \
   X(RERATING, "rerating", "1", "re-rating of the cloud multiple since t = 0")                  \
   X(VALUATION, "valuation", "USD", "market value M * ARR, M(0) = valuation.cloud_multiple")

@@ -267,7 +267,8 @@ class Processes:
         self.changed = self.frontier != before
         open_release = []
         for l, lab in enumerate(sc.labs):
-            rate = sc.lab(l, "release_rate_per_year") * (0.5 if distressed[l] else 1.0)
+            slowed = distressed[l] and sc.labs[l]["kind"] == CLOSED
+            rate = sc.lab(l, "release_rate_per_year") * (0.5 if slowed else 1.0)
             hit = d["u"][l] < -math.expm1(-rate * dt) and active[l]
             if lab["kind"] == CLOSED and hit:
                 assert not math.isnan(d["jump"][l]), "a release the C path did not draw a jump for"
@@ -290,11 +291,13 @@ class Processes:
     def step_war(self, n, active, d):
         sc = self.sc
         self.war_started = False
+        ended = False
         if self.war_active and (n >= self.war_end or not active[self.war_lab]):
             self.war_active, self.war_lab = False, -1
+            ended = True
         if self.war_active:
             return
-        if not d["war_u"] < -math.expm1(-sc["price_compression.price_war_rate_per_year"] * sc.dt):
+        if ended or not d["war_u"] < -math.expm1(-sc["price_compression.price_war_rate_per_year"] * sc.dt):
             return
         candidates = [l for l, lab in enumerate(sc.labs) if lab["kind"] == OPEN and active[l]]
         if not candidates:
@@ -577,7 +580,7 @@ def run_path(dump, sc=None):
                      (crev, ccogs, cpaid, cvol, cloud_rr, sc["valuation.cloud_multiple"] * cloud_rr * cloud_hist[:, n]),
                      adopted.sum() / N, compute, infra_rr, iters, converged)
     for l, lab in enumerate(labs):
-        pv = lab.pv + math.exp(-sc["valuation.discount_rate"] * sc.horizon) * sc["valuation.terminal_multiple"] * lab.arr
+        pv = lab.pv + math.exp(-sc["valuation.discount_rate"] * sc.steps / sc.spy) * sc["valuation.terminal_multiple"] * lab.arr
         res.set("lab_path", "dcf_value", pv, l)
         res.set("lab_path", "dcf_ratio", pv / sc.lab(l, "valuation_usd"), l)
     res.set("path", "lab_exits", sum(not lab.active for lab in labs))
@@ -603,7 +606,7 @@ def step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, 
     spend = (price * qty).sum()
     fp = (ot.kind == FIRST_PARTY) & offer_active
     best_open = quality[fp].max() if fp.any() else math.nan
-    good = offer_active & (quality >= F0)
+    good = offer_active & (quality >= F0) & (ot.kind != LOCAL)
     m = {
         "premium_flagship": ratio(mean_price(ot.kind == FLAGSHIP), open_price),
         "premium_avg": ratio(mean_price(closed), open_price),
@@ -616,7 +619,7 @@ def step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, 
         "share_open_cloud": ratio(qty[ot.kind == CLOUD].sum(), total),
         "share_open_first_party": ratio(qty[ot.kind == FIRST_PARTY].sum(), total),
         "share_local": ratio(qty[ot.kind == LOCAL].sum(), total),
-        "revenue_share_closed": ratio((price * qty)[closed].sum(), spend),
+        "revenue_share_closed": ratio((price * qty)[closed].sum(), (price * qty)[closed | opened].sum()),
         "spend_total": spend,
         "volume_total": total,
         "local_adopters": adopters,
@@ -638,7 +641,7 @@ def step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, 
             "quality": proc.q[l],
             "volume": lab_vol[l] if offer_active[main] else 0.0,
             "revenue": lab.revenue,
-            "gross_margin": lab.margin if sells else math.nan,
+            "gross_margin": lab.margin if lab.revenue > 0 else math.nan,
             "fcf": lab.fcf,
             "cash": lab.cash,
             "shares": lab.shares,
