@@ -9,6 +9,7 @@ comment declares.
     /usr/bin/python3 -m analysis.calibration calibration [--result FILE.h5] [--paths N]
     /usr/bin/python3 -m analysis.calibration scenarios [--paths N] [--seed S] [--count N]
     /usr/bin/python3 -m analysis.calibration check-library
+    /usr/bin/python3 -m analysis.calibration derive-library   (after editing the baseline)
 
 The binary is $MOATSIM, else ./bin/moatsim. Results are read with analysis.load when it
 works, otherwise with h5py directly (same layout: /market, /labs, /clouds summary groups with
@@ -220,6 +221,74 @@ def check_library() -> list[str]:
         for k in sorted(want - got):
             problems.append(f"{rel}: declares {k} as changed but it equals the baseline's value")
     return problems
+
+
+def _setting_span(text: str, key: str) -> tuple[int, int, str]:
+    """(start, end, leaf name) of the part of a scenario text that holds dotted `key`: the
+    lab's or cloud's entry, the group, or the whole text for a top-level key."""
+    parts = key.split(".")
+    if parts[0] in ("labs", "clouds") and len(parts) == 3:
+        m = re.search(r'\{\s*name\s*=\s*"%s"' % re.escape(parts[1]), text)
+        if not m:
+            raise ValueError(f"{key}: no {parts[0][:-1]} named {parts[1]!r} in the baseline")
+        return m.start(), text.index("}", m.end()), parts[2]
+    if len(parts) == 1:
+        return 0, len(text), parts[0]
+    m = re.search(r"(?m)^%s\s*=\s*\{" % re.escape(parts[0]), text)
+    if not m:
+        raise ValueError(f"{key}: no group {parts[0]!r} in the baseline")
+    return m.start(), text.index("};", m.end()), parts[1]
+
+
+def set_value(text: str, key: str, value: str) -> str:
+    """Scenario text with dotted `key` set to `value` (libconfig literal); a trailing comment on
+    that line, which described the baseline's value, is replaced by a note saying so."""
+    a, b, leaf = _setting_span(text, key)
+    seg = text[a:b]
+    m = re.search(r"(?<![\w.])(%s\s*=\s*)([^;]+)(;)" % re.escape(leaf), seg)
+    if not m:
+        raise ValueError(f"{key}: not set in the baseline")
+    old = m.group(2).strip()
+    seg = seg[:m.start()] + m.group(1) + value + m.group(3) + seg[m.end():]
+    eol = seg.find("\n", m.start())
+    eol = len(seg) if eol < 0 else eol
+    bol = seg.rfind("\n", 0, m.start()) + 1
+    line = seg[bol:eol]
+    if "#" in line and key not in BOOKKEEPING:
+        seg = seg[:bol] + line[:line.index("#")] + f"# this scenario's value (baseline: {old})" + seg[eol:]
+    return text[:a] + seg + text[b:]
+
+
+def derive_library() -> list[str]:
+    """Rewrite every library file as a copy of scenarios/baseline.cfg with the changes its
+    opening comment declares (`# differs: key (old -> new)`, new values taken from there) and
+    its own sweep section; its opening comment is kept. Returns the files written."""
+    with open(BASELINE, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    i = 0
+    while i < len(lines) and (lines[i].startswith("#") or not lines[i].strip()):
+        i += 1
+    body = "\n".join(lines[i:])
+    written = []
+    for path in library_files():
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        own = text.split("\n")
+        j = 0
+        while j < len(own) and (own[j].startswith("#") or not own[j].strip()):
+            j += 1
+        header = "\n".join(own[:j]).rstrip("\n")
+        name = os.path.basename(path)[:-4]
+        out = set_value(set_value(body, "name", f'"{name}"'), "output.file", f'"results/{name}.h5"')
+        for m in re.finditer(r"(?m)^#\s*differs:\s*([^\s(]+)\s*\((.*?)\s*->\s*(.*?)\)\s*$", header):
+            out = set_value(out, m.group(1), m.group(3))
+        sweep = re.search(r"(?ms)^sweep\s*=\s*\{.*?^\};", text)
+        if sweep:
+            out = out.replace("\noutput = {", "\n" + sweep.group(0) + "\n\noutput = {", 1)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(header + "\n\n" + out)
+        written.append(path)
+    return written
 
 
 # --------------------------------------------------------------------------------------------
@@ -833,6 +902,12 @@ def cmd_check_library(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_derive_library(args) -> int:
+    for path in derive_library():
+        print(f"wrote {os.path.relpath(path, ROOT)}")
+    return cmd_check_library(args)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m analysis.calibration", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -853,6 +928,9 @@ def main(argv=None) -> int:
     s.set_defaults(fn=cmd_scenarios)
     k = sub.add_parser("check-library", help="check every library file against the baseline")
     k.set_defaults(fn=cmd_check_library)
+    d = sub.add_parser("derive-library", help="rewrite the library files from the baseline and "
+                       "the changes their opening comments declare (after re-calibrating)")
+    d.set_defaults(fn=cmd_derive_library)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

@@ -93,6 +93,27 @@ def test_check_library_catches_an_undeclared_change(tmp_path, monkeypatch):
     assert any("gap-collapses.cfg: declares quality_gap.long_run" in p for p in problems), problems
 
 
+def test_derive_library_carries_a_recalibration(tmp_path, monkeypatch):
+    """After a change to the baseline, derive-library rewrites each library file so that it
+    takes the new baseline value and keeps its own declared changes and sweep."""
+    for p in SCEN.glob("*.cfg"):
+        shutil.copy(p, tmp_path / p.name)
+    base = tmp_path / "baseline.cfg"
+    base.write_text(base.read_text().replace("review_per_year = 2.0", "review_per_year = 3.0"))
+    monkeypatch.setattr(cal, "SCENARIOS", str(tmp_path))
+    monkeypatch.setattr(cal, "BASELINE", str(base))
+    assert any("review_per_year differs" in p for p in cal.check_library())
+    cal.derive_library()
+    assert cal.check_library() == []
+    war = cal.flatten(cal.read_cfg(str(tmp_path / "price-war.cfg")))
+    assert war["enterprises.review_per_year"] == pytest.approx(3.0)
+    assert war["price_compression.price_war_depth"] == pytest.approx(0.85)
+    grid = cal.flatten(cal.read_cfg(str(tmp_path / "sweep-gap-local.cfg")))
+    assert "quality_gap.long_run" in grid["sweep.axes"]
+    assert (tmp_path / "uncertainty.cfg").read_text() != ""
+    moatsim("validate", tmp_path / "uncertainty.cfg")
+
+
 def test_reader_flattens_labs_by_name():
     flat = cal.flatten(cal.read_cfg(str(SCEN / "baseline.cfg")))
     assert flat["quality_gap.initial"] == pytest.approx(0.04)
