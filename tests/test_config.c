@@ -14,6 +14,7 @@
 
 #include "../sim/config_table.h"
 #include "fixtures.h"
+#include "message_check.h"
 #include "moatsim/cli.h"
 #include "moatsim/config.h"
 #include "moatsim/metrics.h"
@@ -56,12 +57,7 @@ static void load_fails(const char *text, const char *const *sets, size_t n_sets,
   assert_int_equal(load(text, sets, n_sets, &cfg), MOAT_EINVAL);
   va_list ap;
   va_start(ap, n_sets);
-  for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;) {
-    if (!strstr(err, needle)) {
-      print_error("message \"%s\" lacks \"%s\"\n", err, needle);
-      fail();
-    }
-  }
+  assert_message_has(err, ap);
   va_end(ap);
 }
 

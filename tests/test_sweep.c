@@ -13,6 +13,8 @@
 #include <cmocka.h>
 #include <gsl/gsl_qrng.h>
 
+#include "message_check.h"
+
 #include "moatsim/config.h"
 #include "moatsim/sweep.h"
 
@@ -58,12 +60,7 @@ static void load_fails(const char *text, ...) {
   }
   va_list ap;
   va_start(ap, text);
-  for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;) {
-    if (!strstr(err, needle)) {
-      print_error("message \"%s\" lacks \"%s\"\n", err, needle);
-      fail();
-    }
-  }
+  assert_message_has(err, ap);
   va_end(ap);
 }
 
