@@ -116,7 +116,8 @@ static void replay_shocks(const moat_scenario_t *sc, int n, const unsigned char 
     war_u = gsl_rng_uniform(copy);
     int n_open = 0;
     for (int l = 0; l < sc->n_labs; l++) n_open += sc->labs[l].kind == MOAT_LAB_OPEN && active[l];
-    if (war_u < -expm1(-sc->price_compression.price_war_rate_per_year * dt) && n_open > 0) {
+    int ended = ps->war_active; /* a war ending this step: no new one starts (processes.c) */
+    if (!ended && war_u < -expm1(-sc->price_compression.price_war_rate_per_year * dt) && n_open > 0) {
       pick = (long)gsl_rng_uniform_int(copy, (unsigned long)n_open);
       depth = moat_ran_beta_mean(copy, sc->price_compression.price_war_depth, 20.0);
     }

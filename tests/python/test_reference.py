@@ -159,3 +159,25 @@ def test_whole_path_covers_wars_raises_and_distress(whole):
     assert lab[r["lab_names"].index("distressed")].sum() >= 2
     assert lab[r["lab_names"].index("dilution")][:, -1].max() > 1.0
     assert math.isnan(lab[r["lab_names"].index("price_mini")][3, 0])  # open lab: no mini
+
+
+# Baseline path 1 draws a war start (u < p) in the step its fourth war ends (step 95).
+WAR_RESTART = ["enterprises.count=100", "pricing.tolerance=1e-12"]
+
+
+def test_no_war_restarts_in_the_step_one_ends(tmp_path):
+    """A war cannot start in the step the previous one ends (its cut would compound on the held
+    war price). The path below draws u < p in such a step: the C results must show no war there,
+    the shock replay must agree (dump_state fails otherwise) and NumPy must match every metric."""
+    d = dump(tmp_path, WAR_RESTART, path_index=1)
+    sc, r = R.Scenario(d), d["results"]
+    T, L, K = r["n_steps"], r["n_labs"], r["n_clouds"]
+    war = R.Results.split(np.array(r["values"], float), r, T, L, K)["market"].reshape(-1, T)[
+        r["market_names"].index("price_war_active")]
+    p = -math.expm1(-sc["price_compression.price_war_rate_per_year"] * sc.dt)
+    suppressed = [n for n in range(1, T)
+                  if war[n - 1] == 1 and war[n] == 0 and d["shocks"][n]["war_u"] < p]
+    assert suppressed, "the path no longer covers a war start drawn in a war's last step"
+    res = R.run_path(d)
+    worst = {k: v for k, v in R.differences(d, res).items() if not v <= RTOL}
+    assert not worst, worst
