@@ -31,21 +31,35 @@ static void assert_prices_sane(const moat_market_t *m, const double *price) {
   for (size_t j = 0; j < m->n_offers; j++) assert_true(isfinite(price[j]) && price[j] >= 0.0);
 }
 
-/* Solve with a fresh workspace; accelerate 0 gives the plain zeta iteration. */
-static moat_pricing_result_t solve_with(const moat_market_t *m, double *price, double tol,
-                                        int max_iter, int accelerate) {
+/* Solve with a fresh workspace: accelerate 0 gives the plain zeta iteration; newton 0 turns
+ * off the Newton phase of the accelerated solve. */
+static moat_pricing_result_t solve_opts(const moat_market_t *m, double *price, double tol,
+                                        int max_iter, int accelerate, int newton) {
   moat_pricing_ws_t *ws = moat_pricing_ws_alloc(m->n_rows, m->stride, m->n_sellers);
   assert_non_null(ws);
   moat_pricing_ws_set_acceleration(ws, accelerate);
+  moat_pricing_ws_set_newton(ws, newton);
   moat_pricing_result_t res;
   assert_int_equal(moat_pricing_solve(m, price, tol, max_iter, ws, &res), MOAT_OK);
   moat_pricing_ws_free(ws);
   return res;
 }
 
+
+static moat_pricing_result_t solve_with(const moat_market_t *m, double *price, double tol,
+                                        int max_iter, int accelerate) {
+  return solve_opts(m, price, tol, max_iter, accelerate, 1);
+}
+
 static moat_pricing_result_t solve(const moat_market_t *m, double *price, double tol,
                                    int max_iter) {
   return solve_with(m, price, tol, max_iter, 1);
+}
+
+/* Accelerated solve with the Newton phase on or off. */
+static moat_pricing_result_t solve_newton(const moat_market_t *m, double *price, double tol,
+                                          int max_iter, int newton) {
+  return solve_opts(m, price, tol, max_iter, 1, newton);
 }
 
 /*
@@ -263,6 +277,75 @@ static void test_random_markets_foc_and_newton(void **state) {
   }
 }
 
+/*
+ * The Newton phase (on by default) on the 20 random markets of
+ * test_random_markets_foc_and_newton: it ends on the plain zeta iteration's prices to 1e-9
+ * relative (both stop at relative changes < 1e-12; the map contracts there, so each is within
+ * ~1e-11 of the fixed point), the first-order conditions hold to 1e-8 (as there), offers held keep
+ * their price bit for bit, and it needs fewer iterations than the plain iteration and no more
+ * than the accelerated iteration without it (iterations count passes over the rows: a Newton
+ * step is one).
+ */
+static void test_newton_phase_random_markets(void **state) {
+  (void)state;
+  enum { ROWS = 97, OFFERS = 12, STRIDE = 13, SELLERS = 4 };
+  int total_newton = 0, total_aa = 0;
+  for (uint64_t seed = 100; seed < 120; seed++) {
+    fixture_market_t fm;
+    assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+    fixture_market_random(&fm, seed, 0.15, 1 + seed % (OFFERS - 1));
+    double newton[OFFERS], aa[OFFERS], plain[OFFERS], start[OFFERS], foc[OFFERS];
+    start_prices(&fm.m, start);
+    memcpy(newton, start, sizeof start);
+    memcpy(aa, start, sizeof start);
+    memcpy(plain, start, sizeof start);
+    moat_pricing_result_t rn = solve_newton(&fm.m, newton, 1e-12, 10000, 1);
+    moat_pricing_result_t ra = solve_newton(&fm.m, aa, 1e-12, 10000, 0);
+    moat_pricing_result_t rp = solve_with(&fm.m, plain, 1e-12, 10000, 0);
+    assert_true(rn.converged && ra.converged && rp.converged);
+    assert_prices_sane(&fm.m, newton);
+    foc_residual(&fm.m, newton, foc);
+    assert_true(max_abs(foc, OFFERS) < 1e-8);
+    for (size_t j = 0; j < OFFERS; j++) {
+      assert_true(fabs(newton[j] - plain[j]) <= 1e-9 * plain[j]);
+      if (!priced(&fm.m, j)) assert_memory_equal(&newton[j], &start[j], sizeof(double));
+    }
+    assert_true(rn.iterations < rp.iterations);
+    assert_true(rn.iterations <= ra.iterations);
+    total_newton += rn.iterations, total_aa += ra.iterations;
+    fixture_market_free(&fm);
+  }
+  assert_true(total_newton < total_aa);
+}
+
+/*
+ * Quadratic convergence, which only an exact Jacobian gives (a wrong one makes Newton linear at
+ * best, or the solve falls back to the map): from prices where the map moves nothing by more than
+ * 1e-6 (below the switch to Newton), a solve to 1e-13 takes at most 5 iterations (one pass of the
+ * map, then Newton: 1e-6 -> ~1e-12 -> converged), where the accelerated map alone needs more.
+ */
+static void test_newton_quadratic_convergence(void **state) {
+  (void)state;
+  enum { ROWS = 200, OFFERS = 21, STRIDE = 24, SELLERS = 7 };
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+  for (uint64_t seed = 60; seed < 70; seed++) {
+    fixture_market_random(&fm, seed, 0.1, 3);
+    double price[OFFERS], again[OFFERS], foc[OFFERS];
+    start_prices(&fm.m, price);
+    assert_true(solve_with(&fm.m, price, 1e-6, 10000, 0).converged);
+    memcpy(again, price, sizeof price);
+    moat_pricing_result_t rn = solve_newton(&fm.m, price, 1e-13, 10000, 1);
+    moat_pricing_result_t ra = solve_newton(&fm.m, again, 1e-13, 10000, 0);
+    assert_true(rn.converged && ra.converged);
+    assert_true(rn.iterations <= 5);
+    assert_true(rn.iterations < ra.iterations);
+    foc_residual(&fm.m, price, foc);
+    assert_true(max_abs(foc, OFFERS) < 1e-10);
+  }
+  fixture_market_free(&fm);
+}
+
 /* Too few iterations: converged = 0 after max_iter plain and max_iter damped iterations; no
  * NaN, no negative price. A monopolist over every offer has no equilibrium (no outside option:
  * its markup grows without bound), so it never converges; prices stay finite. */
@@ -435,6 +518,8 @@ int main(void) {
       cmocka_unit_test(test_multi_product_closed_form),
       cmocka_unit_test(test_symmetric_duopoly),
       cmocka_unit_test(test_random_markets_foc_and_newton),
+      cmocka_unit_test(test_newton_phase_random_markets),
+      cmocka_unit_test(test_newton_quadratic_convergence),
       cmocka_unit_test(test_not_converged),
       cmocka_unit_test(test_warm_start),
       cmocka_unit_test(test_acceleration),

@@ -28,7 +28,7 @@ typedef struct moat_market {
 
 /* Outcome of one solve. */
 typedef struct moat_pricing_result {
-  int iterations; /* zeta iterations done */
+  int iterations; /* passes over the rows: zeta iterations, Newton steps included (one each) */
   int converged;  /* 1 if max_j |dp_j|/p_j < tol was reached within max_iterations */
   double max_rel_change; /* at the last iteration */
 } moat_pricing_result_t;
@@ -51,8 +51,9 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
  * Solve the first-order conditions with the zeta fixed point (Morrow & Skerlos 2011), starting
  * from `price` (in/out, $/Mtok). Offers with fixed[j] or seller[j] < 0 keep their price.
  * Stops when max_j |dp_j|/p_j < tol, dp being the zeta map's update (the iteration is
- * Anderson-accelerated unless switched off; the returned prices are then the map's last
- * update); after max_iter iterations without convergence, goes on with damped updates
+ * Anderson-accelerated and finished with Newton steps on the first-order conditions unless
+ * switched off, see sim/pricing.c; the returned prices are then the map's last update); after
+ * max_iter iterations without convergence, goes on with damped updates
  * p += (update - p)/2 for another max_iter iterations at most and reports converged = 0.
  * Never produces NaN or a negative price: a non-finite update keeps the last price (so an offer
  * nobody can buy, Lambda_j = 0, keeps the price it came with: 1.5 c_j at a cold start), and a
@@ -69,5 +70,9 @@ int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int ma
  * accelerated solve starts late so as to end on the same one (it did on every baseline step
  * measured; see sim/pricing.c). */
 void moat_pricing_ws_set_acceleration(moat_pricing_ws_t *ws, int on);
+
+/* Switch the Newton phase of moat_pricing_solve on (default) or off (on = 0: the accelerated
+ * zeta iteration to the end). Newton steps need the acceleration on. */
+void moat_pricing_ws_set_newton(moat_pricing_ws_t *ws, int on);
 
 #endif

@@ -163,6 +163,10 @@ def logit_shares(base, alpha, price):
 AA_DEPTH = 6
 AA_START = 0.1
 AA_PATIENCE = 60
+# Newton steps on the first-order conditions once the map moves no price by NEWTON_START or more
+# relative, if the plain map contracts there, for as long as each step reduces that change
+# (sim/pricing.c).
+NEWTON_START = 1e-5
 
 
 def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
@@ -175,6 +179,66 @@ def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
     with np.errstate(divide="ignore", invalid="ignore"):
         update = cost + (demand + gam) / lam  # Lambda_j = 0: nobody can buy j, keep its price
     return np.where(priced & np.isfinite(update), np.maximum(update, 0.0), p)
+
+
+def plain_map_contracts(jac_s):
+    """Whether the plain zeta map, whose Jacobian near a fixed point is I + jac_s, contracts there:
+    the bound ||A^128||^(1/128) >= spectral radius (infinity norm, A squared 7 times and rescaled),
+    as in sim/pricing.c, is below 1."""
+    A, log_scale = np.eye(len(jac_s)) + jac_s, 0.0
+    for k in range(8):
+        if k:
+            A, log_scale = A @ A, 2.0 * log_scale
+        norm = np.abs(A).sum(axis=1).max()
+        if norm == 0.0:
+            return True
+        if not np.isfinite(norm):
+            return False
+        A, log_scale = A / norm, log_scale + math.log(norm)
+    return log_scale < 0.0
+
+
+def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced):
+    """(offers in the system, J) for Newton steps on F_j = (dProfit_f / dp_j) / Lambda_j (= g_j(p) - p_j
+    before clamping) over the priced offers someone can buy, J = dF/dp at p from the logit
+    derivatives ds_rk/dp_i = -a_r s_rk (delta_ki - s_ri), assembled from matrix products; None when
+    nothing can be bought or the plain map does not contract at p."""
+    s = logit_shares(b, a, p)
+    lam = wa @ s
+    markup = np.where(seller >= 0, p - cost, 0.0)
+    m_of = (s @ (owner * markup[:, None])) @ owner.T     # [r, j]: M_{r, f(j)}
+    gamma = (wa[:, None] * s).T @ s                       # Gamma_ij = sum_r W a s_ri s_rj
+    g2 = (wa[:, None] * a[:, None] * s).T @ s             # sum_r W a^2 s_ri s_rj
+    # d/dp_i of S_j - Lambda_j m_j + sum_r W a s_rj M_{r,f(j)}, as jac[j, i]
+    jac = (gamma - markup[:, None] * g2 + 2.0 * (wa[:, None] * a[:, None] * s * m_of).T @ s
+           + (owner @ owner.T) * (gamma - markup[None, :] * g2))
+    jac += np.diag(-2.0 * lam + (wa * a) @ (s * (markup[None, :] - m_of)))
+    sys_ = priced & (lam > 0)
+    if not sys_.any():
+        return None
+    jac_s = jac[np.ix_(sys_, sys_)] / lam[sys_, None]
+    return (sys_, jac_s) if plain_map_contracts(jac_s) else None
+
+
+def newton_step(b, a, w, wa, p, cost, seller, owner, system):
+    """p + dp, J dp = -F(p), with the J of newton_matrix from the first Newton step (chord method);
+    None when an offer of the system can no longer be bought, J is singular, or a price would not
+    be finite and positive."""
+    sys_, jac_s = system
+    s = logit_shares(b, a, p)
+    demand, lam = w @ s, wa @ s
+    markup = np.where(seller >= 0, p - cost, 0.0)
+    gam = wa @ (s * ((s @ (owner * markup[:, None])) @ owner.T))
+    if not np.all(lam[sys_] > 0):
+        return None
+    foc = (demand[sys_] + gam[sys_]) / lam[sys_] - markup[sys_]
+    try:
+        dp = np.linalg.solve(jac_s, -foc)
+    except np.linalg.LinAlgError:
+        return None
+    new = p.copy()
+    new[sys_] = p[sys_] + dp
+    return new if np.all(np.isfinite(new[sys_]) & (new[sys_] > 0)) else None
 
 
 def anderson(hist_f, hist_g, priced):
@@ -195,7 +259,8 @@ def anderson(hist_f, hist_g, priced):
 def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter):
     """Multi-product Bertrand-Nash prices by the zeta fixed point of Morrow & Skerlos (2011),
         p_j <- c_j + (S_j + sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) / Lambda_j,
-    accelerated (Anderson, see AA_DEPTH), stopping when the map moves no price by tol relative and
+    accelerated (Anderson, see AA_DEPTH) and finished with Newton steps (see NEWTON_START; each
+    counts as one iteration, as in C), stopping when the map moves no price by tol relative and
     returning g(p); after max_iter iterations damped (p += (g(p) - p) / 2) for up to max_iter more.
     Returns (prices, iterations, converged)."""
     rows = (weight > 0) & np.isfinite(base).any(axis=1)
@@ -203,6 +268,7 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
     priced = (seller >= 0) & ~fixed
     p, it = price.copy(), 0
     hist_f, hist_g, last_change, aa_iterations = [], [], math.inf, 0
+    newton, newton_steps, newton_off, system = False, 0, False, None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, 2 * max_iter + 1):
             g = zeta_map(*args, p, cost, seller, owner, priced)
@@ -216,6 +282,20 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
             change = np.max(np.abs(g - p) / np.maximum(g, DBL_MIN))
             if change < tol:
                 return g, it, True
+            if newton:
+                if newton_steps == 0:
+                    system = newton_matrix(*args, p, cost, seller, owner, priced)
+                    ok = system is not None
+                else:
+                    ok = change < last_change
+                step = newton_step(*args, p, cost, seller, owner, system) if ok else None
+                if step is not None:
+                    newton_steps, last_change, p = newton_steps + 1, change, step
+                    continue
+                newton, newton_off = False, True  # back to the accelerated map, for good
+                if newton_steps:  # (untouched if no Newton step was taken)
+                    hist_f, hist_g = [], []
+            newton = not newton_off and change < NEWTON_START  # from the next iterate on
             accelerate = change <= AA_START
             if accelerate:
                 aa_iterations += 1
