@@ -42,11 +42,11 @@ static int interrupted(size_t done, char *err, size_t errlen) {
 }
 
 /* One process: every scenario in order. */
-static int run_serial(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+static int run_serial(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                       char *err, size_t errlen) {
   size_t done = 0;
   for (size_t k = 0; k < n_scen; k++) {
-    if (todo && !todo[k]) continue;
+    if (pending && !pending[k]) continue;
     if (moat_signals_pending()) return interrupted(done, err, errlen);
     moat_scenario_result_t res;
     int st = compute_checked(ops, k, &res, err, errlen);
@@ -198,7 +198,7 @@ static void wait_message(MPI_Status *stat) {
 }
 
 /* Rank 0: hand out scenarios in index order as workers ask; store what comes back. */
-static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                            char *err, size_t errlen) {
   result_header_t *h = malloc(sizeof *h);
   double *paths = NULL;
@@ -225,7 +225,7 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
       }
     }
     if (st == MOAT_OK && moat_signals_pending()) st = interrupted(stored, err, errlen);
-    while (next < n_scen && todo && !todo[next]) next++;
+    while (next < n_scen && pending && !pending[next]) next++;
     int64_t k = st == MOAT_OK && next < n_scen ? (int64_t)next++ : -1;
     MPI_Send(&k, 1, MPI_INT64_T, src, TAG_WORK, MPI_COMM_WORLD);
     if (k < 0) active--;
@@ -236,10 +236,10 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
   return st;
 }
 
-int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                       char *err, size_t errlen) {
-  if (size_ == 1) return run_serial(ops, n_scen, todo, err, errlen);
-  if (rank_ == 0) return run_coordinator(ops, n_scen, todo, err, errlen);
+  if (size_ == 1) return run_serial(ops, n_scen, pending, err, errlen);
+  if (rank_ == 0) return run_coordinator(ops, n_scen, pending, err, errlen);
   return run_worker(ops);
 }
 
@@ -251,9 +251,9 @@ int moat_dispatch_rank(void) { return 0; }
 int moat_dispatch_size(void) { return 1; }
 int moat_dispatch_agree(int v) { return v; }
 
-int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                       char *err, size_t errlen) {
-  return run_serial(ops, n_scen, todo, err, errlen);
+  return run_serial(ops, n_scen, pending, err, errlen);
 }
 
 #endif

@@ -254,14 +254,14 @@ static int store_one(void *ctx, const moat_scenario_result_t *res, char *err, si
   return st;
 }
 
-static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *todo, char *err,
+static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *pending, char *err,
                          size_t errlen) {
   c->r = moat_runner_alloc(threads);
   c->sc = malloc(sizeof *c->sc);
   int st = c->r && c->sc ? MOAT_OK : MOAT_ENOMEM;
   if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
   moat_dispatch_ops_t ops = {compute_one, store_one, c, c->cfg->base.output.keep_paths};
-  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, todo, err, errlen);
+  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, pending, err, errlen);
   free(c->paths);
   free(c->sc);
   moat_runner_free(c->r);
@@ -274,12 +274,12 @@ static int sweep_source(void *ctx, size_t k, moat_scenario_t *sc, char *err, siz
 }
 
 /* Writing rank: create the results file (or reopen FILE.partial with --resume) and mark in
- * todo[k] the scenarios this process runs: its shard's, not yet done. */
+ * pending[k] the scenarios this process runs: its shard's, not yet done. */
 static int open_results(const moat_config_t *cfg, const moat_run_options_t *opt, const char *file,
-                        const moat_writer_desc_t *d, moat_writer_t **w, uint8_t **todo, char *err,
+                        const moat_writer_desc_t *d, moat_writer_t **w, uint8_t **pending, char *err,
                         size_t errlen) {
   size_t n = d->n_scenarios;
-  uint8_t *t = *todo = calloc(n ? n : 1, 1);
+  uint8_t *t = *pending = calloc(n ? n : 1, 1);
   if (!t) {
     snprintf(err, errlen, "out of memory for the flags of %zu scenarios", n);
     return MOAT_ENOMEM;
@@ -350,15 +350,15 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
     d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
   progress_t pg = {isatty(STDERR_FILENO), opt->quiet || !writer, 0, 0, n_scen, 0, 0, now_s(), 0};
   run_ctx_t c = {.cfg = cfg, .pg = &pg};
-  uint8_t *todo = NULL;
-  int st = writer ? open_results(cfg, opt, file, &d, &c.w, &todo, err, sizeof err) : MOAT_OK;
+  uint8_t *pending = NULL;
+  int st = writer ? open_results(cfg, opt, file, &d, &c.w, &pending, err, sizeof err) : MOAT_OK;
   c.write_s = now_s() - pg.start;
-  for (size_t k = 0; todo && k < n_scen; k++) n_todo += todo[k];
+  for (size_t k = 0; pending && k < n_scen; k++) n_todo += pending[k];
   if (st == MOAT_OK && !pg.quiet)
     fprintf(stderr, "moatsim run: %s '%s.partial': %zu of %zu scenarios to run\n",
             opt->resume ? "resuming" : "writing", file, n_todo, n_scen);
-  if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, todo, err, sizeof err);
-  free(todo);
+  if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, pending, err, sizeof err);
+  free(pending);
   int rc = writer ? close_results(&c, st, opt, file, cmdline, n_todo, threads, err, sizeof err) : 0;
   return moat_dispatch_agree(rc);
 }

@@ -55,9 +55,9 @@ static fake_t fresh(void) {
   return f;
 }
 
-static int run(fake_t *f, size_t n, const uint8_t *todo, char *err) {
+static int run(fake_t *f, size_t n, const uint8_t *pending, char *err) {
   moat_dispatch_ops_t ops = {fake_compute, fake_store, f, 0};
-  return moat_dispatch_run(&ops, n, todo, err, MOAT_ERR_MAX);
+  return moat_dispatch_run(&ops, n, pending, err, MOAT_ERR_MAX);
 }
 
 static void order_and_skipping(void **state) {
@@ -70,9 +70,9 @@ static void order_and_skipping(void **state) {
   assert_int_equal(f.n_stored, 5);
   for (int k = 0; k < 5; k++) assert_int_equal(f.stored[k], (size_t)k);
   /* a shard's or a resumed run's flags: only the marked scenarios, in order */
-  const uint8_t todo[7] = {0, 1, 0, 0, 1, 1, 0};
+  const uint8_t pending[7] = {0, 1, 0, 0, 1, 1, 0};
   f = fresh();
-  assert_int_equal(run(&f, 7, todo, err), MOAT_OK);
+  assert_int_equal(run(&f, 7, pending, err), MOAT_OK);
   assert_int_equal(f.n_computed, 3);
   assert_int_equal(f.stored[0], 1);
   assert_int_equal(f.stored[1], 4);

@@ -45,8 +45,8 @@ int moat_cli_parse_run(int argc, char **argv, int command, moat_run_options_t *o
  * "iB" or "B"), e.g. "8G" = 8 * 2^30. 0 or MOAT_EINVAL. */
 int moat_cli_parse_bytes(const char *text, uint64_t *bytes);
 
-/* Commands provided by other modules (sim/cli_stubs.c holds placeholders that say the command is
- * not available in this build). argv[0] is the command name; they return the exit code. */
+/* Commands implemented in their own modules: info and summary in sim/inspect.c, merge in
+ * sim/merge.c, report in sim/report.c. argv[0] is the command name; they return the exit code. */
 int moat_cmd_info(int argc, char **argv);
 int moat_cmd_summary(int argc, char **argv);
 int moat_cmd_merge(int argc, char **argv);

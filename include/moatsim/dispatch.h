@@ -40,7 +40,7 @@ int moat_dispatch_size(void);
 int moat_dispatch_agree(int v);
 
 /*
- * Run and store every scenario k < n_scen with todo[k] != 0 (todo is read on rank 0 only).
+ * Run and store every scenario k < n_scen with pending[k] != 0 (pending is read on rank 0 only).
  * One rank: in index order, compute then store, looking for SIGINT / SIGTERM between scenarios.
  * Several ranks: rank 0 hands indices out in order as workers ask, stores results as they
  * arrive (in completion order: each scenario has its own slice, so the file is the same) and
@@ -50,7 +50,7 @@ int moat_dispatch_agree(int v);
  * Environment MOATSIM_TEST_FAIL=k makes scenario k fail as its path 0 would (for tests of
  * the failure path only).
  */
-int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *todo,
+int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                       char *err, size_t errlen);
 
 #endif
