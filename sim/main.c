@@ -307,7 +307,7 @@ static int open_results(const moat_config_t *cfg, const moat_run_options_t *opt,
 /* Writing rank: finish the file, or keep FILE.partial for --resume, or remove it; report.
  * Returns the exit code. */
 static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, const char *file,
-                         const char *cmdline, size_t n_todo, int threads, char *err, size_t errlen) {
+                         const char *cmdline, size_t n_pending, int threads, char *err, size_t errlen) {
   double wall = now_s() - c->pg->start, t1 = now_s();
   if (st == MOAT_OK) st = moat_writer_finish(c->w, wall, err, errlen);
   else if (st == MOAT_EINTR || opt->resume) moat_writer_suspend(c->w);
@@ -326,7 +326,7 @@ static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, co
     return exit_code(st);
   }
   const moat_scenario_t *b = &c->cfg->base;
-  printf("wrote %s: %zu scenario%s", file, n_todo, n_todo == 1 ? "" : "s");
+  printf("wrote %s: %zu scenario%s", file, n_pending, n_pending == 1 ? "" : "s");
   if (opt->shard_count > 1) printf(" (shard %d/%d)", opt->shard_index, opt->shard_count);
   if (moat_dispatch_size() > 1) printf(" on %d MPI ranks", moat_dispatch_size());
   printf(", %d paths each, %d thread%s, %.2f s (HDF5 writing %.3f s)\n", b->paths, threads,
@@ -339,7 +339,7 @@ static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, co
 static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt, const char *file,
                          const char *cmdline) {
   char err[MOAT_ERR_MAX] = "";
-  size_t n_scen = moat_sweep_count(cfg), n_todo = 0;
+  size_t n_scen = moat_sweep_count(cfg), n_pending = 0;
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
   int writer = moat_dispatch_rank() == 0;
   moat_writer_desc_t d = {.n_scenarios = n_scen, .scenario = sweep_source,
@@ -353,13 +353,13 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   uint8_t *pending = NULL;
   int st = writer ? open_results(cfg, opt, file, &d, &c.w, &pending, err, sizeof err) : MOAT_OK;
   c.write_s = now_s() - pg.start;
-  for (size_t k = 0; pending && k < n_scen; k++) n_todo += pending[k];
+  for (size_t k = 0; pending && k < n_scen; k++) n_pending += pending[k];
   if (st == MOAT_OK && !pg.quiet)
     fprintf(stderr, "moatsim run: %s '%s.partial': %zu of %zu scenarios to run\n",
-            opt->resume ? "resuming" : "writing", file, n_todo, n_scen);
+            opt->resume ? "resuming" : "writing", file, n_pending, n_scen);
   if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, pending, err, sizeof err);
   free(pending);
-  int rc = writer ? close_results(&c, st, opt, file, cmdline, n_todo, threads, err, sizeof err) : 0;
+  int rc = writer ? close_results(&c, st, opt, file, cmdline, n_pending, threads, err, sizeof err) : 0;
   return moat_dispatch_agree(rc);
 }
 

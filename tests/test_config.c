@@ -15,6 +15,7 @@
 #include "../sim/config_table.h"
 #include "fixtures.h"
 #include "message_check.h"
+#include "scenario_file.h"
 #include "moatsim/cli.h"
 #include "moatsim/config.h"
 #include "moatsim/metrics.h"
@@ -32,17 +33,7 @@ static char err[MOAT_ERR_MAX];
 /* Write text to the test's scenario file: one name made by mkstemp, rewritten for each case, so
  * that expected messages can name it before the load. */
 static const char *write_tmp(const char *text) {
-  if (!tmp_path[0]) {
-    snprintf(tmp_path, sizeof tmp_path, "/tmp/moat_test_config_XXXXXX");
-    int fd = mkstemp(tmp_path);
-    assert_true(fd >= 0);
-    close(fd);
-  }
-  FILE *f = fopen(tmp_path, "w");
-  assert_non_null(f);
-  assert_int_equal(fputs(text, f) >= 0, 1);
-  fclose(f);
-  return tmp_path;
+  return write_scenario_file(tmp_path, sizeof tmp_path, "/tmp/moat_test_config_XXXXXX", text);
 }
 
 /* Load text with overrides; returns the status (cfg filled on success). */

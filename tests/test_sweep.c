@@ -14,6 +14,7 @@
 #include <gsl/gsl_qrng.h>
 
 #include "message_check.h"
+#include "scenario_file.h"
 
 #include "moatsim/config.h"
 #include "moatsim/sweep.h"
@@ -29,16 +30,7 @@ static char tmp_path[64];
 static char err[MOAT_ERR_MAX];
 
 static int load(const char *text, moat_config_t *cfg) {
-  if (!tmp_path[0]) {
-    snprintf(tmp_path, sizeof tmp_path, "/tmp/moat_test_sweep_XXXXXX");
-    int fd = mkstemp(tmp_path);
-    assert_true(fd >= 0);
-    close(fd);
-  }
-  FILE *f = fopen(tmp_path, "w");
-  assert_non_null(f);
-  assert_true(fputs(text, f) >= 0);
-  fclose(f);
+  write_scenario_file(tmp_path, sizeof tmp_path, "/tmp/moat_test_sweep_XXXXXX", text);
   err[0] = '\0';
   return moat_config_load(cfg, tmp_path, NULL, 0, err, sizeof err);
 }
