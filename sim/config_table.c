@@ -50,7 +50,9 @@ const moat_param_t moat_params[] = {
     GI(paths, 200, 1, 10000000, "1", "Monte Carlo paths per scenario"),
     /* §3, §5 market */
     GD(market.demand_mtok_per_month, 8.0e8, 1.0, 1.0e15, "Mtok/month", "total baseline token demand at t = 0"),
-    GD(market.demand_growth_per_year, 1.0, -0.9, 10.0, "1/year", "growth of baseline demand, fraction a year (1 = doubling)"),
+    GD(market.demand_growth_per_year, 1.0, -0.9, 10.0, "1/year", "g_0: growth of baseline demand at t = 0, fraction a year (1 = doubling)"),
+    GD(market.demand_growth_long_run, 1.0, -0.9, 10.0, "1/year", "g_inf: long-run growth of baseline demand, fraction a year; used when the decay is > 0"),
+    GD(market.demand_growth_decay_per_year, 0.0, 0.0, 20.0, "1/year", "lambda: ln(1 + growth) moves from g_0 to g_inf as exp(-lambda t) (0 = constant g_0)"),
     GD(market.price_elasticity, 0.8, 0.0, 5.0, "1", "epsilon: volume falls as (average price paid / initial)^-epsilon"),
     /* §4 quality gap */
     GD(quality_gap.initial, 0.04, 1e-4, 0.9, "1", "latent gap g(0) " GAP_DOC),
@@ -87,6 +89,11 @@ const moat_param_t moat_params[] = {
     GD(enterprises.speed_value, 0.01, 0.0, 10.0, "1", "sigma_speed: value of ln(speed) in utility"),
     GD(enterprises.taste_dispersion, 0.12, 0.001, 10.0, "1", "rho: logit scale tau = rho * v"),
     GD(enterprises.review_per_year, 2.0, 0.0, 366.0, "1/year", "Poisson rate at which an enterprise re-routes its volume"),
+    {.key = "enterprises.outside_option", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_BOOL,
+     .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, enterprises.outside_option), .def = 1,
+     .min = 0, .max = 1, .unit = "",
+     .doc = "enterprises may leave work undone (buy no tokens) when every offer is worth less than outside_value"},
+    GD(enterprises.outside_value, 0.0, -10.0, 10.0, "1", "o: utility of buying nothing, as a fraction of the work's value (u_0 = o * v)"),
     /* §3 governance */
     {.key = "governance.restricted_origins", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_SLIST,
      .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, governance.restricted_origins),

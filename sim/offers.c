@@ -54,8 +54,10 @@ void moat_offers_build(const moat_scenario_t *sc, moat_offer_table_t *ot) {
     ot->local_list[ot->n_local++] = ot->local[l];
   }
   ot->n_sellers = first_cloud_seller + sc->n_clouds;
+  ot->outside = sc->enterprises.outside_option ? ot->n : -1;
+  ot->n_cols = ot->n + (ot->outside >= 0);
   /* Rows padded to a multiple of 4 doubles (32 bytes) for vector loads in the kernel. */
-  ot->stride = ((size_t)ot->n + 3u) & ~(size_t)3u;
+  ot->stride = ((size_t)ot->n_cols + 3u) & ~(size_t)3u;
 }
 
 void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
@@ -101,9 +103,13 @@ void moat_offers_fill_base(const moat_offer_table_t *ot, const moat_scenario_t *
     fixed[c] = sc->enterprises.speed_value * ot->log_speed[j] * inv_rho;
     expo[c] = ot->exposure[j] * sc->enterprises.privacy_weight * inv_rho;
   }
+  /* The outside option: u_0 / tau = o v / (rho v), the same in every row; never infeasible. */
+  const double outside = sc->enterprises.outside_value * inv_rho;
+  const int fill_outside = !local_only && ot->outside >= 0;
   for (size_t i = 0; i < e->n; i++) {
     for (int s = 0; s < MOAT_N_SEG; s++) {
       double *row = base + (2 * i + (size_t)s) * ot->stride;
+      if (fill_outside) row[ot->outside] = outside;
       double gain = exp(eta[s] * e->finetune[i] / frontier);
       for (int c = 0; c < n_cols; c++) {
         int j = cols[c];

@@ -107,7 +107,7 @@ static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char *err, size_t errlen) {
   size_t n = (size_t)(sc->enterprises.count > 0 ? sc->enterprises.count : 1);
-  size_t stride = ((size_t)moat_scenario_offers(sc) + 3u) & ~(size_t)3u;
+  size_t stride = ((size_t)moat_scenario_columns(sc) + 3u) & ~(size_t)3u;
   size_t steps = (size_t)(moat_scenario_steps(sc) > 0 ? moat_scenario_steps(sc) : 1);
   size_t sellers = (size_t)(sc->n_labs + sc->n_clouds);
   if (errlen) err[0] = '\0';
@@ -169,7 +169,7 @@ static void path_init(const moat_scenario_t *sc, moat_workspace_t *ws) {
   const moat_offer_table_t *ot = &ws->ot;
   for (size_t r = 0; r < 2 * e->n; r++) {
     ws->alpha[r] = 1.0 / (sc->enterprises.taste_dispersion * e->value[r]);
-    for (size_t j = (size_t)ot->n; j < ot->stride; j++) ws->base[r * ot->stride + j] = -INFINITY;
+    for (size_t j = (size_t)ot->n_cols; j < ot->stride; j++) ws->base[r * ot->stride + j] = -INFINITY;
   }
   memset(ws->adopted, 0, e->n);
   ws->adopted_d0 = 0.0;
@@ -184,6 +184,12 @@ static void path_init(const moat_scenario_t *sc, moat_workspace_t *ws) {
     ws->offer_active[j] = 1;
     ws->fixed[j] = ot->seller[j] < 0;
     ws->seller[j] = ot->seller[j];
+  }
+  if (ot->outside >= 0) { /* buying nothing: price and cost 0, no seller, never re-priced */
+    int j = ot->outside;
+    ws->price[j] = ws->cost[j] = 0.0;
+    ws->offer_active[j] = ws->fixed[j] = 1;
+    ws->seller[j] = -1;
   }
   ws->war_price = NAN;
 }
@@ -219,7 +225,7 @@ static int step_draws(const moat_scenario_t *sc, int n, moat_workspace_t *ws) {
 static void step_volumes(const moat_scenario_t *sc, int n, moat_workspace_t *ws) {
   const moat_enterprises_t *e = ws->ent;
   double t = (double)n / (double)sc->steps_per_year;
-  double growth = pow(1.0 + sc->market.demand_growth_per_year, t);
+  double growth = moat_demand_growth(sc, t);
   double eps = sc->market.price_elasticity;
   for (size_t i = 0; i < e->n; i++) {
     double d = e->d0[i] * growth;
@@ -264,15 +270,17 @@ static void step_price_setup(int n, moat_workspace_t *ws) {
 
 /* Allocations after the solve: reviewers take s(p(t)); others keep theirs, renormalized over
  * still-feasible offers when some left (a row left with nothing feasible takes s(p(t))). Then
- * quantities Q_j and each enterprise's average price paid P_i. Shares are computed only for the
+ * quantities Q_j (Q of the outside column: demand left unserved) and each enterprise's average
+ * price paid per token bought, P_i = sum_s h_is sum_j a_ijs p_j / sum_s h_is sum_j a_ijs over
+ * the offers (kept from the last step if it buys nothing). Shares are computed only for the
  * rows that take them (about 15 % a step at 2 reviews a year), one row at a time. */
 static void step_allocate(const moat_market_t *market, int n, int exits, moat_workspace_t *ws) {
   const moat_enterprises_t *e = ws->ent;
   const moat_offer_table_t *ot = &ws->ot;
-  const size_t stride = ot->stride, J = (size_t)ot->n;
-  for (size_t j = 0; j < J; j++) ws->qty[j] = 0.0;
+  const size_t stride = ot->stride, J = (size_t)ot->n, cols = (size_t)ot->n_cols;
+  for (size_t j = 0; j < cols; j++) ws->qty[j] = 0.0;
   for (size_t i = 0; i < e->n; i++) {
-    double paid = 0.0;
+    double paid = 0.0, bought = 0.0;
     for (size_t s = 0; s < MOAT_N_SEG; s++) {
       size_t r = 2 * i + s;
       double *a = ws->alloc + r * stride;
@@ -280,12 +288,12 @@ static void step_allocate(const moat_market_t *market, int n, int exits, moat_wo
       int take = ws->review[i];
       if (!take && exits) {
         double sum = 0.0;
-        for (size_t j = 0; j < J; j++) {
+        for (size_t j = 0; j < cols; j++) {
           if (b[j] == -INFINITY) a[j] = 0.0;
           sum += a[j];
         }
         if (sum > 0.0)
-          for (size_t j = 0; j < J; j++) a[j] /= sum;
+          for (size_t j = 0; j < cols; j++) a[j] /= sum;
         else
           take = 1;
       }
@@ -298,11 +306,14 @@ static void step_allocate(const moat_market_t *market, int n, int exits, moat_wo
         moat_choice_shares(&row, ws->price, a);
       }
       double w = ws->weight[r], hs = s == MOAT_SEG_HARD ? e->hard[i] : 1.0 - e->hard[i];
+      for (size_t j = 0; j < cols; j++) ws->qty[j] += w * a[j];
       for (size_t j = 0; j < J; j++) {
-        ws->qty[j] += w * a[j];
         paid += hs * a[j] * ws->price[j];
+        bought += hs * a[j];
       }
     }
+    if (bought > 0.0) paid /= bought;
+    else paid = n == 0 ? 0.0 : ws->paid_prev[i];
     if (n == 0) ws->paid0[i] = paid;
     ws->paid_prev[i] = paid;
   }
@@ -382,7 +393,7 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
                   moat_workspace_t *ws, double *out, moat_path_stats_t *stats) {
   const int T = moat_scenario_steps(sc);
   if ((size_t)sc->enterprises.count > ws->cap_ent || (size_t)T > ws->cap_steps ||
-      ((size_t)moat_scenario_offers(sc) + 3u) / 4u * 4u > ws->cap_stride ||
+      ((size_t)moat_scenario_columns(sc) + 3u) / 4u * 4u > ws->cap_stride ||
       (size_t)(sc->n_labs + sc->n_clouds) > ws->cap_sellers)
     return MOAT_EINVAL; /* workspace not reserved for sc */
   for (int k = 0; k < N_STREAMS; k++)
@@ -391,7 +402,7 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
   moat_scenario_layout(sc, &lay);
   path_init(sc, ws);
   const moat_offer_table_t *ot = &ws->ot;
-  moat_market_t market = {2 * ws->ent->n, (size_t)ot->n, ot->stride, ws->base, ws->alpha,
+  moat_market_t market = {2 * ws->ent->n, (size_t)ot->n_cols, ot->stride, ws->base, ws->alpha,
                           ws->weight, ws->cost, ws->seller, ws->fixed, (size_t)ot->n_sellers};
   moat_path_stats_t st = {0, 0, 0};
   for (int n = 0; n < T; n++) {

@@ -62,6 +62,8 @@ static void market_metrics(const moat_step_view_t *v, const moat_layout_t *lay, 
       ratio(closed.spend, closed.spend + open.spend);
   m[moat_at_market(lay, MOAT_MK_SPEND_TOTAL, n)] = spend;
   m[moat_at_market(lay, MOAT_MK_VOLUME_TOTAL, n)] = total;
+  double unserved = ot->outside >= 0 ? v->qty[ot->outside] : 0.0;
+  m[moat_at_market(lay, MOAT_MK_UNSERVED_SHARE, n)] = ratio(unserved, unserved + total);
   m[moat_at_market(lay, MOAT_MK_LOCAL_ADOPTERS, n)] = v->adopters_fraction;
   m[moat_at_market(lay, MOAT_MK_PRICE_WAR_ACTIVE, n)] = v->proc->war_active;
   m[moat_at_market(lay, MOAT_MK_PRICING_ITERATIONS, n)] = v->pricing_iterations;

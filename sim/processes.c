@@ -49,6 +49,13 @@ double moat_cost_index(const moat_scenario_t *sc, double t) {
   return pow(1.0 - sc->price_compression.cost_decline_per_year, t);
 }
 
+double moat_demand_growth(const moat_scenario_t *sc, double t) {
+  double lambda = sc->market.demand_growth_decay_per_year;
+  if (lambda == 0.0) return pow(1.0 + sc->market.demand_growth_per_year, t);
+  double r0 = log1p(sc->market.demand_growth_per_year), rinf = log1p(sc->market.demand_growth_long_run);
+  return exp(rinf * t + (r0 - rinf) * (-expm1(-lambda * t)) / lambda);
+}
+
 double moat_local_cost(const moat_scenario_t *sc, double t) {
   return sc->local_inference.cost_per_mtok * pow(1.0 - sc->local_inference.cost_decline_per_year, t);
 }

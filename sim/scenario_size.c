@@ -12,3 +12,7 @@ int moat_scenario_offers(const moat_scenario_t *sc) {
   for (int l = 0; l < sc->n_labs; l++) n += sc->labs[l].kind == MOAT_LAB_CLOSED ? 2 : 2 + sc->n_clouds;
   return n;
 }
+
+int moat_scenario_columns(const moat_scenario_t *sc) {
+  return moat_scenario_offers(sc) + (sc->enterprises.outside_option ? 1 : 0);
+}

@@ -61,6 +61,8 @@ static inline void moat_fixture_baseline(moat_scenario_t *sc) {
   sc->paths = 200;
   sc->market.demand_mtok_per_month = 8.0e8;
   sc->market.demand_growth_per_year = 1.0;
+  sc->market.demand_growth_long_run = 1.0; /* the table's defaults: constant growth */
+  sc->market.demand_growth_decay_per_year = 0.0;
   sc->market.price_elasticity = 0.8;
   sc->quality_gap.initial = 0.04;
   sc->quality_gap.long_run = 0.03;
@@ -93,6 +95,8 @@ static inline void moat_fixture_baseline(moat_scenario_t *sc) {
   sc->enterprises.speed_value = 0.01;
   sc->enterprises.taste_dispersion = 0.12;
   sc->enterprises.review_per_year = 2.0;
+  sc->enterprises.outside_option = 1; /* the table's defaults: buying nothing is worth 0 */
+  sc->enterprises.outside_value = 0.0;
   sc->governance.n_restricted_origins = 1;
   strcpy(sc->governance.restricted_origins[0], "cn");
   sc->governance.restricted_share = 0.25;

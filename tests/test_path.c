@@ -11,38 +11,12 @@
 #include <cmocka.h>
 
 #include "fixtures.h"
+#include "path_runner.h"
 #include "moatsim/enterprises.h"
 #include "moatsim/model.h"
 #include "moatsim/offers.h"
 #include "moatsim/processes.h"
 #include "moatsim/rng.h"
-
-typedef struct {
-  moat_workspace_t *ws;
-  moat_layout_t lay;
-  double *out;
-} runner_t;
-
-static void runner_init(runner_t *r, const moat_scenario_t *sc) {
-  char err[MOAT_ERR_MAX];
-  r->ws = moat_workspace_alloc();
-  assert_non_null(r->ws);
-  assert_int_equal(moat_workspace_reserve(r->ws, sc, err, sizeof err), 0);
-  moat_scenario_layout(sc, &r->lay);
-  r->out = malloc(r->lay.per_path * sizeof(double));
-  assert_non_null(r->out);
-}
-
-static void runner_clear(runner_t *r) {
-  moat_workspace_free(r->ws);
-  free(r->out);
-}
-
-static void run(runner_t *r, const moat_scenario_t *sc, uint64_t scen, uint64_t path) {
-  moat_path_stats_t st;
-  assert_int_equal(moat_path_run(sc, scen, path, r->ws, r->out, &st), 0);
-  assert_true(st.pricing_iterations >= st.max_iterations);
-}
 
 /* ---- determinism --------------------------------------------------------------------- */
 
@@ -197,7 +171,8 @@ static void baseline_finite(void **state) {
 /* ---- volume and step 0 --------------------------------------------------------------- */
 
 /* At step 0 every enterprise has a feasible offer and no price factor, so the market volume
- * is sum D_i0 = demand_mtok_per_month x 12 dt exactly (rounding only), shares sum to 1, the
+ * is sum D_i0 = demand_mtok_per_month x 12 dt exactly (rounding only) once the unserved share
+ * is added back, shares of the tokens bought sum to 1, the
  * frontier is the best closed quality and the latent gap the configured one. */
 static void step_zero_volume(void **state) {
   (void)state;
@@ -209,7 +184,11 @@ static void step_zero_volume(void **state) {
   runner_init(&r, &sc);
   run(&r, &sc, 0, 7);
   const moat_layout_t *lay = &r.lay;
-  assert_close(r.out[moat_at_market(lay, MOAT_MK_VOLUME_TOTAL, 0)], 8e8, 8e8 * 1e-12);
+  /* Tokens bought plus demand left to the outside option make up the whole demand. */
+  double bought = r.out[moat_at_market(lay, MOAT_MK_VOLUME_TOTAL, 0)];
+  double unserved = r.out[moat_at_market(lay, MOAT_MK_UNSERVED_SHARE, 0)];
+  assert_true(unserved > 0.0 && unserved < 0.1);
+  assert_close(bought / (1.0 - unserved), 8e8, 8e8 * 1e-12);
   double s = 0.0;
   const int ids[4] = {MOAT_MK_SHARE_CLOSED, MOAT_MK_SHARE_OPEN_CLOUD, MOAT_MK_SHARE_OPEN_FIRST_PARTY,
                       MOAT_MK_SHARE_LOCAL};
@@ -235,6 +214,7 @@ static void utilities_match_formula(void **state) {
   moat_fixture_baseline(&sc);
   sc.enterprises.count = 60;
   sc.governance.restricted_share = 0.5;
+  sc.enterprises.outside_value = 0.3;
   moat_enterprises_t *e = moat_enterprises_alloc(60);
   gsl_rng *r = moat_rng_alloc();
   moat_rng_seed(r, 11, 0, 0, MOAT_RNG_ATTRIBUTES);
@@ -277,6 +257,9 @@ static void utilities_match_formula(void **state) {
                         sc.enterprises.speed_value * log(speed));
         assert_close(b, u / (rho * v), 1e-12 * (1.0 + fabs(u / (rho * v))));
       }
+      /* The outside option: u_0 = o v, feasible for everyone. */
+      assert_int_equal(ot.outside, ot.n);
+      assert_close(base[(2 * i + (size_t)s) * ot.stride + (size_t)ot.n], 0.3 * v / (rho * v), 1e-15);
     }
   }
   /* Local quality and adoption change; local-only refill == full refill. */
@@ -286,7 +269,7 @@ static void utilities_match_formula(void **state) {
   memcpy(again, base, cells * sizeof(double));
   moat_offers_fill_base(&ot, &sc, e, quality, F, active, adopted, 0, again);
   for (size_t i = 0; i < 120; i++)
-    assert_memory_equal(base + i * ot.stride, again + i * ot.stride, (size_t)ot.n * sizeof(double));
+    assert_memory_equal(base + i * ot.stride, again + i * ot.stride, (size_t)ot.n_cols * sizeof(double));
   free(base);
   free(again);
   gsl_rng_free(r);

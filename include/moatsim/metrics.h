@@ -25,6 +25,8 @@
   X(REVENUE_SHARE_CLOSED, "revenue_share_closed", "1", "closed labs' share of token spend")     \
   X(SPEND_TOTAL, "spend_total", "USD/step", "token spend of all enterprises")                    \
   X(VOLUME_TOTAL, "volume_total", "Mtok/step", "tokens used by all enterprises")                 \
+  X(UNSERVED_SHARE, "unserved_share", "1",                                                       \
+    "share of token demand left unserved: work for which buying nothing beats every offer")      \
   X(LOCAL_ADOPTERS, "local_adopters", "1", "fraction of enterprises running local inference")   \
   X(PRICE_WAR_ACTIVE, "price_war_active", "1", "1 while a price war runs")                      \
   X(PRICING_ITERATIONS, "pricing_iterations", "1", "zeta fixed-point iterations this step")     \

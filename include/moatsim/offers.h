@@ -15,7 +15,8 @@ enum moat_offer_kind {
   MOAT_OFFER_LOCAL         /* an open model on the enterprise's own hardware */
 };
 
-#define MOAT_MAX_OFFERS (MOAT_MAX_LABS * (2 + MOAT_MAX_CLOUDS))
+/* Offers, plus one column for the outside option. */
+#define MOAT_MAX_OFFERS (MOAT_MAX_LABS * (2 + MOAT_MAX_CLOUDS) + 1)
 #define MOAT_MAX_SELLERS (MOAT_MAX_LABS + MOAT_MAX_CLOUDS)
 
 /*
@@ -23,11 +24,16 @@ enum moat_offer_kind {
  * each open lab in lab order its first-party API, one offer per cloud in cloud order, and its
  * local offer. Sellers: closed labs in lab order, then open labs' first-party APIs in lab order,
  * then clouds in cloud order. Local offers have seller -1 (priced at cost).
+ * With enterprises.outside_option, the choice matrices carry one more column after the n
+ * offers: buying nothing (price 0, no seller, u_0 = outside_value * v). It is not an offer:
+ * loops over offers stop at n; the pricing kernel and the allocations see n_cols columns.
  */
 typedef struct moat_offer_table {
   int n;                                     /* offers */
+  int outside;                               /* column of the outside option (= n), -1 if off */
+  int n_cols;                                /* columns of the choice matrices: n (+ 1) */
   int n_sellers;                             /* sellers */
-  size_t stride;                             /* row pitch of the choice matrices (>= n) */
+  size_t stride;                             /* row pitch of the choice matrices (>= n_cols) */
   int kind[MOAT_MAX_OFFERS];                 /* enum moat_offer_kind */
   int lab[MOAT_MAX_OFFERS];                  /* lab whose model it is */
   int cloud[MOAT_MAX_OFFERS];                /* hosting cloud, -1 if none */
@@ -60,8 +66,9 @@ void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
  *   base = [ (1 + b_j) exp(-eta_s (F - q_ij) / F) - pi_i w_priv x_j + sigma_speed ln speed_j ] / rho
  * (v_is cancels against tau_is = rho v_is), -INFINITY where j is infeasible for i: its lab is
  * inactive (offer_active[j] == 0), i is restricted and j's origin restricted, or j is local and
- * i has not adopted. local_only: refill only the local columns (when only local quality and
- * adoption changed). Padding columns are not touched.
+ * i has not adopted. The outside option's column, if any, is outside_value / rho. local_only:
+ * refill only the local columns (when only local quality and adoption changed). Padding
+ * columns are not touched.
  */
 void moat_offers_fill_base(const moat_offer_table_t *ot, const moat_scenario_t *sc,
                            const moat_enterprises_t *e, const double *quality, double frontier,

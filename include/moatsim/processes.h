@@ -52,6 +52,10 @@ int moat_war_steps(const moat_scenario_t *sc);
 
 /* Compute cost index kappa_c(t) = (1 - cost_decline_per_year)^t, t in years. */
 double moat_cost_index(const moat_scenario_t *sc, double t);
+/* Growth factor of baseline demand since t = 0 at constant prices: exp of the integral of the
+ * log growth rate r(s) = r_inf + (r_0 - r_inf) e^{-lambda s}, r = ln(1 + g), that is
+ * exp(r_inf t + (r_0 - r_inf)(1 - e^{-lambda t}) / lambda); (1 + g_0)^t when lambda = 0. */
+double moat_demand_growth(const moat_scenario_t *sc, double t);
 /* Local inference cost c_L(t), $/Mtok, and quality penalty lambda_L(t), fraction. */
 double moat_local_cost(const moat_scenario_t *sc, double t);
 double moat_local_penalty(const moat_scenario_t *sc, double t);

@@ -73,7 +73,9 @@ typedef struct moat_scenario {
 
   struct {
     double demand_mtok_per_month;  /* total baseline demand at t = 0, Mtok/month */
-    double demand_growth_per_year; /* fraction/year */
+    double demand_growth_per_year; /* g_0: growth at t = 0, fraction/year */
+    double demand_growth_long_run; /* g_inf: long-run growth, fraction/year */
+    double demand_growth_decay_per_year; /* lambda: ln(1 + g) moves from g_0 to g_inf, 1/year */
     double price_elasticity;       /* epsilon */
   } market;
   struct {
@@ -114,6 +116,8 @@ typedef struct moat_scenario {
     double speed_value;          /* sigma_speed */
     double taste_dispersion;     /* rho: tau = rho * v */
     double review_per_year;      /* 1/year */
+    int outside_option;          /* boolean: enterprises may buy nothing (outside good) */
+    double outside_value;        /* o: utility of buying nothing is o * v_is */
   } enterprises;
   struct {
     int n_restricted_origins;
@@ -156,6 +160,8 @@ typedef struct moat_scenario {
 int moat_scenario_steps(const moat_scenario_t *sc);
 /* Offers: 2 per closed lab, (2 + clouds) per open lab. */
 int moat_scenario_offers(const moat_scenario_t *sc);
+/* Columns of the choice matrices: the offers, plus one for the outside option if it is on. */
+int moat_scenario_columns(const moat_scenario_t *sc);
 
 /* Sweep designs (MODEL.md §11 `sweep`). */
 enum moat_sweep_method {

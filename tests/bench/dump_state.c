@@ -183,15 +183,17 @@ static int put_draws(const moat_scenario_t *sc, uint64_t path, const double *res
   return bad != 0;
 }
 
-/* The kernel's market at step 0 (as moat_path_run builds it) and its equilibrium from 1.5 c. */
+/* The kernel's market at step 0 (as moat_path_run builds it: the offers, then the outside
+ * option's column if it is on) and its equilibrium from 1.5 c. */
 static int put_step0(const moat_scenario_t *sc, const moat_enterprises_t *e) {
   moat_offer_table_t ot;
   moat_processes_t ps;
   moat_offers_build(sc, &ot);
   moat_processes_init(sc, &ps);
-  size_t rows = 2 * e->n, J = (size_t)ot.n;
+  size_t rows = 2 * e->n, J = (size_t)ot.n_cols;
   double quality[MOAT_MAX_OFFERS], cost[MOAT_MAX_OFFERS], price[MOAT_MAX_OFFERS];
   unsigned char active[MOAT_MAX_OFFERS], fixed[MOAT_MAX_OFFERS];
+  int seller[MOAT_MAX_OFFERS];
   double *base = malloc(rows * ot.stride * sizeof *base), *shares = malloc(rows * ot.stride * sizeof *shares);
   double *alpha = malloc(rows * sizeof *alpha), *weight = malloc(rows * sizeof *weight);
   unsigned char *adopted = calloc(e->n + 1, 1);
@@ -200,9 +202,11 @@ static int put_step0(const moat_scenario_t *sc, const moat_enterprises_t *e) {
   if (!bad) {
     moat_offers_update(&ot, sc, ps.quality, moat_cost_index(sc, 0.0), moat_local_cost(sc, 0.0),
                        moat_local_penalty(sc, 0.0), quality, cost);
+    if (ot.outside >= 0) quality[ot.outside] = cost[ot.outside] = 0.0;
     for (size_t j = 0; j < J; j++) {
+      seller[j] = (int)j == ot.outside ? -1 : ot.seller[j];
       active[j] = 1;
-      fixed[j] = ot.seller[j] < 0;
+      fixed[j] = seller[j] < 0;
       price[j] = fixed[j] ? cost[j] : 1.5 * cost[j];
     }
     for (size_t r = 0; r < rows; r++) {
@@ -211,7 +215,7 @@ static int put_step0(const moat_scenario_t *sc, const moat_enterprises_t *e) {
       weight[r] = e->d0[r / 2] * (r % 2 == MOAT_SEG_HARD ? e->hard[r / 2] : 1.0 - e->hard[r / 2]);
     }
     moat_offers_fill_base(&ot, sc, e, quality, ps.frontier, active, adopted, 0, base);
-    moat_market_t m = {rows, J, ot.stride, base, alpha, weight, cost, ot.seller, fixed, (size_t)ot.n_sellers};
+    moat_market_t m = {rows, J, ot.stride, base, alpha, weight, cost, seller, fixed, (size_t)ot.n_sellers};
     moat_pricing_result_t res;
     moat_pricing_solve(&m, price, sc->pricing.tolerance, sc->pricing.max_iterations, pws, &res);
     moat_choice_shares(&m, price, shares);
@@ -221,7 +225,7 @@ static int put_step0(const moat_scenario_t *sc, const moat_enterprises_t *e) {
     }
     fprintf(out, "\"step0\": {\"iterations\": %d, \"converged\": %d,\n", res.iterations, res.converged);
     fprintf(out, "\"seller\": [");
-    for (size_t j = 0; j < J; j++) fprintf(out, "%s%d", j ? "," : "", ot.seller[j]);
+    for (size_t j = 0; j < J; j++) fprintf(out, "%s%d", j ? "," : "", seller[j]);
     fputs("],\n", out);
     put_doubles("cost", cost, J, 0);
     put_doubles("quality", quality, J, 0);

@@ -538,6 +538,16 @@ def local_pool(sc, ent):
     return pool
 
 
+def demand_growth(sc, t):
+    """Growth factor of baseline demand since t = 0: exp of the integral of the log growth rate
+    r(s) = r_inf + (r_0 - r_inf) exp(-lambda s), r = ln(1 + g); (1 + g_0)^t when lambda = 0."""
+    lam = sc["market.demand_growth_decay_per_year"]
+    if lam == 0:
+        return (1 + sc["market.demand_growth_per_year"]) ** t
+    r0, rinf = math.log1p(sc["market.demand_growth_per_year"]), math.log1p(sc["market.demand_growth_long_run"])
+    return math.exp(rinf * t + (r0 - rinf) * -math.expm1(-lam * t) / lam)
+
+
 def run_path(dump, sc=None):
     """The whole path of the dump from its draws; returns a Results."""
     sc = sc or Scenario(dump)
@@ -556,7 +566,13 @@ def run_path(dump, sc=None):
     offer_active = np.ones(J, bool)
     adopted, review = np.zeros(N, bool), np.ones(N, bool)
     adopted_d0 = 0.0
-    alloc = np.zeros((2 * N, J))
+    # the outside option (buying nothing): one more column after the offers, price 0, no seller
+    outside = int(bool(sc["enterprises.outside_option"]))
+    Jc = J + outside
+    outside_base = sc["enterprises.outside_value"] / sc["enterprises.taste_dispersion"]
+    seller_c = np.append(ot.seller, [-1] * outside)
+    owner_c = np.vstack([ot.owner, np.zeros((outside, ot.n_sellers))])
+    alloc = np.zeros((2 * N, Jc))
     price, markup, markup2, last_price = np.zeros(J), np.zeros(J), np.zeros(J), np.zeros(J)
     paid0, paid_prev = np.zeros(N), np.zeros(N)
     war_price = math.nan
@@ -582,9 +598,11 @@ def run_path(dump, sc=None):
                                   sc["local_inference.cost_per_mtok"] * (1 - sc["local_inference.cost_decline_per_year"]) ** t,
                                   sc["local_inference.quality_penalty"] * (1 - sc["local_inference.penalty_decline_per_year"]) ** t)
         base = utility_base(sc, ot, ent, quality, proc.frontier, offer_active, adopted)
+        if outside:
+            base = np.hstack([base, np.full((2 * N, 1), outside_base)])
 
         # volumes D_i(t) and row weights W_is
-        d = ent["d0"] * (1 + sc["market.demand_growth_per_year"]) ** t
+        d = ent["d0"] * demand_growth(sc, t)
         if n > 0:
             ok = (paid0 > 0) & (paid_prev > 0)
             d = np.where(ok, d * (np.where(ok, paid_prev, 1.0) / np.where(ok, paid0, 1.0)) ** -sc["market.price_elasticity"], d)
@@ -604,9 +622,12 @@ def run_path(dump, sc=None):
                 war_price = (1.0 - proc.war_depth) * last_price[j]
             price[j] = war_price
             fixed[j] = True
-        price, iters, converged = solve_prices(base, alpha, weight, cost, ot.seller, ot.owner, fixed, price,
-                                               sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
-        shares = logit_shares(base, alpha, price)
+        zeros = np.zeros(outside)
+        price_c, iters, converged = solve_prices(base, alpha, weight, np.append(cost, zeros), seller_c, owner_c,
+                                                 np.append(fixed, [True] * outside), np.append(price, zeros),
+                                                 sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
+        shares = logit_shares(base, alpha, price_c)
+        price = price_c[:J]
         last_price, markup2, markup = price.copy(), markup, price - cost
 
         # allocations: reviewers take s(p); others keep theirs, renormalized after an exit
@@ -617,8 +638,12 @@ def run_path(dump, sc=None):
             alloc = np.divide(kept, tot, out=kept, where=tot > 0)
             take = take | (tot[:, 0] <= 0)
         alloc = np.where(take[:, None], shares, alloc)
-        qty = weight @ alloc
-        paid = ((h[:, None] * alloc) @ price).reshape(N, 2).sum(axis=1)
+        qty_c = weight @ alloc
+        qty, unserved = qty_c[:J], (qty_c[J] if outside else 0.0)
+        # average price per token bought (kept from the last step by an enterprise buying nothing)
+        paid = ((h[:, None] * alloc[:, :J]) @ price).reshape(N, 2).sum(axis=1)
+        bought = (h[:, None] * alloc[:, :J]).sum(axis=1).reshape(N, 2).sum(axis=1)
+        paid = np.where(bought > 0, paid / np.where(bought > 0, bought, 1.0), paid_prev if n > 0 else 0.0)
         if n == 0:
             paid0 = paid
         paid_prev = paid
@@ -656,7 +681,7 @@ def run_path(dump, sc=None):
         infra_hist[n] = compute * sc.spy
         infra_rr = rerating(sc, growth(infra_hist, n, sc.spy, 0.0), 0.0, math.nan, math.nan, False)
 
-        step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, F0, labs, lab_vol,
+        step_metrics(res, sc, ot, n, price, cost, quality, qty, unserved, offer_active, proc, F0, labs, lab_vol,
                      (crev, ccogs, cpaid, cvol, cloud_rr, sc["valuation.cloud_multiple"] * cloud_rr * cloud_hist[:, n]),
                      adopted.sum() / N, compute, infra_rr, iters, converged)
     for l, lab in enumerate(labs):
@@ -671,7 +696,7 @@ def ratio(a, b):
     return a / b if b > 0 else math.nan
 
 
-def step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, F0, labs, lab_vol, clouds,
+def step_metrics(res, sc, ot, n, price, cost, quality, qty, unserved, offer_active, proc, F0, labs, lab_vol, clouds,
                  adopters, compute, infra_rr, iters, converged):
     """MODEL.md §8 for step n."""
     closed = (ot.kind == FLAGSHIP) | (ot.kind == MINI)
@@ -702,6 +727,7 @@ def step_metrics(res, sc, ot, n, price, cost, quality, qty, offer_active, proc, 
         "revenue_share_closed": ratio((price * qty)[closed].sum(), (price * qty)[closed | opened].sum()),
         "spend_total": spend,
         "volume_total": total,
+        "unserved_share": ratio(unserved, unserved + total),
         "local_adopters": adopters,
         "price_war_active": float(proc.war_active),
         "pricing_iterations": iters,

@@ -28,12 +28,18 @@ RTOL = 1e-8
 SMALL = ["enterprises.count=150", "horizon_years=3", "pricing.tolerance=1e-12"]
 # For the whole path: a unimodal value distribution (hard work worth 2x routine work, not 20x),
 # frequent price wars and two labs short of cash, so that wars, raises and distress all occur.
+# It also switches on the extensions of MODEL.md: decaying demand growth and a valuable outside
+# option.
 # Why unimodal: with the baseline's two value clusters the pricing game can have more than one
 # equilibrium in a step (a closed lab can price for the hard segment alone or for both), and
 # which one an iteration finds depends on its exact path; see docs/performance.md.
 WHOLE_PATH = ["enterprises.count=120", "horizon_years=3", "pricing.tolerance=1e-12",
               "enterprises.value_hard_median=3.0", "price_compression.price_war_rate_per_year=2.0",
-              "labs.open-b.cash_usd=2e8", "labs.closed-c.cash_usd=3e9"]
+              "labs.open-b.cash_usd=2e8", "labs.closed-c.cash_usd=3e9",
+              # demand growth that decays from 200 % to 20 % a year, and an outside option worth
+              # 20 % of the work's value (up to 5 % of demand goes unserved)
+              "market.demand_growth_per_year=2.0", "market.demand_growth_long_run=0.2",
+              "market.demand_growth_decay_per_year=1.0", "enterprises.outside_value=0.2"]
 
 
 def dump(tmp_path, sets, path_index=0):
@@ -60,30 +66,42 @@ def rel_err(a, b):
 
 
 def step0_market(d):
+    """The step-0 market of the dump: the offers, then the outside option's column (buying
+    nothing: price and cost 0, no seller) when enterprises.outside_option is on. Returns the
+    offer table and the per-column seller, owner and fixed arrays with it."""
     s0, sc = d["step0"], R.Scenario(d)
     ot = R.Offers(sc)
-    J = ot.n
+    outside = int(bool(sc["enterprises.outside_option"]))
+    J = ot.n + outside
     base = np.array(s0["base"], float).reshape(-1, J)
-    return sc, ot, base, np.array(s0["alpha"]), np.array(s0["weight"]), np.array(s0["cost"])
+    seller = np.append(ot.seller, [-1] * outside)
+    owner = np.vstack([ot.owner, np.zeros((outside, ot.n_sellers))])
+    cols = dict(seller=seller, owner=owner, fixed=seller < 0, outside=outside)
+    return sc, ot, base, np.array(s0["alpha"]), np.array(s0["weight"]), np.array(s0["cost"]), cols
 
 
 def test_offer_table_and_costs_match(small):
-    sc, ot, _, _, _, cost = step0_market(small)
-    assert list(ot.seller) == small["step0"]["seller"]
+    sc, ot, _, _, _, cost, cols = step0_market(small)
+    assert cols["outside"]  # the default: the outside option is on
+    assert list(cols["seller"]) == small["step0"]["seller"]
     proc = R.Processes(sc)
     quality, my_cost = ot.update(sc, proc.q, 1.0, sc["local_inference.cost_per_mtok"],
                                  sc["local_inference.quality_penalty"])
-    assert rel_err(quality, small["step0"]["quality"]) < 1e-15
-    assert rel_err(my_cost, cost) < 1e-15
+    assert rel_err(quality, small["step0"]["quality"][:ot.n]) < 1e-15
+    assert rel_err(my_cost, cost[:ot.n]) < 1e-15
+    assert cost[ot.n] == 0.0
 
 
 def test_step0_utilities_match(small):
     """The utility matrix (MODEL.md §5) built by NumPy equals the one the C path hands the kernel;
     infeasible cells (restricted origins, local offers before adoption) are -inf on both sides."""
-    sc, ot, base, alpha, weight, _ = step0_market(small)
+    sc, ot, base, alpha, weight, _, _ = step0_market(small)
     ent = R.attributes(small)
-    mine = R.utility_base(sc, ot, ent, np.array(small["step0"]["quality"]), R.Processes(sc).frontier,
+    mine = R.utility_base(sc, ot, ent, np.array(small["step0"]["quality"][:ot.n]), R.Processes(sc).frontier,
                           np.ones(ot.n, bool), np.zeros(ent["n"], bool))
+    # the outside option's column: u_0 / tau = outside_value / rho in every row
+    assert np.all(base[:, ot.n] == sc["enterprises.outside_value"] / sc["enterprises.taste_dispersion"])
+    base = base[:, :ot.n]
     assert np.array_equal(np.isneginf(mine), np.isneginf(base))
     assert np.isneginf(base).any() and np.isfinite(base).any()
     ok = np.isfinite(base)
@@ -96,26 +114,26 @@ def test_step0_equilibrium_matches(small):
     """From the same start (1.5 c, local at cost) the NumPy solver reaches the C prices, and the
     C prices are a fixed point of the NumPy zeta map: the first-order conditions of MODEL.md §6
     hold for them, whatever iteration found them."""
-    sc, ot, base, alpha, weight, cost = step0_market(small)
+    sc, ot, base, alpha, weight, cost, cols = step0_market(small)
     s0 = small["step0"]
     assert s0["converged"] == 1
-    fixed = ot.seller < 0
+    fixed, seller, owner = cols["fixed"], cols["seller"], cols["owner"]
     start = np.where(fixed, cost, 1.5 * cost)
-    p, _, converged = R.solve_prices(base, alpha, weight, cost, ot.seller, ot.owner, fixed, start,
+    p, _, converged = R.solve_prices(base, alpha, weight, cost, seller, owner, fixed, start,
                                      sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
     assert converged
     assert rel_err(p, s0["price"]) < RTOL
     c_price = np.array(s0["price"])
     rows = weight > 0
     g = R.zeta_map(base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows], c_price, cost,
-                   ot.seller, ot.owner, ~fixed)
+                   seller, owner, ~fixed)
     assert rel_err(g, c_price) < RTOL
     assert np.all(c_price[~fixed] > cost[~fixed])  # logit markups are positive
 
 
 def test_step0_shares_match(small):
-    sc, ot, base, alpha, _, _ = step0_market(small)
-    c_shares = np.array(small["step0"]["shares"]).reshape(-1, ot.n)
+    sc, ot, base, alpha, _, _, _ = step0_market(small)
+    c_shares = np.array(small["step0"]["shares"]).reshape(-1, base.shape[1])
     mine = R.logit_shares(base, alpha, np.array(small["step0"]["price"]))
     assert np.allclose(c_shares.sum(axis=1), 1.0, rtol=0, atol=1e-14)
     assert np.array_equal(mine == 0, c_shares == 0)  # exactly zero where infeasible
@@ -159,17 +177,19 @@ def test_whole_path_covers_wars_raises_and_distress(whole):
     assert lab[r["lab_names"].index("distressed")].sum() >= 2
     assert lab[r["lab_names"].index("dilution")][:, -1].max() > 1.0
     assert math.isnan(lab[r["lab_names"].index("price_mini")][3, 0])  # open lab: no mini
+    assert market[r["market_names"].index("unserved_share")].max() > 0.01  # the outside option is used
 
 
-# Baseline path 1 draws a war start (u < p) in the step its fourth war ends (step 95).
-WAR_RESTART = ["enterprises.count=100", "pricing.tolerance=1e-12"]
+# With wars four times as frequent as the baseline's, path 0 draws a war start (u < p) in steps
+# where a war ends (19, 50 and 75).
+WAR_RESTART = ["enterprises.count=100", "pricing.tolerance=1e-12", "price_compression.price_war_rate_per_year=2.0"]
 
 
 def test_no_war_restarts_in_the_step_one_ends(tmp_path):
     """A war cannot start in the step the previous one ends (its cut would compound on the held
     war price). The path below draws u < p in such a step: the C results must show no war there,
     the shock replay must agree (dump_state fails otherwise) and NumPy must match every metric."""
-    d = dump(tmp_path, WAR_RESTART, path_index=1)
+    d = dump(tmp_path, WAR_RESTART, path_index=0)
     sc, r = R.Scenario(d), d["results"]
     T, L, K = r["n_steps"], r["n_labs"], r["n_clouds"]
     war = R.Results.split(np.array(r["values"], float), r, T, L, K)["market"].reshape(-1, T)[
