@@ -29,7 +29,8 @@ static const char usage_summary[] =
     "usage: moatsim summary FILE.h5 [--scenario K]\n"
     "\n"
     "Print headline results at 1, 3, 5 and 10 years (the last step at or before each):\n"
-    "flagship premium (p5, p50, p95), closed volume and revenue shares, local share, closed\n"
+    "flagship premium (p5, p50, p95), closed volume and revenue shares, local share, share of\n"
+    "demand left unserved (the outside option), closed\n"
     "labs' re-rating and dilution (medians), and each closed lab's DCF ratio (median).\n"
     "  --scenario K  only scenario K (default: every scenario, at most the first 10)\n";
 
@@ -360,6 +361,10 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
   double *closed = read_slice(f, "/market/share_closed_mean", k, dims, &rank);
   double *revenue = read_slice(f, "/market/revenue_share_closed_mean", k, dims, &rank);
   double *local = read_slice(f, "/market/share_local_mean", k, dims, &rank);
+  /* Files written before the outside option lack unserved_share: its row then shows "-". */
+  double *unserved = H5Lexists(f, "/market/unserved_share_mean", H5P_DEFAULT) > 0
+                         ? read_slice(f, "/market/unserved_share_mean", k, dims, &rank)
+                         : NULL;
   double *rerate = read_slice(f, "/labs/rerating_quantile", k, dims, &rank);
   double *dilution = read_slice(f, "/labs/dilution_quantile", k, dims, &rank);
   double *dcf = read_slice(f, "/labs/dcf_ratio_quantile", k, dims, &rank);
@@ -374,6 +379,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
     print_row(h, "closed volume share (mean)", closed, 1);
     print_row(h, "closed revenue share (mean)", revenue, 1);
     print_row(h, "local share (mean)", local, 1);
+    print_row(h, "unserved demand share (mean)", unserved, 1);
     char label[128];
     for (int j = 0; j < L; j++) {
       if (strcmp(h->kind[j], "closed") != 0) continue;
@@ -389,7 +395,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
         printf(" %s %.3g", h->lab[j], i50 < 0 ? NAN : dcf[(size_t)i50 * (size_t)L + (size_t)j]);
     printf("\n");
   }
-  free(prem), free(closed), free(revenue), free(local), free(rerate), free(dilution), free(dcf);
+  free(prem), free(closed), free(revenue), free(local), free(unserved), free(rerate), free(dilution), free(dcf);
   return ok ? 0 : -1;
 }
 
