@@ -82,6 +82,8 @@ def headline(res: Result) -> pd.DataFrame:
     rows["share_closed t=0 (mean)"] = res.stat("share_closed", "mean", "market").isel(time=0).values
     for metric in ("share_closed", "share_open_cloud", "share_local", "revenue_share_closed"):
         rows[f"{metric} (mean)"] = res.horizon(metric, "mean", "market").values
+    if "unserved_share_mean" in res.market:  # files written before the outside option lack it
+        rows["unserved_share (mean)"] = res.horizon("unserved_share", "mean", "market").values
     for metric, title in CLOSED_METRICS:
         for lab, v in _closed_medians(res, metric).items():
             rows[f"{lab} {title} (median)"] = v
