@@ -2,8 +2,13 @@
 it says; the baseline starts inside the calibration targets of docs/calibration.md; and the
 library's comparative results hold.
 
-Sample sizes. The start-of-run figures vary across paths only through the enterprise draws, so
-16 paths pin their means far more tightly than the target ranges are wide. The comparative
+Sample sizes. The figures at t = 0 vary across paths only through the enterprise draws, so 16
+paths pin their means far more tightly than the target ranges are wide. The first-year figures
+also move with releases and price wars: across 64 baseline paths the first-year growth of the
+closed labs' ARR has a standard deviation of 0.36 (mean 2.34x), so the mean of 16 paths has a
+standard error of ~0.09, six standard errors inside the 3.0x bound; token growth (sd 0.2, mean
+2.9x) and the decline of the price of constant capability (every path above 27x, against 9x)
+are further inside theirs. The comparative
 checks run each scenario with 24 paths of 300 enterprises over 5 years, keep every path, and
 apply a one-sided Mann-Whitney U test at ALPHA = 0.001 to the per-path values at the last step.
 A rank test, because dilution, premiums and re-ratings are heavy-tailed (a few paths dominate
@@ -124,17 +129,17 @@ def test_reader_flattens_labs_by_name():
 # ------------------------------------------------------------------------------------------
 # The baseline's start inside the calibration targets.
 # ------------------------------------------------------------------------------------------
-# The start of the run: targets judged at t = 0 and the configured inputs. The targets judged over
-# the first year or over years 5–10 are reported in docs/calibration.md, not asserted: the demand
-# growth rate is constant over the run and is set for the decade (docs/calibration.md says which
-# first-year figure that leaves outside its range, and why).
-START = [i for i, t in enumerate(cal.TARGETS) if t.judge in ("t0", "input")]
+# The start of the run: targets judged at t = 0, over the first year, and the configured inputs.
+# The target judged over years 5–10 (the closed labs' value) needs a ten-year run and is reported
+# in docs/calibration.md, not asserted here.
+START = [i for i, t in enumerate(cal.TARGETS) if t.judge in ("t0", "1y", "input")]
 
 
 @pytest.fixture(scope="module")
 def baseline_start(tmp_path_factory):
     out = tmp_path_factory.mktemp("calib") / "baseline.h5"
-    moatsim("run", SCEN / "baseline.cfg", "-o", out, "--paths", PATHS, "--set", "horizon_years=0.25",
+    # 1.1 years: the last step is t = 1 (13 monthly steps), where the first-year figures are read.
+    moatsim("run", SCEN / "baseline.cfg", "-o", out, "--paths", PATHS, "--set", "horizon_years=1.1",
             "--quiet", "--force")
     return cal.evaluate(cal.Summary(str(out)), cal.flatten(cal.read_cfg(str(SCEN / "baseline.cfg"))))
 
@@ -144,7 +149,8 @@ def test_baseline_starts_inside_target(baseline_start, index):
     row = baseline_start[index]
     t = row["target"]
     assert not row.get("error"), f"{t.figure}: {row.get('error')}"
-    assert row["inside"], (f"{t.figure}: baseline gives {cal.fmt_value(row['v0'], t.fmt)} at t = 0, "
+    value, when = (row["v1"], "over the first year") if t.judge == "1y" else (row["v0"], "at t = 0")
+    assert row["inside"], (f"{t.figure}: baseline gives {cal.fmt_value(value, t.fmt)} {when}, "
                            f"target {t.target_text()} ({', '.join(t.sources)})")
 
 
@@ -168,9 +174,9 @@ def runs(tmp_path_factory):
             kinds = [str(k) for k in res.labs["lab_kind"].values]
             names = [str(n) for n in res.labs["lab"].values]
             out[name] = {
-                "labs": {m: labs[m].values.copy() for m in ("dilution", "rerating", "volume")},
+                "labs": {m: labs[m].values.copy() for m in ("dilution", "rerating", "volume", "revenue")},
                 "market": {m: market[m].values.copy()
-                           for m in ("premium_flagship", "share_local", "volume_total")},
+                           for m in ("premium_flagship", "share_local", "volume_total", "share_closed")},
                 "closed": [i for i, k in enumerate(kinds) if k == "closed"],
                 "names": names,
             }
@@ -198,12 +204,29 @@ def test_gap_collapse_lowers_the_premium(runs):
           "flagship premium at the end, gap-collapses vs gap-compounds")
 
 
+def test_gap_collapse_lowers_the_closed_share(runs):
+    """The quality gap, not the ecosystem bonus, carries the closed labs' share of tokens."""
+    lower(runs["gap-collapses"]["market"]["share_closed"], runs["gap-compounds"]["market"]["share_closed"],
+          "closed volume share at the end, gap-collapses vs gap-compounds")
+
+
+def test_gap_collapse_lowers_closed_revenue(runs):
+    """The closed labs' combined revenue (their ARR) at the end."""
+    def closed_revenue(run):
+        return np.nansum(run["labs"]["revenue"][:, run["closed"]], axis=1)
+    lower(closed_revenue(runs["gap-collapses"]), closed_revenue(runs["gap-compounds"]),
+          "closed labs' combined revenue at the end, gap-collapses vs gap-compounds")
+
+
 @pytest.mark.xfail(strict=True, reason=(
-    "finding: in the calibrated model the closed labs' re-rating does not depend on the long-run "
-    "gap. The ecosystem bonus that reproduces the closed share at an 8x price premium outweighs "
-    "the quality gap in utility, and prices follow the value of work while costs fall 40 %/year, "
-    "so closed margins tend to 1 in both scenarios and the re-rating is left to growth noise "
-    "(docs/scenarios.md)"))
+    "finding: the closed labs' re-rating at the end does not depend on the long-run gap, although "
+    "the gap now carries their share and revenue (the tests above). MODEL.md §7 re-rates on ARR "
+    "growth over the last year and on the gross margin: the closed labs are de-rated while the gap "
+    "closes (years 1-2), but once it has settled they grow with the market from a lower base, and "
+    "margins tend to 1 in both scenarios because serving costs fall 40 %/year while prices follow "
+    "the value of work. Slower collapses (reversion 0.15-0.3/year, still under way at year 5) give "
+    "p = 0.04-0.1: the last year's growth signal is smaller than the per-path noise of releases, "
+    "price wars and the realized gap (docs/scenarios.md)"))
 def test_gap_collapse_lowers_closed_rerating(runs):
     lower(closed_mean(runs["gap-collapses"], "rerating"), closed_mean(runs["gap-compounds"], "rerating"),
           "closed labs' mean re-rating at the end, gap-collapses vs gap-compounds")
