@@ -346,6 +346,102 @@ static void test_newton_quadratic_convergence(void **state) {
   fixture_market_free(&fm);
 }
 
+/* Column j as the model's outside option: buying nothing, no seller, price and cost 0 (held),
+ * the same base (utility over tau) in every row. */
+static void set_outside_option(fixture_market_t *fm, size_t j, double base) {
+  fm->seller[j] = -1, fm->fixed[j] = 1, fm->cost[j] = 0.0;
+  for (size_t r = 0; r < fm->m.n_rows; r++) fm->base[r * fm->m.stride + j] = base;
+}
+
+/*
+ * One pass of the solver's kernel is the zeta map. With tol = +inf the solve stops after its
+ * first pass and returns g(p) (no acceleration, no Newton step). The first-order conditions
+ * in zeta form read FOC_j = Lambda_j (g_j(p) - p_j); foc_residual writes them from the
+ * derivative of each seller's profit instead, divided by S_j, so
+ *   (g_j - p_j) Lambda_j / S_j = foc_residual_j,
+ * with Lambda_j = sum_r W_r alpha_r s_rj and S_j = sum_r W_r s_rj from libm's exp. Checked at
+ * random prices (markups 0.2c-2c, so that the seller sums of the pass matter) on markets with
+ * multi-product sellers, a held offer, an offer at cost and, in the last column, an outside
+ * option (seller -1, price and cost 0, the same base in every row), the market the model
+ * hands over. Both sides are O(1) sums of O(100) positive terms: 1e-11 absolute allows for
+ * the fast exp (1 ulp) and rounding in different orders.
+ */
+static void test_one_pass_is_the_zeta_map(void **state) {
+  (void)state;
+  enum { ROWS = 157, OFFERS = 15, STRIDE = 16, SELLERS = 5 };
+  for (uint64_t seed = 200; seed < 210; seed++) {
+    fixture_market_t fm;
+    assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+    fixture_market_random(&fm, seed, 0.2, 1 + seed % (OFFERS - 2));
+    set_outside_option(&fm, OFFERS - 1, 3.0);
+    double price[OFFERS], g[OFFERS], foc[OFFERS], s[OFFERS];
+    uint64_t st = seed;
+    for (size_t j = 0; j < OFFERS; j++)
+      price[j] = priced(&fm.m, j) ? fm.cost[j] * (1.2 + 1.8 * fixture_uniform(&st)) : fm.cost[j];
+    memcpy(g, price, sizeof price);
+    moat_pricing_result_t res = solve_with(&fm.m, g, INFINITY, 10, 0);
+    assert_int_equal(res.iterations, 1);
+    assert_true(res.converged);
+    double lam[OFFERS] = {0}, dem[OFFERS] = {0};
+    for (size_t r = 0; r < ROWS; r++) {
+      fixture_reference_shares(&fm.m, price, r, s);
+      for (size_t j = 0; j < OFFERS; j++) {
+        dem[j] += fm.weight[r] * s[j];
+        lam[j] += fm.weight[r] * fm.alpha[r] * s[j];
+      }
+    }
+    foc_residual(&fm.m, price, foc);
+    for (size_t j = 0; j < OFFERS; j++) {
+      if (!priced(&fm.m, j) || !(dem[j] > 0.0)) {
+        assert_memory_equal(&g[j], &price[j], sizeof(double)); /* kept as it was */
+        continue;
+      }
+      assert_true(fabs((g[j] - price[j]) * lam[j] / dem[j] - foc[j]) < 1e-11);
+    }
+    fixture_market_free(&fm);
+  }
+}
+
+/*
+ * The Newton phase on markets as hard as the baseline's: price sensitivity spread over three
+ * orders of magnitude (alpha from 0.03 to 30 Mtok/$, as 1/tau in the baseline), 400 rows,
+ * 21 offers over 7 sellers, an outside option in the last column. The Newton phase, started
+ * at a change of 1e-3, must end on the prices the accelerated map finds without it (to 1e-8
+ * relative: both stop at relative changes < 1e-12, and where the map contracts by at most 0.99
+ * an iteration each is then within 1e-10 of the fixed point), with the first-order conditions
+ * holding to 1e-8, and in fewer passes over the rows in all. (These markets have one solution;
+ * the undoing of a failed step matters on the baseline's, see sim/pricing.c.)
+ */
+static void test_newton_wide_sensitivity(void **state) {
+  (void)state;
+  enum { ROWS = 400, OFFERS = 21, STRIDE = 24, SELLERS = 7 };
+  int total_newton = 0, total_aa = 0;
+  for (uint64_t seed = 300; seed < 312; seed++) {
+    fixture_market_t fm;
+    assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+    fixture_market_random(&fm, seed, 0.1, OFFERS);
+    uint64_t st = seed * 7 + 1;
+    for (size_t r = 0; r < ROWS; r++) fm.alpha[r] = 0.03 * pow(1000.0, fixture_uniform(&st));
+    set_outside_option(&fm, OFFERS - 1, 2.5);
+    double newton[OFFERS], aa[OFFERS], foc[OFFERS];
+    start_prices(&fm.m, newton);
+    newton[OFFERS - 1] = 0.0;
+    memcpy(aa, newton, sizeof newton);
+    moat_pricing_result_t rn = solve_newton(&fm.m, newton, 1e-12, 10000, 1);
+    moat_pricing_result_t ra = solve_newton(&fm.m, aa, 1e-12, 10000, 0);
+    assert_true(rn.converged && ra.converged);
+    assert_prices_sane(&fm.m, newton);
+    foc_residual(&fm.m, newton, foc);
+    assert_true(max_abs(foc, OFFERS) < 1e-8);
+    for (size_t j = 0; j < OFFERS; j++) assert_true(fabs(newton[j] - aa[j]) <= 1e-8 * aa[j]);
+    total_newton += rn.iterations, total_aa += ra.iterations;
+    fixture_market_free(&fm);
+  }
+  print_message("wide sensitivity: %d iterations with the Newton phase, %d without\n",
+                total_newton, total_aa);
+  assert_true(total_newton < total_aa);
+}
+
 /* Too few iterations: converged = 0 after max_iter plain and max_iter damped iterations; no
  * NaN, no negative price. A monopolist over every offer has no equilibrium (no outside option:
  * its markup grows without bound), so it never converges; prices stay finite. */
@@ -520,6 +616,8 @@ int main(void) {
       cmocka_unit_test(test_random_markets_foc_and_newton),
       cmocka_unit_test(test_newton_phase_random_markets),
       cmocka_unit_test(test_newton_quadratic_convergence),
+      cmocka_unit_test(test_one_pass_is_the_zeta_map),
+      cmocka_unit_test(test_newton_wide_sensitivity),
       cmocka_unit_test(test_not_converged),
       cmocka_unit_test(test_warm_start),
       cmocka_unit_test(test_acceleration),

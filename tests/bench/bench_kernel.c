@@ -24,17 +24,32 @@ static void start_prices(const moat_market_t *m, double *price) {
     price[j] = m->seller[j] < 0 ? m->cost[j] : 1.5 * m->cost[j];
 }
 
-/* Share evaluations per second in zeta iterations (tol 0: every iteration is done). */
+/*
+ * The ratio kernel / exp is measured in ROUNDS interleaved rounds: each round times the zeta
+ * solve and then the bare exp loop (the other order in every other round) for ROUND_SECONDS of
+ * thread CPU time each, over arrays of the same size (ROWS x OFFERS elements). Both halves of a
+ * round see nearly the same machine (frequency, other jobs' cache pressure), so the ratio of a
+ * round is far steadier than the ratio of two rates taken seconds apart; the median over rounds
+ * is reported with its spread (lowest and highest round).
+ */
+enum { ROUNDS = 9 };
+#define ROUND_SECONDS 0.12
+
+/* Share evaluations per second in zeta iterations (tol 0: every iteration is done). The Newton
+ * phase is off here: its Jacobian passes cost about 2.5 zeta passes each and would be counted
+ * as one, so the rate would depend on how often the solve enters that phase. */
 static double zeta_rate(const moat_market_t *m, moat_pricing_ws_t *ws, double *price) {
   moat_pricing_result_t res;
   long iters = 0;
+  moat_pricing_ws_set_newton(ws, 0);
   double t0 = now(), t = t0;
-  while (t - t0 < 1.0) {
+  while (t - t0 < ROUND_SECONDS) {
     start_prices(m, price);
     moat_pricing_solve(m, price, 0.0, 50, ws, &res);
     iters += res.iterations;
     t = now();
   }
+  moat_pricing_ws_set_newton(ws, 1);
   return (double)iters * (double)(m->n_rows * m->n_offers) / (t - t0);
 }
 
@@ -43,27 +58,67 @@ MOAT_FASTEXP_CLONES static void exp_pass(size_t n, const double *restrict x, dou
   for (size_t i = 0; i < n; i++) y[i] = moat_fastexp_nonpos(x[i]);
 }
 
-/* exp evaluations per second of a bare loop over an array of the market's size (arguments in
- * [-20, 0], as in the shares). */
-static double exp_rate(void) {
-  size_t n = (size_t)ROWS * OFFERS;
-  double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), sink = 0.0;
-  if (!x || !y) return 0.0;
-  uint64_t st = 7;
-  for (size_t i = 0; i < n; i++) x[i] = -20.0 * fixture_uniform(&st);
+/* exp evaluations per second of a bare loop over x, y of n = ROWS x OFFERS elements (the
+ * market's size; arguments in [-20, 0], as in the shares). */
+static double exp_rate(size_t n, const double *x, double *y) {
+  double sink = 0.0;
   long reps = 0;
   double t0 = now(), t = t0;
-  while (t - t0 < 1.0) {
-    for (int k = 0; k < 20; k++, reps++) {
+  while (t - t0 < ROUND_SECONDS) {
+    for (int k = 0; k < 4; k++, reps++) {
       exp_pass(n, x, y);
       sink += y[reps % (long)n];
     }
     t = now();
   }
   if (sink < 0.0) printf("impossible %g\n", sink); /* keeps the loop from being removed */
+  return (double)reps * (double)n / (t - t0);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (n odd), sorting v. */
+static double median(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_double);
+  return v[n / 2];
+}
+
+/* The interleaved rounds; prints the median rates, the median ratio and its spread. Returns 0,
+ * or -1 out of memory. */
+static int kernel_vs_exp(const moat_market_t *m, moat_pricing_ws_t *ws) {
+  size_t n = (size_t)ROWS * OFFERS;
+  double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), price[OFFERS];
+  if (!x || !y) {
+    free(x);
+    free(y);
+    return -1;
+  }
+  uint64_t st = 7;
+  for (size_t i = 0; i < n; i++) x[i] = -20.0 * fixture_uniform(&st);
+  double kr[ROUNDS], er[ROUNDS], ratio[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    if (r % 2 == 0) {
+      kr[r] = zeta_rate(m, ws, price);
+      er[r] = exp_rate(n, x, y);
+    } else {
+      er[r] = exp_rate(n, x, y);
+      kr[r] = zeta_rate(m, ws, price);
+    }
+    ratio[r] = kr[r] / er[r];
+  }
   free(x);
   free(y);
-  return (double)reps * (double)n / (t - t0);
+  printf("kernel_rounds %d 1\n", ROUNDS);
+  printf("kernel_array_elements %zu 1\n", n);
+  printf("kernel_share_evaluations %.4g 1/s\n", median(kr, ROUNDS));
+  printf("kernel_exp_evaluations %.4g 1/s\n", median(er, ROUNDS));
+  printf("kernel_share_to_exp_ratio %.3f 1\n", median(ratio, ROUNDS)); /* sorts ratio */
+  printf("kernel_share_to_exp_ratio_min %.3f 1\n", ratio[0]);
+  printf("kernel_share_to_exp_ratio_max %.3f 1\n", ratio[ROUNDS - 1]);
+  return 0;
 }
 
 /* Iterations and CPU time from a cold start (1.5 c) and then from the solution after costs
@@ -99,7 +154,6 @@ static double convergence(fixture_market_t *fm, moat_pricing_ws_t *ws, int accel
 
 int main(void) {
   fixture_market_t fm;
-  double price[OFFERS];
   moat_pricing_ws_t *ws = moat_pricing_ws_alloc(ROWS, STRIDE, SELLERS);
   if (!ws || fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS) != 0) {
     fprintf(stderr, "bench_kernel: out of memory\n");
@@ -110,11 +164,10 @@ int main(void) {
    * 60 Mtok/$): it is what makes the iteration slow */
   uint64_t st = 17;
   for (size_t r = 0; r < ROWS; r++) fm.alpha[r] = 0.03 * pow(1000.0, fixture_uniform(&st));
-  double shares_per_s = zeta_rate(&fm.m, ws, price);
-  double exps_per_s = exp_rate();
-  printf("kernel_share_evaluations %.4g 1/s\n", shares_per_s);
-  printf("kernel_exp_evaluations %.4g 1/s\n", exps_per_s);
-  printf("kernel_share_to_exp_ratio %.3f 1\n", shares_per_s / exps_per_s);
+  if (kernel_vs_exp(&fm.m, ws) != 0) {
+    fprintf(stderr, "bench_kernel: out of memory\n");
+    return 1;
+  }
   double t_warm = convergence(&fm, ws, 1, "");
   printf("kernel_path_pricing_seconds_estimate %.3g s\n", STEPS * t_warm);
   convergence(&fm, ws, 0, "_plain");
