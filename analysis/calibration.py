@@ -438,7 +438,9 @@ SOURCES = {
     "google-tokens": "The Decoder, \"Google boasts 1.3 quadrillion tokens each month\", Oct 2025; "
                      "The Register, May 2026 (3.2 quadrillion a month, 7x in a year; 480T in May 2025)",
     "openrouter": "OpenRouter and a16z, \"State of AI: An Empirical 100 Trillion Token Study\", "
-                  "Dec 2025 (open-weight models ~1/3 of tokens by end-2025)",
+                  "Dec 2025 (open-weight models ~1/3 of tokens by end-2025, no longer rising once new "
+                  "closed flagships shipped in Q4 2025; programming from ~11 % to over 50 % of tokens "
+                  "during 2025)",
     "nagle-yue": "F. Nagle (MIT IDE) and D. Yue (Georgia Tech), study of the open vs closed model "
                  "market, MIT IDE newsletter 2025 (closed models ~80% of OpenRouter tokens; mean "
                  "price $1.86/Mtok closed vs $0.23 open; open models reach ~90% of closed "
@@ -465,8 +467,9 @@ SOURCES = {
             "Bass (1995), Marketing Science 14(3)",
     "selfhost": "FlowVerify, \"The self-hosted LLM cost model: what the calculators miss\", 2026 "
                 "(A100 ~$0.45/Mtok at full load, ~5x that at 20% load)",
-    "prices": "list prices per Mtok in/out: Claude Opus 4.5 $5/$25 and GPT-5 $1.25/$10 (Feb 2026 "
-              "comparisons); DeepSeek V3 $0.27/$1.10 (DeepSeek API docs, 2025)",
+    "prices": "list prices per Mtok in/out: Claude Opus 4.5 $5/$25 and GPT-5 $1.25/$10, GPT-5 mini "
+              "$0.25/$2 and Gemini 2.5 Flash $0.30/$2.50 (Feb 2026 comparisons); DeepSeek V3 "
+              "$0.27/$1.10 (DeepSeek API docs, 2025)",
     "assumption": "no public figure found: an assumption, stated in scenarios/baseline.cfg",
 }
 
