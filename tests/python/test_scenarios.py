@@ -3,12 +3,14 @@ it says; the baseline starts inside the calibration targets of docs/calibration.
 library's comparative results hold.
 
 Sample sizes. The figures at t = 0 vary across paths only through the enterprise draws, so 16
-paths pin their means far more tightly than the target ranges are wide. The first-year figures
-also move with releases and price wars: across 64 baseline paths the first-year growth of the
-closed labs' ARR has a standard deviation of 0.36 (mean 2.34x), so the mean of 16 paths has a
-standard error of ~0.09, six standard errors inside the 3.0x bound; token growth (sd 0.2, mean
-2.9x) and the decline of the price of constant capability (every path above 27x, against 9x)
-are further inside theirs. The comparative
+paths pin their means far more tightly than the target ranges are wide. The first-year growth
+figures also move with releases and price wars: across 64 baseline paths the first-year growth
+of the closed labs' ARR has a standard deviation of 0.12 (mean 2.24x) and token growth of 0.13
+(mean 2.87x), so the means of 16 paths have standard errors of ~0.03, more than twenty standard
+errors inside their ranges (1.5x-3x and 2x-7x). The decline of the price of constant capability
+over the first year is not asserted: it hinges on whether an open release reaches the initial
+frontier within the year (per path it ranges from 1.2x to 150x, mean 25x, sd 18), so 16 paths do
+not pin it; docs/calibration.md reports it from 200 paths. The comparative
 checks run each scenario with 24 paths of 300 enterprises over 5 years, keep every path, and
 apply a one-sided Mann-Whitney U test at ALPHA = 0.001 to the per-path values at the last step.
 A rank test, because dilution, premiums and re-ratings are heavy-tailed (a few paths dominate
@@ -129,10 +131,13 @@ def test_reader_flattens_labs_by_name():
 # ------------------------------------------------------------------------------------------
 # The baseline's start inside the calibration targets.
 # ------------------------------------------------------------------------------------------
-# The start of the run: targets judged at t = 0, over the first year, and the configured inputs.
-# The target judged over years 5–10 (the closed labs' value) needs a ten-year run and is reported
-# in docs/calibration.md, not asserted here.
-START = [i for i, t in enumerate(cal.TARGETS) if t.judge in ("t0", "1y", "input")]
+# The start of the run: targets judged at t = 0, the configured inputs, and the growth of ARR and
+# tokens over the first year. The first-year price decline (see the module docstring) and the
+# target judged over years 5–10 (the closed labs' value, which needs a ten-year run) are
+# reported in docs/calibration.md, not asserted here.
+FIRST_YEAR = ("closed labs' ARR growth", "token volume growth")
+START = [i for i, t in enumerate(cal.TARGETS)
+         if t.judge in ("t0", "input") or (t.judge == "1y" and t.figure.startswith(FIRST_YEAR))]
 
 
 @pytest.fixture(scope="module")
