@@ -12,7 +12,8 @@ over the first year is not asserted: it hinges on whether an open release reache
 frontier within the year (per path it ranges from 1.2x to 150x, mean 25x, sd 18), so 16 paths do
 not pin it; docs/calibration.md reports it from 200 paths. The comparative
 checks run each scenario with 24 paths of 300 enterprises over 5 years, keep every path, and
-apply a one-sided Mann-Whitney U test at ALPHA = 0.001 to the per-path values at the last step.
+apply a one-sided Mann-Whitney U test at ALPHA = 0.001 to the per-path values at the last step
+(one test reads the closed labs' re-rating after one year, while the gap is still closing).
 A rank test, because dilution, premiums and re-ratings are heavy-tailed (a few paths dominate
 the means, so a z-test on means would need thousands of paths). With 24 + 24 paths the smallest
 attainable p is 1/C(48, 24) ~ 3e-14, and p < 0.001 needs the two samples to overlap little
@@ -241,7 +242,7 @@ def test_gap_collapse_derates_closed_labs_while_it_closes(runs):
     "growth over the last year and on the gross margin: the closed labs are de-rated while the gap "
     "closes (the test above), but once it has settled they grow with the market from a lower base, and "
     "margins tend to 1 in both scenarios because serving costs fall 40 %/year while prices follow "
-    "the value of work. Slower collapses (reversion 0.15-0.3/year, still under way at year 5) give "
+    "the value of work. Slower collapses (reversion 0.12-0.3/year, still under way at year 5) give "
     "p = 0.02-0.07: the last year's growth signal is smaller than the per-path noise of releases, "
     "price wars and the realized gap (docs/scenarios.md)"))
 def test_gap_collapse_lowers_closed_rerating(runs):
