@@ -277,7 +277,7 @@ static KERNEL_INLINE void lanes_invert(double *restrict sum) {
 
 /* Shares of one block before normalization, share[j][l] = exp(u - max), and inv[l] = 1 / their
  * sum over j, computed as row_shares does for each lane; block_accumulate multiplies them by
- * inv. (moat_choice_demand; the zeta pass uses block_exp_msum.) */
+ * inv. (moat_choice_demand; the zeta pass uses block_zeta.) */
 static KERNEL_INLINE void block_shares(size_t nj, const double *restrict bt,
                                        const double *restrict alpha,
                                        const double *restrict price, double *restrict share,
@@ -784,18 +784,24 @@ void moat_pricing_ws_set_newton(moat_pricing_ws_t *ws, int on) {
  * by NEWTON_REARM below where it failed, up to NEWTON_MAX_JAC Jacobian passes a solve. Every
  * pass over the rows counts as one iteration, a Jacobian pass and a Newton step included (a
  * Jacobian pass costs about 2.4 ordinary passes).
- * Measured on the baseline (with the outside option; paths 0-7, 960 steps): from 1e-5 with one
- * chord phase a solve (the solver before) 2383 iterations a path, 960 Jacobian passes; from
- * 1e-3 as now 2044 and 991 (about 13 % less work a path, counting a Jacobian pass as 2.4); from
- * 3e-3 and 1e-2, 1963 and 1865 iterations but 1083 and 2072 Jacobian passes, and more paths on
- * other solutions. Undoing the failed step matters for the selection: without it a Newton step
+ * Measured on the baseline of commit 21d4a0d (outside option, before the recalibration; paths
+ * 0-7, 960 steps): from 1e-5 with one chord phase a solve (the solver before) 2383 iterations a
+ * path, 960 Jacobian passes; from 1e-3 as now 2044 and 991 (about 13 % less work a path,
+ * counting a Jacobian pass as 2.4); from 3e-3 and 1e-2, 1963 and 1865 iterations but 1083 and
+ * 2072 Jacobian passes, and more paths on other solutions. On the recalibrated baseline
+ * (6b01946): 3863 -> 2909 iterations a path (paths 0-7), 30.9 -> 24.9 a step over 200 paths,
+ * unconverged steps 13 -> 9 of 24000; from 3e-3 and 1e-2 there, 3061 and 2946. Undoing the failed step matters for the selection: without it a Newton step
  * that landed far away (the change grew from 5e-4 to 2e-2) sent the iteration to another
- * solution. Equilibrium selection against the solver before, 200 baseline paths (24000 steps):
- * 198 paths within 1e-6 relative in every metric but 8 (max 3e-4); 2 on another solution from
- * one step each, both steps where the accelerated map stagnated for 40+ iterations near
- * rel = 5e-2 and 9e-2, long before any Newton step, and the last-bit differences of the fused pass
- * (block_zeta) took the iteration elsewhere; the calibration table (analysis.calibration) of the
- * two runs is identical to its printed digits.
+ * solution. Equilibrium selection against the solver before, 200 baseline paths (24000 steps),
+ * baseline of 21d4a0d: 198 paths within 1e-3 relative in every metric (190 within 1e-6); 2 on
+ * another solution from one step each, both steps where the accelerated map stagnated for 40+
+ * iterations near rel = 5e-2 and 9e-2, long before any Newton step, and the last-bit
+ * differences of the fused pass (block_zeta) took the iteration elsewhere. Recalibrated
+ * baseline: 196 within 1e-3 (186 within 1e-6); of the other 4, two from steps neither solver
+ * converges, one from a step only the solver before converged (59 iterations; here the
+ * Anderson history rebuilt after a Newton attempt stagnates), one on another solution. The
+ * calibration table (analysis.calibration) of the before and after runs is identical to its
+ * printed digits on both baselines.
  * Earlier measurements of this phase (before the outside option, Newton from 1e-5 and no undo):
  * without the contraction test 10 of 200 paths diverged; mean iterations a step 28.6 -> 22.5.
  */
