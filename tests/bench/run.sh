@@ -43,6 +43,7 @@ emit kernel_to_exp_ratio "$(value kernel_share_to_exp_ratio "$TMP/kernel")" 1
 emit kernel_to_exp_ratio_min "$(value kernel_share_to_exp_ratio_min "$TMP/kernel")" 1
 emit kernel_to_exp_ratio_max "$(value kernel_share_to_exp_ratio_max "$TMP/kernel")" 1
 emit kernel_to_exp_rounds "$(value kernel_rounds "$TMP/kernel")" 1
+emit kernel_array_elements "$(value kernel_array_elements "$TMP/kernel")" 1
 
 echo "== (b) C against the NumPy reference on the same baseline path (one core)"
 "$BENCH/dump_state" "$SCENARIO" "$TMP/path0.json" 0
@@ -181,5 +182,8 @@ for dim in ["enterprises", "offers", "paths", "steps"]:
 print("%-42s %14s  %s" % ("figure", "value", "target"))
 for name, value, target in rows:
     print("%-42s %14s  %s" % (name, value, target))
+print("(kernel / exp: the zeta solve and the bare exp loop timed in %d interleaved rounds, the"
+      " order alternating, over arrays of the same size, %d elements each; median of the"
+      " per-round ratios)" % (g("kernel_to_exp_rounds"), g("kernel_array_elements")))
 print("(load average at start: %s on %s cores)" % (v["load_average_1min"][0], v["cpu_cores"][0]))
 EOF
