@@ -54,8 +54,8 @@ struct moat_pricing_ws {
   double *alpha;    /* [block][lane] alpha_r; 0 in padding */
   double *weight;   /* [block][lane] W_r; 0 in padding */
   double *walpha;   /* [block][lane] W_r alpha_r */
-  double *share;    /* [offer][lane] shares of the current block */
-  double *msum;     /* [seller + 1][lane] sum_{k in f} s_rk (p_k - c_k); last row: no seller */
+  double *share;    /* [2][offer][lane] shares of the current pair of blocks (cap_stride apart) */
+  double *msum;     /* [2][seller + 1][lane] sum_{k in f} s_rk (p_k - c_k); last row: no seller */
   double *acc_dem;  /* [offer][lane] per-lane partial sums of W s */
   double *acc_lam;  /* [offer][lane] of W alpha s */
   double *acc_gam;  /* [offer][lane] of W alpha s m_{r,f(j)} */
@@ -101,8 +101,8 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->alpha = alloc_doubles(blocks * LANES);
   ws->weight = alloc_doubles(blocks * LANES);
   ws->walpha = alloc_doubles(blocks * LANES);
-  ws->share = alloc_doubles(stride * LANES);
-  ws->msum = alloc_doubles((n_sellers + 1) * LANES);
+  ws->share = alloc_doubles(2 * stride * LANES);
+  ws->msum = alloc_doubles(2 * (n_sellers + 1) * LANES);
   ws->acc_dem = alloc_doubles(stride * LANES);
   ws->acc_lam = alloc_doubles(stride * LANES);
   ws->acc_gam = alloc_doubles(stride * LANES);
@@ -277,7 +277,7 @@ static KERNEL_INLINE void lanes_invert(double *restrict sum) {
 
 /* Shares of one block before normalization, share[j][l] = exp(u - max), and inv[l] = 1 / their
  * sum over j, computed as row_shares does for each lane; block_accumulate multiplies them by
- * inv. (moat_choice_demand; the zeta pass uses block_zeta.) */
+ * inv. (moat_choice_demand; the zeta pass uses block_exp.) */
 static KERNEL_INLINE void block_shares(size_t nj, const double *restrict bt,
                                        const double *restrict alpha,
                                        const double *restrict price, double *restrict share,
@@ -325,21 +325,38 @@ static KERNEL_INLINE void lanes_accumulate(double *restrict s, const double *res
   }
 }
 
-/* One block of the zeta pass: exponentials and, in the same loop, the sellers' markup sums
- * sum_{k in f} e_rk (p_k - c_k) (msum, from ws->markup and ws->sel); then inv = 1 / sum of
- * exponentials, the markup sums normalized (M_rf = sum_{k in f} s_rk m_k), and W s, W alpha s
- * and W alpha s M_{r,f(j)} added to the per-lane sums in one loop over the offers. Shares are
- * normalized on the fly and stored (ws->share) only with_jac, for block_jacobian. (The
- * normalization, the markup sums and the three weighted sums took two loops over the block
- * after the exponentials; the normalized shares were stored and read back.) */
-static KERNEL_INLINE void block_zeta(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
-                                     const double *restrict price, int with_jac) {
+/* lanes_accumulate for two blocks at once (a, then b): each accumulator is read and written
+ * once for both, with the same operations in the same order as two calls in turn, so the sums
+ * are bitwise the same. */
+static KERNEL_INLINE void lanes_accumulate2(double *restrict sa, double *restrict sb,
+                                            const double *restrict inva,
+                                            const double *restrict invb,
+                                            const double *restrict wa, const double *restrict wb,
+                                            const double *restrict waa,
+                                            const double *restrict wab,
+                                            const double *restrict msa,
+                                            const double *restrict msb, double *restrict dem,
+                                            double *restrict lam, double *restrict gam,
+                                            int store_share) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double ta = sa[l] * inva[l], tb = sb[l] * invb[l];
+    dem[l] = (dem[l] + wa[l] * ta) + wb[l] * tb;
+    lam[l] = (lam[l] + waa[l] * ta) + wab[l] * tb;
+    gam[l] = (gam[l] + waa[l] * ta * msa[l]) + wab[l] * tb * msb[l];
+    if (store_share) sa[l] = ta, sb[l] = tb;
+  }
+}
+
+/* The first part of a block of the zeta pass: exponentials into share and, in the same loop,
+ * the sellers' markup sums sum_{k in f} e_rk (p_k - c_k) into msum (from ws->markup and
+ * ws->sel); then inv = 1 / sum of exponentials and the markup sums normalized
+ * (M_rf = sum_{k in f} s_rk m_k). */
+static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                                    const double *restrict price, double *restrict share,
+                                    double *restrict msum, double *restrict inv) {
   size_t nj = m->n_offers, nf = m->n_sellers + 1;
-  const double *restrict w = ws->weight + blk * LANES;
-  const double *restrict wa = ws->walpha + blk * LANES;
-  double *restrict share = ws->share;
-  double *restrict msum = ws->msum;
-  double mx[LANES], inv[LANES];
+  double mx[LANES];
   block_utilities(nj, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, share, mx);
   memset(msum, 0, nf * LANES * sizeof *msum);
   for (size_t l = 0; l < LANES; l++) inv[l] = 0.0;
@@ -351,15 +368,42 @@ static KERNEL_INLINE void block_zeta(const moat_market_t *m, moat_pricing_ws_t *
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) ms[l] *= inv[l];
   }
+}
+
+/*
+ * The zeta pass over blocks blk and, with pair, blk + 1: block_exp for each, then W s, W alpha s
+ * and W alpha s M_{r,f(j)} added to the per-lane sums in one loop over the offers, with the
+ * shares normalized on the fly; they are stored (ws->share, the second block's cap_stride
+ * offers further on) only with_jac, for block_jacobian. Two blocks share that loop so that the
+ * three accumulators are read and written once for both: the rest of the pass costs about as
+ * much as the exponentials, and the accumulators' loads and stores were a third of it.
+ * (Before: the normalization, the markup sums and the three weighted sums took two loops over
+ * each block after the exponentials; the normalized shares were stored and read back.)
+ */
+static KERNEL_INLINE void blocks_zeta(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                                      int pair, const double *restrict price, int with_jac) {
+  size_t nj = m->n_offers, so = ws->cap_stride * LANES, mo = (m->n_sellers + 1) * LANES;
+  double *restrict sa = ws->share, *restrict sb = ws->share + so;
+  double *restrict ma = ws->msum, *restrict mb = ws->msum + mo;
+  const double *restrict wa = ws->weight + blk * LANES, *restrict waa = ws->walpha + blk * LANES;
+  double inva[LANES], invb[LANES];
+  block_exp(m, ws, blk, price, sa, ma, inva);
+  if (pair) block_exp(m, ws, blk + 1, price, sb, mb, invb);
   for (size_t j = 0; j < nj; j++) {
-    double *s = share + j * LANES;
-    const double *ms = msum + ws->sel[j] * LANES;
     double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
     double *gam = ws->acc_gam + j * LANES;
-    if (with_jac)
-      lanes_accumulate(s, inv, w, wa, ms, dem, lam, gam, 1);
+    double *s = sa + j * LANES, *t = sb + j * LANES;
+    const double *msa = ma + ws->sel[j] * LANES, *msb = mb + ws->sel[j] * LANES;
+    if (pair && with_jac)
+      lanes_accumulate2(s, t, inva, invb, wa, wa + LANES, waa, waa + LANES, msa, msb, dem, lam,
+                        gam, 1);
+    else if (pair)
+      lanes_accumulate2(s, t, inva, invb, wa, wa + LANES, waa, waa + LANES, msa, msb, dem, lam,
+                        gam, 0);
+    else if (with_jac)
+      lanes_accumulate(s, inva, wa, waa, msa, dem, lam, gam, 1);
     else
-      lanes_accumulate(s, inv, w, wa, ms, dem, lam, gam, 0);
+      lanes_accumulate(s, inva, wa, waa, msa, dem, lam, gam, 0);
   }
 }
 
@@ -433,7 +477,9 @@ static KERNEL_INLINE void lanes_same(double *restrict acc, const double *restric
  * kept for the group: one pass over the accumulators per group instead of per block (they do
  * not fit in L1; the Jacobian pass cost about 3 ordinary passes that way, measured with
  * bench_run). */
-static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk) {
+static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk,
+                                         const double *restrict share,
+                                         const double *restrict msum) {
   size_t n = ws->n_newton, slot = blk % JAC_GROUP, pitch = ws->cap_stride * LANES;
   const double *restrict alpha = ws->alpha + blk * LANES;
   const double *restrict wa = ws->walpha + blk * LANES;
@@ -441,7 +487,7 @@ static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk) {
   double *ubuf = ws->ubuf + slot * pitch, *ybuf = ws->ybuf + slot * pitch;
   for (size_t a = 0; a < n; a++) {
     size_t i = idx[a];
-    lanes_uy(ws->share + i * LANES, wa, alpha, ws->msum + ws->sel[i] * LANES, ws->markup[i],
+    lanes_uy(share + i * LANES, wa, alpha, msum + ws->sel[i] * LANES, ws->markup[i],
              ubuf + a * LANES, ybuf + a * LANES, ws->acc_diag + a * LANES);
   }
   for (size_t a = 0; a < n; a++) {
@@ -449,7 +495,7 @@ static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk) {
     for (size_t b = 0; b < n; b++)
       if (ws->sel[i] == ws->sel[idx[b]])
         lanes_same(ws->acc_same + (a * n + b) * LANES, ubuf + a * LANES,
-                   ws->share + idx[b] * LANES, alpha, ws->markup[i]);
+                   share + idx[b] * LANES, alpha, ws->markup[i]);
   }
   if (slot + 1 < JAC_GROUP && blk + 1 < ws->n_blocks) return;
   for (size_t a = 0; a < n; a++)
@@ -482,10 +528,14 @@ MOAT_FASTEXP_CLONES static void market_pass(const moat_market_t *m, moat_pricing
     memset(ws->acc_diag, 0, nn * LANES * sizeof(double));
   }
   double inv[LANES];
+  size_t so = ws->cap_stride * LANES, mo = (m->n_sellers + 1) * LANES;
   for (size_t blk = 0; blk < ws->n_blocks; blk++) {
     if (with_gamma) {
-      block_zeta(m, ws, blk, price, with_jac);
-      if (with_jac) block_jacobian(ws, blk);
+      int pair = blk + 1 < ws->n_blocks;
+      blocks_zeta(m, ws, blk, pair, price, with_jac);
+      if (with_jac) block_jacobian(ws, blk, ws->share, ws->msum);
+      if (with_jac && pair) block_jacobian(ws, blk + 1, ws->share + so, ws->msum + mo);
+      blk += (size_t)pair;
     } else {
       block_shares(nj, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, ws->share, inv);
       block_accumulate(m, ws, blk, inv);
@@ -796,7 +846,7 @@ void moat_pricing_ws_set_newton(moat_pricing_ws_t *ws, int on) {
  * baseline of 21d4a0d: 198 paths within 1e-3 relative in every metric (190 within 1e-6); 2 on
  * another solution from one step each, both steps where the accelerated map stagnated for 40+
  * iterations near rel = 5e-2 and 9e-2, long before any Newton step, and the last-bit
- * differences of the fused pass (block_zeta) took the iteration elsewhere. Recalibrated
+ * differences of the fused pass (blocks_zeta) took the iteration elsewhere. Recalibrated
  * baseline: 196 within 1e-3 (186 within 1e-6); of the other 4, two from steps neither solver
  * converges, one from a step only the solver before converged (59 iterations; here the
  * Anderson history rebuilt after a Newton attempt stagnates), one on another solution. The
