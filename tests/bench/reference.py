@@ -164,9 +164,16 @@ AA_DEPTH = 6
 AA_START = 0.1
 AA_PATIENCE = 60
 # Newton steps on the first-order conditions once the map moves no price by NEWTON_START or more
-# relative, if the plain map contracts there, for as long as each step reduces that change
-# (sim/pricing.c).
-NEWTON_START = 1e-5
+# relative, if the plain map contracts there (sim/pricing.c): chord steps with a fresh Jacobian
+# when a step cuts the change by less than CHORD_GAIN, a step that does not reduce the change
+# undone, another phase once the change has fallen NEWTON_REARM below where one failed, at most
+# NEWTON_MAX_JAC Jacobians a solve, and no step moving a price by more than NEWTON_TRUST times the
+# change.
+NEWTON_START = 1e-3
+CHORD_GAIN = 0.1
+NEWTON_MAX_JAC = 4
+NEWTON_REARM = 0.25
+NEWTON_TRUST = 1000.0
 
 
 def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
@@ -220,10 +227,10 @@ def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced):
     return (sys_, jac_s) if plain_map_contracts(jac_s) else None
 
 
-def newton_step(b, a, w, wa, p, cost, seller, owner, system):
-    """p + dp, J dp = -F(p), with the J of newton_matrix from the first Newton step (chord method);
+def newton_step(b, a, w, wa, p, cost, seller, owner, system, rel):
+    """p + dp, J dp = -F(p), with the J of newton_matrix from the last Jacobian (chord method);
     None when an offer of the system can no longer be bought, J is singular, or a price would not
-    be finite and positive."""
+    be finite and positive or would move by more than NEWTON_TRUST * rel relative."""
     sys_, jac_s = system
     s = logit_shares(b, a, p)
     demand, lam = w @ s, wa @ s
@@ -238,7 +245,8 @@ def newton_step(b, a, w, wa, p, cost, seller, owner, system):
         return None
     new = p.copy()
     new[sys_] = p[sys_] + dp
-    return new if np.all(np.isfinite(new[sys_]) & (new[sys_] > 0)) else None
+    ok = np.isfinite(new[sys_]) & (new[sys_] > 0) & ~(np.abs(dp) > NEWTON_TRUST * rel * p[sys_])
+    return new if np.all(ok) else None
 
 
 def anderson(hist_f, hist_g, priced):
@@ -267,8 +275,9 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
     args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
     priced = (seller >= 0) & ~fixed
     p, it = price.copy(), 0
-    hist_f, hist_g, last_change, aa_iterations = [], [], math.inf, 0
-    newton, newton_steps, newton_off, system = False, 0, False, None
+    hist_f, hist_g, last_rel, aa_iterations = [], [], math.inf, 0
+    newton = jac = False
+    newton_steps, n_jac, rearm, prev_rel, system, saved = 0, 0, NEWTON_START, math.inf, None, None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, 2 * max_iter + 1):
             g = zeta_map(*args, p, cost, seller, owner, priced)
@@ -279,38 +288,49 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
                 if change < tol:
                     break
                 continue
-            change = np.max(np.abs(g - p) / np.maximum(g, DBL_MIN))
-            if change < tol:
+            rel = np.max(np.abs(g - p) / np.maximum(g, DBL_MIN))
+            if rel < tol:
                 return g, it, True
             if newton:
-                if newton_steps == 0:
-                    system = newton_matrix(*args, p, cost, seller, owner, priced)
-                    ok = system is not None
+                worse = newton_steps > 0 and not rel < last_rel
+                if worse:  # the last Newton step did not reduce the change: undo it
+                    p, g = saved
+                    rel, last_rel = last_rel, prev_rel
                 else:
-                    ok = change < last_change
-                step = newton_step(*args, p, cost, seller, owner, system) if ok else None
-                if step is not None:
-                    newton_steps, last_change, p = newton_steps + 1, change, step
-                    continue
-                newton, newton_off = False, True  # back to the accelerated map, for good
-                if newton_steps:  # (untouched if no Newton step was taken)
+                    if jac:  # this pass's Jacobian (and the contraction test)
+                        system = newton_matrix(*args, p, cost, seller, owner, priced)
+                    if not jac or system is not None:
+                        saved = (p, g)
+                        step = newton_step(*args, p, cost, seller, owner, system, rel)
+                        if step is not None:
+                            jac = newton_steps > 0 and rel > CHORD_GAIN * last_rel and n_jac < NEWTON_MAX_JAC
+                            n_jac += jac
+                            newton_steps += 1
+                            prev_rel, last_rel, p = last_rel, rel, step
+                            continue
+                # back to the accelerated map, at the point before the failed step (its history
+                # is stale if earlier Newton steps moved away from the point it was built at)
+                if newton_steps > 1 or (newton_steps == 1 and not worse):
                     hist_f, hist_g = [], []
-            newton = not newton_off and change < NEWTON_START  # from the next iterate on
-            accelerate = change <= AA_START
+                newton = jac = False
+                newton_steps, rearm = 0, rel * NEWTON_REARM
+            accelerate = rel <= AA_START
             if accelerate:
                 aa_iterations += 1
                 accelerate = aa_iterations <= AA_PATIENCE
-            if change > last_change or not accelerate:  # the history no longer helps
+            if rel > last_rel or not accelerate:  # the history no longer helps
                 hist_f, hist_g = [], []
-            last_change = change
+            last_rel = rel
             if not accelerate:
                 p = g
-                continue
-            hist_f, hist_g = (hist_f + [g - p])[-AA_DEPTH - 1:], (hist_g + [g])[-AA_DEPTH - 1:]
-            accelerated = anderson(hist_f, hist_g, priced) if len(hist_f) > 1 else None
-            if accelerated is None and len(hist_f) > 1:
-                hist_f, hist_g = [], []
-            p = g if accelerated is None else accelerated
+            else:
+                hist_f, hist_g = (hist_f + [g - p])[-AA_DEPTH - 1:], (hist_g + [g])[-AA_DEPTH - 1:]
+                accelerated = anderson(hist_f, hist_g, priced) if len(hist_f) > 1 else None
+                if accelerated is None and len(hist_f) > 1:
+                    hist_f, hist_g = [], []
+                p = g if accelerated is None else accelerated
+            newton = jac = rel < rearm and n_jac < NEWTON_MAX_JAC  # the next pass: a Jacobian
+            n_jac += jac
     return p, it, False
 
 
