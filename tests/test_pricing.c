@@ -608,6 +608,72 @@ static void test_bad_arguments(void **state) {
   fixture_market_free(&fm);
 }
 
+/*
+ * Feasibility patterns as in the model's markets: groups of rows to which whole sets of offers
+ * are infeasible (-INFINITY), interleaved in the row order so that the solver's reordering by
+ * pattern matters: "restricted" rows (r % 4 == 1) cannot use offers 1-5, only rows r % 9 == 0
+ * can use the "local" offers 18-20, rows r % 13 == 7 can use offer 0 only. The pass skips the
+ * offers a block's rows cannot use; against the slow row-by-row references:
+ * - moat_choice_demand equals sum_r W_r s_r from libm's exp to 1e-12 relative (sums of ~200
+ *   positive terms, each within a few ulp);
+ * - one pass is the zeta map: (g_j - p_j) Lambda_j / S_j = foc_residual_j to 1e-11, as in
+ *   test_one_pass_is_the_zeta_map;
+ * - the Jacobian of the Newton phase is exact: from prices where the map moves nothing by
+ *   1e-6, a solve to 1e-13 takes at most 5 iterations, as in
+ *   test_newton_quadratic_convergence, the first-order conditions hold to 1e-10, and the
+ *   prices are the slow Newton solver's to 1e-7 relative (as in
+ *   test_random_markets_foc_and_newton).
+ */
+static void test_feasibility_patterns(void **state) {
+  (void)state;
+  enum { ROWS = 200, OFFERS = 21, STRIDE = 24, SELLERS = 7 };
+  fixture_market_t fm;
+  assert_int_equal(fixture_market_alloc(&fm, ROWS, OFFERS, STRIDE, SELLERS), 0);
+  moat_pricing_ws_t *ws = moat_pricing_ws_alloc(ROWS, STRIDE, SELLERS);
+  assert_non_null(ws);
+  for (uint64_t seed = 300; seed < 306; seed++) {
+    fixture_market_random(&fm, seed, 0.0, OFFERS);
+    for (size_t r = 0; r < ROWS; r++)
+      for (size_t j = 1; j < OFFERS; j++) {
+        int cut = (r % 4 == 1 && j <= 5) || (r % 9 != 0 && j >= 18) || r % 13 == 7;
+        if (cut) fm.base[r * STRIDE + j] = -INFINITY;
+      }
+    double price[OFFERS], g[OFFERS], foc[OFFERS], s[OFFERS], demand[OFFERS];
+    double lam[OFFERS] = {0}, dem[OFFERS] = {0};
+    uint64_t st = seed;
+    for (size_t j = 0; j < OFFERS; j++)
+      price[j] = priced(&fm.m, j) ? fm.cost[j] * (1.2 + 1.8 * fixture_uniform(&st)) : fm.cost[j];
+    for (size_t r = 0; r < ROWS; r++) {
+      fixture_reference_shares(&fm.m, price, r, s);
+      for (size_t j = 0; j < OFFERS; j++) {
+        dem[j] += fm.weight[r] * s[j];
+        lam[j] += fm.weight[r] * fm.alpha[r] * s[j];
+      }
+    }
+    moat_choice_demand(&fm.m, price, demand, ws);
+    for (size_t j = 0; j < OFFERS; j++) assert_true(fabs(demand[j] - dem[j]) <= 1e-12 * dem[j]);
+    memcpy(g, price, sizeof price);
+    assert_int_equal(solve_with(&fm.m, g, INFINITY, 10, 0).iterations, 1);
+    foc_residual(&fm.m, price, foc);
+    for (size_t j = 0; j < OFFERS; j++)
+      if (priced(&fm.m, j) && dem[j] > 0.0)
+        assert_true(fabs((g[j] - price[j]) * lam[j] / dem[j] - foc[j]) < 1e-11);
+    double newton[OFFERS];
+    start_prices(&fm.m, price);
+    assert_true(solve_with(&fm.m, price, 1e-6, 10000, 0).converged);
+    memcpy(newton, price, sizeof price);
+    moat_pricing_result_t rn = solve_newton(&fm.m, price, 1e-13, 10000, 1);
+    assert_true(rn.converged);
+    assert_true(rn.iterations <= 5);
+    foc_residual(&fm.m, price, foc);
+    assert_true(max_abs(foc, OFFERS) < 1e-10);
+    assert_true(newton_solve(&fm.m, newton) < 1e-14);
+    for (size_t j = 0; j < OFFERS; j++) assert_true(fabs(price[j] - newton[j]) <= 1e-7 * newton[j]);
+  }
+  moat_pricing_ws_free(ws);
+  fixture_market_free(&fm);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_single_product_closed_form),
@@ -623,6 +689,7 @@ int main(void) {
       cmocka_unit_test(test_acceleration),
       cmocka_unit_test(test_bitwise_reproducible),
       cmocka_unit_test(test_unbuyable_and_aggressor),
+      cmocka_unit_test(test_feasibility_patterns),
       cmocka_unit_test(test_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
