@@ -71,4 +71,9 @@ int moat_h5_write_block(hid_t ds, hid_t mem_type, const void *buf, hsize_t mem_r
                         hsize_t mem_cols, hsize_t col, hsize_t ncols, hsize_t k, int frank,
                         const hsize_t *fcount);
 
+/* Read every dataset of an open file in full, so that HDF5 checks every chunk's Fletcher-32
+ * checksum (and every object header's). 0, or -1 with what is damaged in `what`, e.g.
+ * "dataset 'market/x_mean': data error detected by Fletcher32 checksum". */
+int moat_h5_verify(hid_t file, char *what, size_t len);
+
 #endif
