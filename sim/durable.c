@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "moatsim/scenario.h"
+#include "moatsim/signals.h"
 
 /* Commits made by this process: the test hooks count them. */
 static unsigned long commits;
@@ -112,6 +113,6 @@ void moat_durable_block_stored(void) {
   sigset_t wait = old;
   sigdelset(&wait, SIGINT);
   sigdelset(&wait, SIGTERM);
-  sigsuspend(&wait);
+  while (!moat_signals_pending()) sigsuspend(&wait); /* other handled signals (MPI's) go on waiting */
   sigprocmask(SIG_SETMASK, &old, NULL);
 }
