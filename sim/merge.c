@@ -67,9 +67,9 @@ static void identity_clear(file_identity_t *id) {
 static int identity_read(hid_t f, const char *name, file_identity_t *id, char *err, size_t errlen) {
   memset(id, 0, sizeof *id);
   char *version = read_text(f, "moatsim_version"), *git = read_text(f, "git_revision");
-  id->text = read_text(f, "scenario_text");
+  id->text = moat_h5_read_scenario_text(f);
   int bad = !version || !git || !id->text || read_number(f, "format_version", H5T_NATIVE_INT64, &id->format) ||
-            read_number(f, "seed", H5T_NATIVE_UINT64, &id->seed) ||
+            moat_h5_read_seed(f, &id->seed) ||
             read_number(f, "n_scenarios", H5T_NATIVE_INT64, &id->n_scenarios);
   if (!bad) {
     snprintf(id->version, sizeof id->version, "%s", version);
