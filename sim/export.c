@@ -141,12 +141,20 @@ static hid_t dcpl_ordered(void) {
   return p;
 }
 
-/* The time coordinate: days since MOAT_CF_TIME_UNITS' date (format 1 stored years), unlimited. */
+/* The time coordinate: days since MOAT_CF_TIME_UNITS' date, unlimited. Format 2 values are
+ * copied as they are; format 1's years become days. */
 static hid_t export_time(out_group_t *o, hid_t src) {
   hsize_t n = 0;
+  char units[128] = "";
+  moat_h5_attr_read_text(src, "units", units, sizeof units);
   double *t = moat_h5_read_time_years(o->src, "time", &n);
   if (!t) return -1;
-  for (hsize_t i = 0; i < n; i++) t[i] *= MOAT_CF_DAYS_PER_YEAR;
+  int days = strncmp(units, "days since", 10) == 0;
+  if (days && n && H5Dread(src, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0) {
+    free(t);
+    return -1;
+  }
+  for (hsize_t i = 0; !days && i < n; i++) t[i] *= MOAT_CF_DAYS_PER_YEAR;
   hsize_t max = H5S_UNLIMITED, chunk = n ? n : 1;
   hid_t sp = H5Screate_simple(1, &n, &max), p = dcpl_ordered();
   hid_t ds = -1;
