@@ -350,8 +350,7 @@ hid_t moat_h5_text_scalar(hid_t loc, const char *name, const char *value, const 
   return ds;
 }
 
-/* A fixed-length text attribute of any length, malloc'ed, or NULL. */
-static char *attr_text_alloc(hid_t obj, const char *name) {
+char *moat_h5_attr_text_alloc(hid_t obj, const char *name) {
   if (H5Aexists(obj, name) <= 0) return NULL;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
   char *buf = NULL;
@@ -367,7 +366,7 @@ static char *attr_text_alloc(hid_t obj, const char *name) {
 
 char *moat_h5_read_scenario_text(hid_t file) {
   if (H5Lexists(file, "scenario_text", H5P_DEFAULT) <= 0) {
-    char *text = attr_text_alloc(file, "scenario_text"); /* format 1 */
+    char *text = moat_h5_attr_text_alloc(file, "scenario_text"); /* format 1 */
     H5Eclear2(H5E_DEFAULT);
     return text;
   }
@@ -393,7 +392,7 @@ int moat_h5_read_seed(hid_t file, uint64_t *seed) {
   if (t >= 0 && H5Tget_class(t) == H5T_INTEGER) { /* format 1: unsigned 64-bit */
     st = H5Aread(a, H5T_NATIVE_UINT64, seed) < 0 ? -1 : 0;
   } else if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-    char *text = attr_text_alloc(file, "seed"), *end = NULL;
+    char *text = moat_h5_attr_text_alloc(file, "seed"), *end = NULL;
     if (text && text[0] >= '0' && text[0] <= '9') {
       errno = 0;
       unsigned long long v = strtoull(text, &end, 10);

@@ -158,6 +158,13 @@ static void attr_text(hid_t obj, const char *name, char *buf, size_t len) {
   H5Aclose(a);
 }
 
+/* Text attribute `name` of obj equals want. */
+static void assert_attr_text(hid_t obj, const char *name, const char *want) {
+  char text[256];
+  attr_text(obj, name, text, sizeof text);
+  assert_string_equal(text, want);
+}
+
 /* Layout, attributes and values of a file with two scenarios and kept paths. */
 static void round_trip(void **state) {
   (void)state;
@@ -177,10 +184,8 @@ static void round_trip(void **state) {
   char text[256];
   /* CF-1.10 (format 2): Conventions, the seed as decimal text, 32-bit integer attributes (R's
    * netCDF readers have no 64-bit integer attributes), the scenario text as a root variable. */
-  attr_text(f, "Conventions", text, sizeof text);
-  assert_string_equal(text, "CF-1.10");
-  attr_text(f, "seed", text, sizeof text);
-  assert_string_equal(text, "42");
+  assert_attr_text(f, "Conventions", "CF-1.10");
+  assert_attr_text(f, "seed", "42");
   uint64_t seed = 0;
   assert_int_equal(moat_h5_read_seed(f, &seed), 0);
   assert_true(seed == 42);
@@ -193,8 +198,7 @@ static void round_trip(void **state) {
   assert_non_null(scenario_text);
   assert_string_equal(scenario_text, "name = \"tiny\";\n");
   free(scenario_text);
-  attr_text(f, "scenario_file", text, sizeof text);
-  assert_string_equal(text, "tiny.cfg");
+  assert_attr_text(f, "scenario_file", "tiny.cfg");
   attr_text(f, "start_time", text, sizeof text);
   assert_int_equal(strlen(text), 20); /* YYYY-MM-DDTHH:MM:SSZ */
   assert_int_equal(text[19], 'Z');
@@ -221,12 +225,9 @@ static void round_trip(void **state) {
   for (int n = 0; n < 4; n++) assert_close(years[n], 0.25 * n, 1e-15);
   free(years);
   hid_t tds = H5Dopen2(f, "/market/time", H5P_DEFAULT);
-  attr_text(tds, "units", text, sizeof text);
-  assert_string_equal(text, "days since 2026-01-01 00:00:00");
-  attr_text(tds, "calendar", text, sizeof text);
-  assert_string_equal(text, "360_day");
-  attr_text(tds, "standard_name", text, sizeof text);
-  assert_string_equal(text, "time");
+  assert_attr_text(tds, "units", "days since 2026-01-01 00:00:00");
+  assert_attr_text(tds, "calendar", "360_day");
+  assert_attr_text(tds, "standard_name", "time");
   assert_int_equal(H5Aexists(tds, "_FillValue"), 0);
   H5Dclose(tds);
   hid_t qds = H5Dopen2(f, "/labs/quantile", H5P_DEFAULT), lds = H5Dopen2(f, "/labs/lab", H5P_DEFAULT);
@@ -286,8 +287,7 @@ static void round_trip(void **state) {
   H5Dclose(done);
   hid_t ds = H5Dopen2(f, "/labs/cash_std", H5P_DEFAULT);
   assert_true(isnan(attr_double(ds, "_FillValue")));
-  attr_text(ds, "units", text, sizeof text);
-  assert_string_equal(text, "USD");
+  assert_attr_text(ds, "units", "USD");
   H5Dclose(ds);
 
   /* Lab names as the coordinate, kinds alongside. */
@@ -305,22 +305,18 @@ static void round_trip(void **state) {
   H5Tclose(st);
 
   hid_t params = H5Gopen2(f, "params", H5P_DEFAULT);
-  attr_text(params, "swept_params", text, sizeof text);
-  assert_string_equal(text, "horizon_years");
-  attr_text(params, "swept_variables", text, sizeof text);
-  assert_string_equal(text, "horizon_years");
+  assert_attr_text(params, "swept_params", "horizon_years");
+  assert_attr_text(params, "swept_variables", "horizon_years");
   /* Dotted keys become names ncap2 and CDO address; the key stays as an attribute. */
   assert_int_equal(H5Lexists(params, "quality_gap.long_run", H5P_DEFAULT), 0);
   hid_t gap = H5Dopen2(params, "quality_gap_long_run", H5P_DEFAULT);
   assert_true(gap >= 0);
-  attr_text(gap, "key", text, sizeof text);
-  assert_string_equal(text, "quality_gap.long_run");
+  assert_attr_text(gap, "key", "quality_gap.long_run");
   H5Dclose(gap);
   /* A text parameter: a scalar string with its key. */
   hid_t kind = H5Dopen2(params, "labs_closed_a_kind", H5P_DEFAULT);
   assert_true(kind >= 0);
-  attr_text(kind, "key", text, sizeof text);
-  assert_string_equal(text, "labs.closed-a.kind");
+  assert_attr_text(kind, "key", "labs.closed-a.kind");
   H5Dclose(kind);
   H5Gclose(params);
   H5Fclose(f);

@@ -32,6 +32,8 @@ int moat_h5_attr_int(hid_t obj, const char *name, int64_t value);
 int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value);
 /* Read a text attribute into buf (NUL-terminated, truncated to len); 0 or negative. */
 int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
+/* A fixed-length text attribute of any length, malloc'ed (caller frees), or NULL. */
+char *moat_h5_attr_text_alloc(hid_t obj, const char *name);
 
 /* Name of the dimension scale attached to dimension `dim` of dataset ds into buf; 0 or negative. */
 int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len);

@@ -6,25 +6,10 @@
 # tools (Debian packages cdo, nco: make deps).
 # Last line: "N passed, N failed"; exit status 1 when anything failed.
 set -u
-MOATSIM=${MOATSIM:-./bin/moatsim}
-PYTHON=${PYTHON:-/usr/bin/python3}
+NAME=netcdf
+. "$(dirname "$0")/sweep_lib.inc"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/moatsim-netcdf.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT INT TERM
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
-check() { # check NAME COMMAND...: passes when the command succeeds
-  name=$1; shift
-  if "$@" >"$TMP/out" 2>&1; then ok "$name"; else bad "$name"; sed 's/^/     /' "$TMP/out" | head -20; fi
-}
-expect_rc() { # expect_rc NAME RC COMMAND...: passes when the command exits with RC
-  name=$1; want=$2; shift 2
-  "$@" >"$TMP/out" 2>&1
-  got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else bad "$name: exit $got, wanted $want"; sed 's/^/     /' "$TMP/out" | head -20; fi
-}
+TMP=$tmp
 for tool in cdo ncra ncwa ncap2 ncdump; do
   if ! command -v $tool >/dev/null 2>&1; then
     echo "FAIL $tool is missing: install the Debian packages cdo and nco (make deps)"
@@ -182,24 +167,22 @@ with netCDF4.Dataset(f"{sys.argv[1]}/v1_grid_market.nc") as d:
     assert d["time"].units.startswith("days since") and d.dimensions["time"].isunlimited()
     np.testing.assert_allclose(d["time"][:], np.arange(6) * 30.0, rtol=0, atol=1e-9)
     assert d.seed == "20261201"
+    assert np.asarray(d.n_scenarios).dtype == np.int32  # format 1's 64-bit integer attributes: 32 bits
 with netCDF4.Dataset(f"{sys.argv[1]}/v1_grid_params.nc") as d:
     assert d["quality_gap_long_run"].key == "quality_gap.long_run"
+    assert np.asarray(d["quality_gap_long_run"].swept).dtype == np.int32
 PY
 check "cdo sinfon on a format-1 export" sh -c "cdo sinfon '$TMP/v1/v1_grid_market.nc' | grep -q 'time : 6 steps'"
 
-# --- errors --------------------------------------------------------------------------------------
-expect_rc "outputs exist without --force" 2 "$MOATSIM" export "$H5" -o "$OUT"
-cp "$TMP/out" "$TMP/force.out"
-check "the message says --force" grep -q -- '--force' "$TMP/force.out"
-expect_rc "--force replaces them" 0 "$MOATSIM" export "$H5" -o "$OUT" --force
-expect_rc "missing file" 2 "$MOATSIM" export "$TMP/none.h5" -o "$OUT"
+# --- errors: exit code and message ----------------------------------------------------------
+expect "outputs exist without --force" 2 "pass --force to replace it" "$MOATSIM" export "$H5" -o "$OUT"
+check "--force replaces them" "$MOATSIM" export "$H5" -o "$OUT" --force
+expect "missing file" 2 "cannot open '$TMP/none.h5'" "$MOATSIM" export "$TMP/none.h5" -o "$OUT"
 echo "not HDF5" >"$TMP/text.h5"
-expect_rc "not a results file" 2 "$MOATSIM" export "$TMP/text.h5" -o "$TMP/x"
+expect "not a results file" 2 "is not a moatsim results file" "$MOATSIM" export "$TMP/text.h5" -o "$TMP/x"
 check "no directory made for a bad file" test ! -e "$TMP/x"
-expect_rc "no -o" 2 "$MOATSIM" export "$H5"
-expect_rc "-o is a file" 2 "$MOATSIM" export "$H5" -o "$TMP/text.h5"
-expect_rc "--help" 0 "$MOATSIM" export --help
+expect "no -o" 2 "give -o DIR" "$MOATSIM" export "$H5"
+expect "-o is a file" 2 "is not a directory" "$MOATSIM" export "$H5" -o "$TMP/text.h5"
+check "--help" "$MOATSIM" export --help
 check "no .partial left" sh -c "! ls '$OUT' | grep -q partial"
-
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -39,7 +39,7 @@ def test_fan_chart(grid, grid_file):
     fig = plots.fan_chart(grid, "premium_flagship")
     axes = fig.axes
     assert len(axes) == grid.n_scenarios
-    t = h5(grid_file, "market/time")
+    t = h5(grid_file, "market/time") / 360.0  # days of 360-day years -> years (docs/output.md)
     q = h5(grid_file, "market/premium_flagship_quantile")  # (scenario, quantile, time)
     mean = h5(grid_file, "market/premium_flagship_mean")
     for s, ax in enumerate(axes):
