@@ -128,6 +128,20 @@ check "info" sh -c "'$MOATSIM' info '$F' | grep -q 'premium_flagship_mean(scenar
 check "info --scenario prints the scenario text" sh -c "'$MOATSIM' info --scenario '$F' | grep -q 'sweep = '"
 check "summary" sh -c "'$MOATSIM' summary '$F' | grep -q 'flagship premium p50'"
 check "summary --scenario 1 names the swept value" sh -c "'$MOATSIM' summary '$F' --scenario 1 | grep -q 'quality_gap.long_run = 0.05'"
+# The year columns from the CF time (days of 360-day years): in a 3-year monthly run, 1 y is step
+# 12 (day 360), 3 y the last step, 35 (day 1050); 5 and 10 y lie beyond the horizon.
+"$MOATSIM" summary "$F" --scenario 1 >"$TMP/summary.txt" 2>&1
+check "summary: year columns from the CF time coordinate" "$PYTHON" - "$F" "$TMP/summary.txt" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    q = f["market/premium_flagship_quantile"][1, 2, :]   # scenario 1, level 0.5
+    assert f["market/time"][12] == 360.0 and len(q) == 36
+row = [l.split() for l in open(sys.argv[2]) if "flagship premium p50" in l][0][3:]
+assert row == ["%.4g" % q[12], "%.4g" % q[35], "-", "-"], (row, q[12], q[35])
+PY
+check "info names the format" sh -c "'$MOATSIM' info '$F' | grep -q 'format_version     2 (CF-1.10 layout'"
+check "info of a format-1 file" sh -c "'$MOATSIM' info '$ROOT/tests/python/data/v1_grid.h5' | grep -q 'format_version     1 (layout before CF'"
+check "summary of a format-1 file" sh -c "'$MOATSIM' summary '$ROOT/tests/python/data/v1_grid.h5' --scenario 3 | grep -q 'quality_gap.long_run = 0.06'"
 expect_rc "summary --scenario out of range" 2 "$MOATSIM" summary "$F" --scenario 5
 echo "not an HDF5 file" >"$TMP/text.h5"
 head -c 30000 "$F" >"$TMP/truncated.h5"
