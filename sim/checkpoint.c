@@ -266,7 +266,9 @@ int moat_ckpt_write_block(moat_ckpt_t *cp, const moat_block_t *b, char *err, siz
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   moat_h5_quiet();
   hid_t fcpl = moat_h5_fcpl(), fapl = moat_h5_fapl(), f = -1;
-  if (fcpl >= 0 && fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 1) >= 0)
+  /* Core driver, 64 KiB increments: it writes its whole allocated image at close, then truncates
+   * to the file's length, so a large increment would make a small file need that much disk. */
+  if (fcpl >= 0 && fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)64 << 10, 1) >= 0)
     f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
   if (fcpl >= 0) H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);

@@ -440,9 +440,9 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   if (st == MOAT_OK && !pg.quiet)
     fprintf(stderr, "moatsim run: %s '%s.partial.d': %zu of %zu scenarios to run\n",
             opt->resume ? "resuming" : "writing", file, n_pending, n_scen);
-  if (writer && st != MOAT_OK) { /* nothing run: the checkpoint is as it was */
+  if (writer && st != MOAT_OK) { /* nothing run: a resumed checkpoint is as it was, a new one goes */
     fprintf(stderr, "moatsim run: %s\n", err);
-    moat_ckpt_close(c.cp, 0);
+    moat_ckpt_close(c.cp, !opt->resume);
     moat_writer_free(c.w);
     free(pending);
     return moat_dispatch_agree(exit_code(st));

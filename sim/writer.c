@@ -367,12 +367,15 @@ const char *moat_writer_params_digest(const moat_writer_t *w) { return w->digest
 static int open_file(moat_writer_t *w, const char *path, char *err, size_t errlen) {
   snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
   hid_t fcpl = moat_h5_fcpl(), fapl = moat_h5_fapl();
-  if (fcpl >= 0 && fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 1) >= 0)
+  /* Core driver, 64 KiB increments: it writes its whole allocated image at close, then truncates
+   * to the file's length, so a large increment would make a small file need that much disk. */
+  if (fcpl >= 0 && fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)64 << 10, 1) >= 0)
     w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
   if (fcpl >= 0) H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
   if (w->file < 0) {
     moat_h5_error(err, errlen, "cannot create", w->tmp);
+    remove(w->tmp);
     return MOAT_EIO;
   }
   return MOAT_OK;

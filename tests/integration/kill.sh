@@ -59,6 +59,25 @@ kept=$(cd "$tmp/full.h5.partial.d" && ls | tr '\n' ' ')
 [ "$kept" = "lock run.h5 s0.h5 " ] && ok || bad "ENOSPC: the checkpoint holds '$kept'"
 resume_to full
 
+# A real full file system (a tmpfs of 1400 KiB, when this user may mount one): the skeleton
+# (~0.5 MB), scenario 0's blocks and file (~0.7 MB) fit, scenario 2's file does not. The run exits
+# 1 with the system's message and keeps the skeleton, scenario 0 and scenario 2's blocks; with
+# room again, --resume completes it.
+mkdir "$tmp/disk"
+if mount -t tmpfs -o size=1400k tmpfs "$tmp/disk" 2>/dev/null; then
+  $RUN -o "$tmp/disk/full.h5" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  [ $rc -eq 1 ] && grep -qF "No space left on device" "$tmp/err" && ok || bad "full tmpfs: exit $rc"
+  kept=$(cd "$tmp/disk/full.h5.partial.d" && ls | tr '\n' ' ')
+  [ "$kept" = "lock run.h5 s0.h5 s2.p0-2.h5 s2.p2-4.h5 s2.p4-6.h5 " ] && ok || bad "full tmpfs: the checkpoint holds '$kept'"
+  mount -o remount,size=64m "$tmp/disk"
+  if $RUN --resume -o "$tmp/disk/full.h5" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "full tmpfs: --resume failed"; fi
+  cp "$tmp/disk/full.h5" "$tmp/tmpfs.h5" && files="$files $tmp/tmpfs.h5"
+  umount "$tmp/disk"
+else
+  echo "  skip: cannot mount a tmpfs (the ENOSPC hook above still ran)"
+fi
+
 # Every resumed file equals the uninterrupted run, dataset by dataset, bit for bit.
 "$PYTHON" - "$tmp/ref.h5" $files >"$tmp/cmp" 2>&1 <<'PY' && ok || { bad "resumed files differ"; cat "$tmp/cmp"; }
 import sys

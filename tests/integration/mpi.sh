@@ -77,19 +77,4 @@ grep -qF "interrupted by SIGTERM" "$tmp/err" && grep -qF -- "--resume" "$tmp/err
 check "resume under MPI" $MPIRUN -n 3 "$MOATSIM_MPI" $SLOW --quiet --resume -o "$tmp/slow.h5"
 check "resumed equals uninterrupted" "$PYTHON" $COMPARE "$tmp/slow_ref.h5" "$tmp/slow.h5"
 
-finished scenarios, and --resume under MPI completes it equal to an uninterrupted run.
-SLOW="run $CFG --threads 1 --paths 1000" # about a second a scenario
-"$MOATSIM_MPI" $SLOW --quiet -o "$tmp/slow_ref.h5" >/dev/null 2>&1 || bad "slow reference"
-$MPIRUN -n 3 "$MOATSIM_MPI" $SLOW -o "$tmp/slow.h5" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-while ! grep -qF " done: " "$tmp/err"; do sleep 0.02; done # a scenario written, most to come
-kill -TERM $pid
-wait $pid 2>/dev/null
-rc=$?
-[ $rc -ne 0 ] && ok || bad "SIGTERM: mpirun exited 0"
-[ -e "$tmp/slow.h5.partial" ] && [ ! -e "$tmp/slow.h5" ] && ok || bad "SIGTERM: no partial file kept"
-grep -qF -- "--resume" "$tmp/err" && ok || bad "SIGTERM: no resume hint"
-check "resume under MPI" $MPIRUN -n 3 "$MOATSIM_MPI" $SLOW --quiet --resume -o "$tmp/slow.h5"
-check "resumed equals uninterrupted" "$PYTHON" $COMPARE "$tmp/slow_ref.h5" "$tmp/slow.h5"
-
 finish
