@@ -410,7 +410,7 @@ static int close_results(run_ctx_t *c, int st, const char *file, const char *cmd
   if (opt->shard_count > 1) printf(" (shard %d/%d)", opt->shard_index, opt->shard_count);
   if (moat_dispatch_size() > 1) printf(" on %d MPI ranks", moat_dispatch_size());
   printf(", %d paths each, %d thread%s, %.2f s (HDF5 writing %.3f s)\n", b->paths, threads,
-         threads == 1 ? "" : "s", wall, c->write_s);
+         threads == 1 ? "" : "s", now_s() - c->pg->start, c->write_s);
   return EXIT_OK;
 }
 
