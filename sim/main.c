@@ -319,7 +319,9 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   int st = writer ? open_results(cfg, opt, file, &d, &c.w, &pending, err, sizeof err) : MOAT_OK;
   c.write_s = moat_progress_now() - pg.start;
   for (size_t k = 0; pending && k < n_scen; k++) n_pending += pending[k];
-  if (st == MOAT_OK) moat_progress_begin(&pg, file, opt->resume, n_pending);
+  char partial[MOAT_PATH_MAX + 16];
+  snprintf(partial, sizeof partial, "%s.partial", file);
+  if (st == MOAT_OK) moat_progress_begin(&pg, partial, opt->resume, n_pending);
   if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, pending, err, sizeof err);
   free(pending);
   int rc = writer ? close_results(&c, st, opt, file, cmdline, threads, err, sizeof err) : 0;

@@ -60,12 +60,12 @@ static const char *shard_note(const moat_progress_t *p, char *buf, size_t len) {
   return buf;
 }
 
-void moat_progress_begin(moat_progress_t *p, const char *file, int resume, size_t n_run) {
+void moat_progress_begin(moat_progress_t *p, const char *partial, int resume, size_t n_run) {
   p->n_run = n_run;
   if (p->quiet) return;
   char note[160];
-  fprintf(stderr, "moatsim run: %s '%s.partial': %zu of %zu scenarios to run%s\n",
-          resume ? "resuming" : "writing", file, n_run, p->n_file, shard_note(p, note, sizeof note));
+  fprintf(stderr, "moatsim run: %s '%s': %zu of %zu scenarios to run%s\n", resume ? "resuming" : "writing",
+          partial, n_run, p->n_file, shard_note(p, note, sizeof note));
 }
 
 void moat_progress_scenario(moat_progress_t *p, size_t k, size_t paths) {

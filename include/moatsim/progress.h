@@ -43,9 +43,9 @@ int moat_progress_interval_from_env(double *interval_s, char *err, size_t errlen
 void moat_progress_init(moat_progress_t *p, int quiet, double interval_s, size_t n_scen,
                         int shard_index, int shard_count);
 
-/* The file is open and n_run scenarios are to be computed: print what the run will do
- * ("writing 'F.partial': 6 of 9 scenarios to run"). */
-void moat_progress_begin(moat_progress_t *p, const char *file, int resume, size_t n_run);
+/* The run's partial state `partial` (e.g. "F.partial") is open and n_run scenarios are to be
+ * computed: print what the run will do ("writing 'F.partial': 6 of 9 scenarios to run"). */
+void moat_progress_begin(moat_progress_t *p, const char *partial, int resume, size_t n_run);
 
 /* Scenario k with `paths` paths starts (or, under MPI, arrives to be written). */
 void moat_progress_scenario(moat_progress_t *p, size_t k, size_t paths);
