@@ -232,10 +232,10 @@ paused() {
 restarted() { scontrol show job "$1" 2>/dev/null | grep -q "Restarts=$2 .*" && squeue -h -j "$1" -o %T | grep -qx RUNNING; }
 
 # ---- 4. preemption: scancel --signal=TERM --batch, requeued and resumed; the restart cap --------
-check "plain run of sweep6 with 3 paths" plain "$CFG" --set paths=3 -o "$tmp/ref3.h5"
+sed 's/^paths = 8;/paths = 3;/' "$CFG" >"$tmp/sweep3.cfg"
+check "plain run of sweep6 with 3 paths" plain "$tmp/sweep3.cfg" -o "$tmp/ref3.h5"
 new_dir preempt
-sed 's/^paths = 8;/paths = 3;/' "$CFG" >sweep.cfg
-SCENARIO=sweep.cfg
+SCENARIO=$tmp/sweep3.cfg
 M=$W/paused
 # Each process pauses after its 2nd stored block (one block = one scenario's 3 paths here).
 jid=$(env MOATSIM_TEST_PAUSE_AFTER_BLOCK=2 MOATSIM_TEST_PAUSE_MARKER=$M MAX_RESTARTS=1 MOATSIM_PROGRESS_INTERVAL=0 \
@@ -265,9 +265,10 @@ grep -qE "^moatsim run: progress: [0-9]+ of [0-9]+ paths of this run \(scenario 
   "$log" && ok || bad "no heartbeat line in the batch log $log"
 
 # ---- 5. one scenario longer than its time limit: completes across restarts ---------------------
-# 32 paths in two blocks of 16 (1 thread). Each start pauses after its first block; Slurm's
-# --signal=B:TERM@50 of a 1-minute limit stops it (slurmctld checks limits every 30 s), the
-# script requeues it, the next start resumes from the stored blocks.
+# 32 paths in two blocks of 16 (1 thread). Each start pauses after its first block, as if the
+# scenario took longer than the limit; Slurm's --signal=B:TERM@50 of a 1-minute limit stops it
+# (slurmctld checks limits every 30 s), the script requeues it, the next start resumes from the
+# stored block, runs the second and finishes (a stop after the last block leaves nothing to run).
 new_dir timelimit
 sed -e '/^sweep = {/,$d' -e 's/^paths = 8;/paths = 32;/' "$CFG" >one.cfg
 check "plain run of the long scenario" plain one.cfg -o "$tmp/ref_one.h5"
@@ -287,7 +288,8 @@ wait_until 150 "task ${jid}_0 to complete" gone "${jid}_0"
 log=logs/${jid}_0.out
 expect_state "long scenario" COMPLETED "$jid" 0
 n=$(grep -c "interrupted by SIGTERM" "$log")
-[ "$n" -ge 2 ] && ok || bad "time limit: $n SIGTERM stops in $log, expected at least 2 (one per block)"
+[ "$n" -ge 1 ] && grep -q "^moatsim run: resuming " "$log" && ok ||
+  bad "time limit: no stop by the time limit and resume in $log"
 same "long scenario across restarts equals the plain run" "$tmp/ref_one.h5" results/part-0.h5
 grep -qE "^wrote results/part-0.h5: 1 of 1 scenario written by this run; the file holds 1 of 1;" "$log" && ok ||
   bad "time limit: the last run's final line"
