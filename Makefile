@@ -141,6 +141,8 @@ install: $(BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/moatsim
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/moatsim/
 	install -m 644 scenarios/*.cfg $(DESTDIR)$(PREFIX)/share/moatsim/scenarios/
+	install -d $(DESTDIR)$(PREFIX)/share/moatsim/slurm
+	install -m 755 scripts/slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/moatsim/slurm/
 	install -d $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis
 	install -m 644 analysis/*.py $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/
 
