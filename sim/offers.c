@@ -68,6 +68,12 @@ void moat_offers_build(const moat_scenario_t *sc, moat_offer_table_t *ot) {
   ot->stride = ((size_t)ot->n_cols + 3u) & ~(size_t)3u;
 }
 
+void moat_offers_nest_lambda(const moat_offer_table_t *ot, const moat_scenario_t *sc,
+                             double *lambda) {
+  for (int g = 0; g < ot->n_nests; g++)
+    lambda[g] = ot->host_nest[g] ? 1.0 - sc->enterprises.host_similarity : 1.0;
+}
+
 void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
                         const double *q_lab, double cost_index, double local_cost,
                         double local_penalty, double *quality, double *cost) {

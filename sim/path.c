@@ -192,8 +192,7 @@ static void path_init(const moat_scenario_t *sc, moat_workspace_t *ws) {
     ws->offer_active[j] = ws->fixed[j] = 1;
     ws->seller[j] = -1;
   }
-  for (int g = 0; g < ot->n_nests; g++)
-    ws->nest_lambda[g] = ot->host_nest[g] ? 1.0 - sc->enterprises.host_similarity : 1.0;
+  moat_offers_nest_lambda(ot, sc, ws->nest_lambda);
   ws->war_price = NAN;
 }
 

@@ -62,6 +62,11 @@ typedef struct moat_offer_table {
 /* Build the table of sc (MODEL.md §2). */
 void moat_offers_build(const moat_scenario_t *sc, moat_offer_table_t *ot);
 
+/* lambda_g of each nest of ot (MODEL.md §5): 1 - enterprises.host_similarity for an open
+ * model's nest, 1 for the others; lambda has ot->n_nests entries. */
+void moat_offers_nest_lambda(const moat_offer_table_t *ot, const moat_scenario_t *sc,
+                             double *lambda);
+
 /* Per offer quality q_j (without the fine-tuning gain) and cost c_j at time t given lab
  * qualities q_lab, the compute cost index, local cost and local quality penalty. */
 void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
