@@ -111,6 +111,7 @@ struct moat_pricing_ws {
   int nested;       /* 1: some lambda_g < 1, the nested passes run */
   size_t n_nests;
   double *nest_lam, *nest_inv; /* [nest] lambda_g, 1 / lambda_g */
+  unsigned char *nest_single; /* [nest] 1 if the nest holds one offer (its ln I'_g is 0) */
   double *inv_lam, *kap; /* [offer] 1 / lambda_g(j), kappa_j = (1 - lambda_g(j)) / lambda_g(j) */
   size_t *grp;      /* [offer] the (seller, nest) group of offer j */
   size_t n_grp;
@@ -175,6 +176,7 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->pat_words = (sj + 63) / 64;
   ws->nest_lam = alloc_doubles(sj);
   ws->nest_inv = alloc_doubles(sj);
+  ws->nest_single = malloc(sj);
   ws->inv_lam = alloc_doubles(sj);
   ws->kap = alloc_doubles(sj);
   ws->grp = malloc(sj * sizeof *ws->grp);
@@ -185,7 +187,7 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->cshare = alloc_doubles(sj * LANES);
   ws->gsum = alloc_doubles(sj * LANES);
   ws->zero_lanes = alloc_doubles(LANES);
-  if (!ws->nest_lam || !ws->nest_inv || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross ||
+  if (!ws->nest_lam || !ws->nest_inv || !ws->nest_single || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross ||
       !ws->nmax || !ws->nsum || !ws->nshare || !ws->cshare || !ws->gsum || !ws->zero_lanes) {
     moat_pricing_ws_free(ws);
     return NULL;
@@ -224,6 +226,7 @@ void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   if (!ws) return;
   free(ws->nest_lam);
   free(ws->nest_inv);
+  free(ws->nest_single);
   free(ws->inv_lam);
   free(ws->kap);
   free(ws->grp);
@@ -313,45 +316,42 @@ static int market_nested(const moat_market_t *m) {
   return 0;
 }
 
-/* Nest g's log-sum lambda_g ln sum_{k in g} exp(V_k / lambda_g) of one row from its utilities
- * u (V = u), shifted by the nest's maximum of V/lambda; -INFINITY if nothing in g is feasible.
- * The same operations in the same order as block_nested (ascending offers), so that
- * moat_choice_shares gives bitwise the kernel's shares. *nm and *ns: the nest's maximum of
- * V/lambda (0 if none) and its sum of exp(V/lambda - max). */
-static KERNEL_INLINE double row_nest_logsum(const moat_market_t *m, size_t g, const double *u,
-                                            double *nm, double *ns) {
-  double inv = 1.0 / m->lambda[g], mx = -INFINITY, sum = 0.0;
-  for (size_t j = 0; j < m->n_offers; j++)
-    if ((size_t)m->nest[j] == g) mx = u[j] * inv > mx ? u[j] * inv : mx;
-  mx = mx == -INFINITY ? 0.0 : mx;
-  for (size_t j = 0; j < m->n_offers; j++)
-    if ((size_t)m->nest[j] == g) sum += moat_fastexp_nonpos(u[j] * inv - mx);
-  *nm = mx;
-  *ns = sum;
-  return sum > 0.0 ? m->lambda[g] * (mx + moat_fastlog_pos(sum)) : -INFINITY;
-}
-
-/* One row's nested-logit shares (MODEL.md §5), row-major; see row_nest_logsum. O(nests x
- * offers) a row: it serves the allocations (a few rows a step), not the solver. */
+/* One row's nested-logit shares (MODEL.md §5), row-major: the same operations in the same order
+ * as block_nested (offers ascending, nests ascending; a nest whose sum is exactly 1 has ln 0,
+ * as lanes_logsum), so that moat_choice_shares gives bitwise the solver's shares. */
 static KERNEL_INLINE void row_shares_nested(const moat_market_t *m, const double *b, double alpha,
                                             const double *price, double *s) {
-  size_t n = m->n_offers;
-  double lmax = -INFINITY, tot = 0.0, nm, ns;
-  for (size_t j = 0; j < n; j++) s[j] = b[j] - alpha * price[j];
-  for (size_t g = 0; g < m->n_nests; g++) {
-    double l = row_nest_logsum(m, g, s, &nm, &ns);
-    lmax = l > lmax ? l : lmax;
+  size_t n = m->n_offers, ng = m->n_nests;
+  double nm[MOAT_MAX_NESTS], ns[MOAT_MAX_NESTS], lg[MOAT_MAX_NESTS];
+  double lmax = -INFINITY, tot = 0.0;
+  for (size_t g = 0; g < ng; g++) nm[g] = -INFINITY, ns[g] = 0.0;
+  for (size_t j = 0; j < n; j++) {
+    size_t g = (size_t)m->nest[j];
+    s[j] = (b[j] - alpha * price[j]) * (1.0 / m->lambda[g]);
+    nm[g] = s[j] > nm[g] ? s[j] : nm[g];
+  }
+  for (size_t g = 0; g < ng; g++) nm[g] = nm[g] == -INFINITY ? 0.0 : nm[g];
+  for (size_t j = 0; j < n; j++) {
+    size_t g = (size_t)m->nest[j];
+    s[j] = moat_fastexp_nonpos(s[j] - nm[g]);
+    ns[g] += s[j];
+  }
+  for (size_t g = 0; g < ng; g++) {
+    double ln = ns[g] == 1.0 ? 0.0 : moat_fastlog_pos(ns[g] > 0.0 ? ns[g] : 1.0);
+    lg[g] = ns[g] > 0.0 ? m->lambda[g] * (nm[g] + ln) : -INFINITY;
+    lmax = lg[g] > lmax ? lg[g] : lmax;
   }
   lmax = lmax == -INFINITY ? 0.0 : lmax;
-  for (size_t g = 0; g < m->n_nests; g++)
-    tot += moat_fastexp_nonpos(row_nest_logsum(m, g, s, &nm, &ns) - lmax);
-  double inv = tot > 0.0 ? 1.0 / tot : 0.0;
-  for (size_t g = 0; g < m->n_nests; g++) {
-    double sg = moat_fastexp_nonpos(row_nest_logsum(m, g, s, &nm, &ns) - lmax) * inv;
-    double il = 1.0 / m->lambda[g], invn = ns > 0.0 ? 1.0 / ns : 0.0;
-    for (size_t j = 0; j < n; j++)
-      if ((size_t)m->nest[j] == g) s[j] = moat_fastexp_nonpos(s[j] * il - nm) * invn * sg;
+  for (size_t g = 0; g < ng; g++) {
+    lg[g] = moat_fastexp_nonpos(lg[g] - lmax);
+    tot += lg[g];
   }
+  double inv = tot > 0.0 ? 1.0 / tot : 0.0;
+  for (size_t g = 0; g < ng; g++) {
+    lg[g] *= inv;
+    ns[g] = ns[g] > 0.0 ? 1.0 / ns[g] : 0.0;
+  }
+  for (size_t j = 0; j < n; j++) s[j] = s[j] * ns[m->nest[j]] * lg[m->nest[j]];
 }
 
 MOAT_FASTEXP_CLONES void moat_choice_shares(const moat_market_t *m, const double *price,
@@ -359,7 +359,9 @@ MOAT_FASTEXP_CLONES void moat_choice_shares(const moat_market_t *m, const double
   int nested = market_nested(m);
   for (size_t r = 0; r < m->n_rows; r++) {
     double *s = shares + r * m->stride;
-    if (nested)
+    if (nested && m->n_nests > MOAT_MAX_NESTS) /* programming error (see pricing.h) */
+      for (size_t j = 0; j < m->n_offers; j++) s[j] = NAN;
+    else if (nested)
       row_shares_nested(m, m->base + r * m->stride, m->alpha[r], price, s);
     else
       row_shares(m->base + r * m->stride, m->alpha[r], price, m->n_offers, s);
@@ -758,15 +760,20 @@ static int nest_setup(const moat_market_t *m, moat_pricing_ws_t *ws) {
   size_t nj = m->n_offers, ng = m->n_nests;
   ws->nested = 0;
   if (!m->nest) return 0;
-  if (!m->lambda || ng > nj || ng > ws->cap_stride) return -1;
+  if (!m->lambda || ng > nj || ng > ws->cap_stride || ng > MOAT_MAX_NESTS) return -1;
   for (size_t g = 0; g < ng; g++) {
     double l = m->lambda[g];
     if (!(l > 0.0 && l <= 1.0)) return -1;
     ws->nest_lam[g] = l;
     ws->nest_inv[g] = 1.0 / l;
   }
-  for (size_t j = 0; j < nj; j++)
+  memset(ws->nest_single, 0, ng);
+  for (size_t j = 0; j < nj; j++) {
     if (m->nest[j] < 0 || (size_t)m->nest[j] >= ng) return -1;
+    ws->nest_single[m->nest[j]]++; /* counts up to 2 are enough */
+    ws->nest_single[m->nest[j]] = ws->nest_single[m->nest[j]] > 2 ? 2 : ws->nest_single[m->nest[j]];
+  }
+  for (size_t g = 0; g < ng; g++) ws->nest_single[g] = ws->nest_single[g] == 1;
   ws->nested = market_nested(m);
   ws->n_nests = ng;
   ws->n_grp = 0;
@@ -811,6 +818,25 @@ static KERNEL_INLINE void lanes_exp_sum(double *restrict v, const double *restri
   }
 }
 
+/* The nest's log-sum L = lambda (max + ln I') (-INFINITY where I' = 0) and the running row
+ * maximum of L. A nest of one offer has I' in {0, 1}: its ln is 0 exactly, as fastlog gives, so
+ * it is left out (most nests are single offers; the log is most of this pass's arithmetic). */
+static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *restrict ns,
+                                       double lam, int single, double *restrict lg,
+                                       double *restrict lmax) {
+  if (single) {
+    for (size_t l = 0; l < LANES; l++) lg[l] = ns[l] > 0.0 ? lam * (nm[l] + 0.0) : -INFINITY;
+  } else {
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      double x = ns[l] > 0.0 ? ns[l] : 1.0;
+      double v = lam * (nm[l] + moat_fastlog_pos(x));
+      lg[l] = ns[l] > 0.0 ? v : -INFINITY;
+    }
+  }
+  for (size_t l = 0; l < LANES; l++) lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
+}
+
 /* s_j|g = e inv_I and s_j = s_j|g s_g. */
 static KERNEL_INLINE void lanes_nest_share(double *restrict cs, double *restrict s,
                                            const double *restrict inv_i,
@@ -845,15 +871,9 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
     lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
   }
   for (size_t l = 0; l < LANES; l++) lmax[l] = -INFINITY, tot[l] = 0.0;
-  for (size_t g = 0; g < ng; g++) {
-    double lam = ws->nest_lam[g], *nm = nmax + g * LANES, *ns = nsum + g * LANES;
-    double *lg = nsh + g * LANES;
-    for (size_t l = 0; l < LANES; l++) {
-      lg[l] = ns[l] > 0.0 ? lam * (nm[l] + moat_fastlog_pos(ns[l] > 0.0 ? ns[l] : 1.0))
-                          : -INFINITY;
-      lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
-    }
-  }
+  for (size_t g = 0; g < ng; g++)
+    lanes_logsum(nmax + g * LANES, nsum + g * LANES, ws->nest_lam[g], ws->nest_single[g],
+                 nsh + g * LANES, lmax);
   for (size_t l = 0; l < LANES; l++) lmax[l] = lmax[l] == -INFINITY ? 0.0 : lmax[l];
   for (size_t g = 0; g < ng; g++) {
     double *lg = nsh + g * LANES;

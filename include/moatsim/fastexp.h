@@ -168,7 +168,9 @@ static inline double moat_fastlog_pos(double x) {
   const double ln2_hi = 0x1.62e42fee00000p-1;
   const double ln2_lo = 0x1.a39ef35793c76p-33;
   uint64_t xb = moat_fastexp_bits_(x);
-  double k = (double)(int64_t)(xb >> 52) - 1023.0;
+  /* the exponent field as a double without an integer conversion (which AVX2 lacks): the bits
+   * of 2^52 + e, minus 2^52 */
+  double k = (moat_fastexp_double_(UINT64_C(0x4330000000000000) | (xb >> 52)) - 0x1p52) - 1023.0;
   double m = moat_fastexp_double_((xb & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000));
   double big = m > 0x1.6a09e667f3bcdp+0 ? 1.0 : 0.0; /* m >= sqrt(2): take m/2, k + 1 */
   m *= 1.0 - 0.5 * big;

@@ -16,6 +16,8 @@
  * All arrays are caller-owned; rows are `stride` doubles apart (stride >= n_offers; padding
  * columns must hold -INFINITY).
  */
+#define MOAT_MAX_NESTS 64 /* nests of one market (the model has at most 2 labs + 1: 33) */
+
 typedef struct moat_market {
   size_t n_rows;        /* enterprise-segment rows */
   size_t n_offers;      /* offers */
@@ -30,7 +32,7 @@ typedef struct moat_market {
   /* Nested logit (MODEL.md §5). nest == NULL: every offer is a nest of its own (plain logit). */
   const int *nest;       /* [n_offers], nest g(j) in [0, n_nests) */
   const double *lambda;  /* [n_nests], lambda_g in (0, 1] (1 - host similarity; 1: plain logit) */
-  size_t n_nests;        /* <= n_offers */
+  size_t n_nests;        /* <= n_offers and <= MOAT_MAX_NESTS */
 } moat_market_t;
 
 /* Outcome of one solve. */
@@ -69,7 +71,7 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
  * negative update is raised to 0. Bitwise reproducible for the same binary and input (also
  * across the processor-specific versions of the kernel). Returns MOAT_OK, or MOAT_EINVAL if
  * ws is smaller than m, a seller index is >= n_sellers, a nest index is >= n_nests, n_nests >
- * n_offers, a lambda is outside (0, 1] or max_iter < 0 (price untouched).
+ * n_offers or MOAT_MAX_NESTS, a lambda is outside (0, 1] or max_iter < 0 (price untouched).
  */
 int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
                        moat_pricing_ws_t *ws, moat_pricing_result_t *res);
