@@ -837,6 +837,14 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
   for (size_t l = 0; l < LANES; l++) lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
 }
 
+/* lanes_exp_sum for the only offer of a nest: e = 1 where feasible, else 0 (bitwise the same). */
+static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = v[l] > -INFINITY ? 1.0 : 0.0;
+    ns[l] += v[l];
+  }
+}
+
 /* s_j|g = e inv_I and s_j = s_j|g s_g. */
 static KERNEL_INLINE void lanes_nest_share(double *restrict cs, double *restrict s,
                                            const double *restrict inv_i,
@@ -868,7 +876,10 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
   for (size_t i = 0; i < ng * LANES; i++) nmax[i] = nmax[i] == -INFINITY ? 0.0 : nmax[i];
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c], g = (size_t)m->nest[j];
-    lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
+    if (ws->nest_single[g]) /* V/lambda is the nest's maximum: exp(0) = 1 exactly, or 0 */
+      lanes_one_sum(cs + j * LANES, nsum + g * LANES);
+    else
+      lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
   }
   for (size_t l = 0; l < LANES; l++) lmax[l] = -INFINITY, tot[l] = 0.0;
   for (size_t g = 0; g < ng; g++)
