@@ -798,12 +798,13 @@ static void nest_cross_groups(const moat_market_t *m, moat_pricing_ws_t *ws) {
     }
 }
 
-/* v = u / lambda and the nest's running maximum of it (one offer's lanes). */
-static KERNEL_INLINE void lanes_scale_max(const double *restrict u, double il,
-                                          double *restrict v, double *restrict nm) {
+/* v = V / lambda = (b - alpha p) / lambda and the nest's running maximum of it (one offer). */
+static KERNEL_INLINE void lanes_scale_max(const double *restrict b, const double *restrict alpha,
+                                          double p, double il, double *restrict v,
+                                          double *restrict nm) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    v[l] = u[l] * il;
+    v[l] = (b[l] - alpha[l] * p) * il;
     nm[l] = v[l] > nm[l] ? v[l] : nm[l];
   }
 }
@@ -856,21 +857,37 @@ static KERNEL_INLINE void lanes_nest_share(double *restrict cs, double *restrict
   }
 }
 
+/* lanes_nest_share, and in the same loop the seller's and the group's markup sums:
+ * ms += s mu, gs += s|g mu. */
+static KERNEL_INLINE void lanes_nest_share_sums(double *restrict cs, double *restrict s,
+                                                const double *restrict inv_i,
+                                                const double *restrict sg, double mu,
+                                                double *restrict ms, double *restrict gs) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    cs[l] = cs[l] * inv_i[l];
+    s[l] = cs[l] * sg[l];
+    ms[l] += s[l] * mu;
+    gs[l] += cs[l] * mu;
+  }
+}
+
 /* Nested-logit shares of block blk over its offers: share[j][l] = s_j, cs[j][l] = s_j|g (see
- * "Nests"); other offers' entries are not written. ws->nshare holds s_g afterwards. */
+ * "Nests"); other offers' entries are not written. ws->nshare holds s_g afterwards. With
+ * with_sums, the markup sums M (ws->msum, per seller) and N (ws->gsum, per group) are added up
+ * in the same loop as the shares (the caller zeroes them). */
 static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
                                        const double *restrict price, double *restrict share,
-                                       double *restrict cs) {
+                                       double *restrict cs, int with_sums) {
   size_t nj = m->n_offers, nc = ws->ncols[blk], ng = ws->n_nests;
   const size_t *cols = ws->cols + blk * ws->cap_stride;
+  const double *bt = ws->bt + blk * nj * LANES, *alpha = ws->alpha + blk * LANES;
   double *restrict nmax = ws->nmax, *restrict nsum = ws->nsum, *restrict nsh = ws->nshare;
-  double mx[LANES], lmax[LANES], tot[LANES];
-  block_utilities(nc, cols, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, share,
-                  mx);
+  double lmax[LANES], tot[LANES];
   for (size_t i = 0; i < ng * LANES; i++) nmax[i] = -INFINITY, nsum[i] = 0.0;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
-    lanes_scale_max(share + j * LANES, ws->inv_lam[j], cs + j * LANES,
+    lanes_scale_max(bt + j * LANES, alpha, price[j], ws->inv_lam[j], cs + j * LANES,
                     nmax + (size_t)m->nest[j] * LANES);
   }
   for (size_t i = 0; i < ng * LANES; i++) nmax[i] = nmax[i] == -INFINITY ? 0.0 : nmax[i];
@@ -897,25 +914,18 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
   lanes_invert(tot);
   for (size_t g = 0; g < ng; g++) {
     double *lg = nsh + g * LANES, *ns = nsum + g * LANES;
-    for (size_t l = 0; l < LANES; l++) {
-      lg[l] *= tot[l];
-      ns[l] = ns[l] > 0.0 ? 1.0 / ns[l] : 0.0;
-    }
+    for (size_t l = 0; l < LANES; l++) lg[l] *= tot[l];
+    if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as below */
+      for (size_t l = 0; l < LANES; l++) ns[l] = ns[l] > 0.0 ? 1.0 / ns[l] : 0.0;
   }
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c], g = (size_t)m->nest[j];
-    lanes_nest_share(cs + j * LANES, share + j * LANES, nsum + g * LANES, nsh + g * LANES);
-  }
-}
-
-/* ms += s mu and gs += s|g mu (the seller's and the group's markup sums). */
-static KERNEL_INLINE void lanes_markup_sums(const double *restrict s, const double *restrict cs,
-                                            double mu, double *restrict ms,
-                                            double *restrict gs) {
-#pragma GCC unroll 1 /* see UNROLL */
-  for (size_t l = 0; l < LANES; l++) {
-    ms[l] += s[l] * mu;
-    gs[l] += cs[l] * mu;
+    if (with_sums)
+      lanes_nest_share_sums(cs + j * LANES, share + j * LANES, nsum + g * LANES,
+                            nsh + g * LANES, ws->markup[j], ws->msum + ws->sel[j] * LANES,
+                            ws->gsum + ws->grp[j] * LANES);
+    else
+      lanes_nest_share(cs + j * LANES, share + j * LANES, nsum + g * LANES, nsh + g * LANES);
   }
 }
 
@@ -946,16 +956,11 @@ static KERNEL_INLINE void block_zeta_nested(const moat_market_t *m, moat_pricing
   const size_t *cols = ws->cols + blk * ws->cap_stride;
   const double *w = ws->weight + blk * LANES, *wa = ws->walpha + blk * LANES;
   double *share = ws->share, *cs = ws->cshare;
-  block_nested(m, ws, blk, price, share, cs);
   if (with_gamma) {
     memset(ws->msum, 0, nf * LANES * sizeof *ws->msum);
     memset(ws->gsum, 0, ws->n_grp * LANES * sizeof *ws->gsum);
   }
-  for (size_t c = 0; c < nc && with_gamma; c++) {
-    size_t j = cols[c];
-    lanes_markup_sums(share + j * LANES, cs + j * LANES, ws->markup[j],
-                      ws->msum + ws->sel[j] * LANES, ws->gsum + ws->grp[j] * LANES);
-  }
+  block_nested(m, ws, blk, price, share, cs, with_gamma);
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     const double *ms = with_gamma ? ws->msum + ws->sel[j] * LANES : ws->zero_lanes;
