@@ -51,6 +51,12 @@
 #define JAC_GROUP 8 /* blocks whose Jacobian terms are added to the accumulators at once */
 #define MAX_PATTERNS 64 /* feasibility patterns told apart when the rows are ordered */
 
+/* Per-offer terms of the nested Jacobian (block_jacobian_nested): of offer i as the variable
+ * (S, SC, ST, SCT, X) and of offer j as the equation (A, B, C, CK, D). */
+enum { NJ_S, NJ_SC, NJ_ST, NJ_SCT, NJ_X, NJ_A, NJ_B, NJ_C, NJ_CK, NJ_D, NJ_COUNT };
+/* Which terms a pair (i, j) of the nested Jacobian has. */
+enum { JP_NEST = 1, JP_SELLER = 2, JP_CROSS = 4, JP_DIAG = 8 };
+
 /* The pass over the rows is compiled for several x86-64 levels (MOAT_FASTEXP_CLONES in
  * fastexp.h); the functions it calls are inlined into each version. */
 #if MOAT_FASTEXP_HAVE_CLONES
@@ -113,14 +119,18 @@ struct moat_pricing_ws {
   double *nest_lam, *nest_inv; /* [nest] lambda_g, 1 / lambda_g */
   unsigned char *nest_single; /* [nest] 1 if the nest holds one offer (its ln I'_g is 0) */
   double *inv_lam, *kap; /* [offer] 1 / lambda_g(j), kappa_j = (1 - lambda_g(j)) / lambda_g(j) */
-  size_t *grp;      /* [offer] the (seller, nest) group of offer j */
+  size_t *grp;      /* [offer] the (seller, nest) group of offer j; SIZE_MAX in a nest with
+                       lambda = 1 (kappa = 0: its N never enters) */
   size_t n_grp;
   size_t *grp_cross; /* [newton a][newton b] group of (seller of offer b, nest of offer a), or
                         SIZE_MAX if that seller sells nothing in that nest */
+  unsigned char *pair_kind; /* [newton a][newton b] JP_ bits: which Jacobian terms apply */
+  double *jterms;   /* [NJ_COUNT][offer][lane] per-offer terms of block_jacobian_nested */
   double *nmax, *nsum, *nshare; /* [nest][lane] max of V/lambda, sum of exp, then s_g */
   double *cshare;   /* [offer][lane] within-nest shares s_j|g */
   double *gsum;     /* [group][lane] N_rG = sum_{k in G} s_rk|g (p_k - c_k) */
   double *zero_lanes; /* [lane] zeros */
+  double *sink_lanes; /* [lane] written, never read: the sums of offers without a group */
 };
 
 static double *alloc_doubles(size_t n) {
@@ -181,14 +191,18 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->kap = alloc_doubles(sj);
   ws->grp = malloc(sj * sizeof *ws->grp);
   ws->grp_cross = malloc(sj * sj * sizeof *ws->grp_cross);
+  ws->pair_kind = malloc(sj * sj);
+  ws->jterms = alloc_doubles(NJ_COUNT * sj * LANES);
   ws->nmax = alloc_doubles(sj * LANES);
   ws->nsum = alloc_doubles(sj * LANES);
   ws->nshare = alloc_doubles(sj * LANES);
   ws->cshare = alloc_doubles(sj * LANES);
   ws->gsum = alloc_doubles(sj * LANES);
   ws->zero_lanes = alloc_doubles(LANES);
-  if (!ws->nest_lam || !ws->nest_inv || !ws->nest_single || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross ||
-      !ws->nmax || !ws->nsum || !ws->nshare || !ws->cshare || !ws->gsum || !ws->zero_lanes) {
+  ws->sink_lanes = alloc_doubles(LANES);
+  if (!ws->nest_lam || !ws->nest_inv || !ws->nest_single || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross || !ws->pair_kind || !ws->jterms ||
+      !ws->nmax || !ws->nsum || !ws->nshare || !ws->cshare || !ws->gsum || !ws->zero_lanes ||
+      !ws->sink_lanes) {
     moat_pricing_ws_free(ws);
     return NULL;
   }
@@ -231,12 +245,15 @@ void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   free(ws->kap);
   free(ws->grp);
   free(ws->grp_cross);
+  free(ws->pair_kind);
+  free(ws->jterms);
   free(ws->nmax);
   free(ws->nsum);
   free(ws->nshare);
   free(ws->cshare);
   free(ws->gsum);
   free(ws->zero_lanes);
+  free(ws->sink_lanes);
   free(ws->bt);
   free(ws->alpha);
   free(ws->weight);
@@ -782,9 +799,17 @@ static int nest_setup(const moat_market_t *m, moat_pricing_ws_t *ws) {
     ws->inv_lam[j] = ws->nest_inv[g];
     ws->kap[j] = (1.0 - ws->nest_lam[g]) / ws->nest_lam[g];
     while (k < j && !(m->seller[k] == m->seller[j] && m->nest[k] == m->nest[j])) k++;
-    ws->grp[j] = k < j ? ws->grp[k] : ws->n_grp++;
+    if (!(ws->nest_lam[g] < 1.0)) /* kappa = 0: N never enters (no group, no sums) */
+      ws->grp[j] = SIZE_MAX;
+    else
+      ws->grp[j] = k < j ? ws->grp[k] : ws->n_grp++;
   }
   return 0;
+}
+
+/* The markup sums N of offer j's group in the current block (zeros if j is in no group). */
+static KERNEL_INLINE const double *group_lanes(const moat_pricing_ws_t *ws, size_t j) {
+  return ws->grp[j] == SIZE_MAX ? ws->zero_lanes : ws->gsum + ws->grp[j] * LANES;
 }
 
 /* ws->grp_cross over the Newton system's offers (after newton_idx is set). */
@@ -795,6 +820,10 @@ static void nest_cross_groups(const moat_market_t *m, moat_pricing_ws_t *ws) {
       size_t i = ws->newton_idx[a], j = ws->newton_idx[b], k = 0;
       while (k < nj && !(m->seller[k] == m->seller[j] && m->nest[k] == m->nest[i])) k++;
       ws->grp_cross[a * n + b] = k < nj ? ws->grp[k] : SIZE_MAX;
+      ws->pair_kind[a * n + b] =
+          (unsigned char)((m->nest[i] == m->nest[j] ? JP_NEST : 0) |
+                          (m->seller[i] == m->seller[j] ? JP_SELLER : 0) |
+                          (k < nj && ws->kap[i] != 0.0 ? JP_CROSS : 0) | (a == b ? JP_DIAG : 0));
     }
 }
 
@@ -826,20 +855,26 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
                                        double lam, int single, double *restrict lg,
                                        double *restrict lmax) {
   if (single) {
-    for (size_t l = 0; l < LANES; l++) lg[l] = ns[l] > 0.0 ? lam * (nm[l] + 0.0) : -INFINITY;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0, and a quiet compare vectorizes */
+      double v = lam * (nm[l] + 0.0);
+      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+    }
   } else {
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
-      double x = ns[l] > 0.0 ? ns[l] : 1.0;
+      double x = ns[l] != 0.0 ? ns[l] : 1.0;
       double v = lam * (nm[l] + moat_fastlog_pos(x));
-      lg[l] = ns[l] > 0.0 ? v : -INFINITY;
+      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
     }
   }
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
 }
 
 /* lanes_exp_sum for the only offer of a nest: e = 1 where feasible, else 0 (bitwise the same). */
 static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     v[l] = v[l] > -INFINITY ? 1.0 : 0.0;
     ns[l] += v[l];
@@ -914,16 +949,21 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
   lanes_invert(tot);
   for (size_t g = 0; g < ng; g++) {
     double *lg = nsh + g * LANES, *ns = nsum + g * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) lg[l] *= tot[l];
     if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as below */
-      for (size_t l = 0; l < LANES; l++) ns[l] = ns[l] > 0.0 ? 1.0 / ns[l] : 0.0;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) {
+        double inv = 1.0 / ns[l];
+        ns[l] = ns[l] != 0.0 ? inv : 0.0;
+      }
   }
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c], g = (size_t)m->nest[j];
     if (with_sums)
       lanes_nest_share_sums(cs + j * LANES, share + j * LANES, nsum + g * LANES,
                             nsh + g * LANES, ws->markup[j], ws->msum + ws->sel[j] * LANES,
-                            ws->gsum + ws->grp[j] * LANES);
+                            ws->grp[j] == SIZE_MAX ? ws->sink_lanes : ws->gsum + ws->grp[j] * LANES);
     else
       lanes_nest_share(cs + j * LANES, share + j * LANES, nsum + g * LANES, nsh + g * LANES);
   }
@@ -964,7 +1004,7 @@ static KERNEL_INLINE void block_zeta_nested(const moat_market_t *m, moat_pricing
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     const double *ms = with_gamma ? ws->msum + ws->sel[j] * LANES : ws->zero_lanes;
-    const double *gs = with_gamma ? ws->gsum + ws->grp[j] * LANES : ws->zero_lanes;
+    const double *gs = with_gamma ? group_lanes(ws, j) : ws->zero_lanes;
     lanes_accumulate_nested(share + j * LANES, w, wa, ws->inv_lam[j], ws->kap[j], ms, gs,
                             ws->acc_dem + j * LANES, ws->acc_lam + j * LANES,
                             ws->acc_gam + j * LANES);
@@ -985,8 +1025,6 @@ static KERNEL_INLINE void block_zeta_nested(const moat_market_t *m, moat_pricing
  * (tests/test_nested.c checks it against central differences of a slow FOC.) O(offers^2) a row,
  * like block_jacobian; the whole dFOC_j/dp_i goes into acc_jac[i][j].
  */
-enum { NJ_S, NJ_SC, NJ_T, NJ_C, NJ_A, NJ_B, NJ_D, NJ_COUNT };
-
 static KERNEL_INLINE void lanes_jac_terms(const double *restrict s, const double *restrict cs,
                                           const double *restrict alpha,
                                           const double *restrict wa, const double *restrict ms,
@@ -994,66 +1032,75 @@ static KERNEL_INLINE void lanes_jac_terms(const double *restrict s, const double
                                           double kap, double *restrict out, size_t pitch) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    double am = alpha[l] * mi * il, c = wa[l] * s[l];
+    double am = alpha[l] * mi * il, c = wa[l] * s[l], t = 1.0 - am;
     double psi = 1.0 - am + alpha[l] * ms[l] + alpha[l] * kap * gs[l];
     out[NJ_S * pitch + l] = s[l];
     out[NJ_SC * pitch + l] = cs[l];
-    out[NJ_T * pitch + l] = 1.0 - am;
-    out[NJ_C * pitch + l] = c;
+    out[NJ_ST * pitch + l] = s[l] * t;
+    out[NJ_SCT * pitch + l] = cs[l] * t;
+    out[NJ_X * pitch + l] = alpha[l] * kap * s[l];
     out[NJ_A * pitch + l] = c * (psi + alpha[l] * ms[l]);
     out[NJ_B * pitch + l] = c * kap * (psi + alpha[l] * gs[l] * il);
+    out[NJ_C * pitch + l] = c;
+    out[NJ_CK * pitch + l] = c * kap;
     out[NJ_D * pitch + l] = c * (psi + 1.0) * il;
   }
 }
 
-/* acc += one row block's dFOC_j/dp_i (see above); vi, vj: the NJ_ terms of offers i and j. */
+/* acc += one row block's dFOC_j/dp_i (see above); vi, vj: the NJ_ terms of offers i and j;
+ * kind: the JP_ terms the pair has (most pairs have only the first). */
 static KERNEL_INLINE void lanes_jac_pair(double *restrict acc, const double *restrict vi,
                                          const double *restrict vj,
-                                         const double *restrict alpha,
                                          const double *restrict ncross, size_t pitch,
-                                         double same_nest, double same_seller, double kap_j,
-                                         double kap_h, double diag) {
-  const double *si = vi + NJ_S * pitch, *sci = vi + NJ_SC * pitch, *ti = vi + NJ_T * pitch;
-  const double *cj = vj + NJ_C * pitch, *aj = vj + NJ_A * pitch, *bj = vj + NJ_B * pitch;
-  const double *dj = vj + NJ_D * pitch;
-#pragma GCC unroll 1 /* see UNROLL */
-  for (size_t l = 0; l < LANES; l++) {
-    double v = aj[l] * si[l] + same_nest * bj[l] * sci[l];
-    v += same_seller * cj[l] * ti[l] * (si[l] + same_nest * kap_j * sci[l]);
-    v += cj[l] * alpha[l] * kap_h * si[l] * ncross[l] - diag * dj[l];
-    acc[l] += v;
+                                         unsigned kind) {
+  double t[LANES];
+  const double *si = vi + NJ_S * pitch, *aj = vj + NJ_A * pitch, *cj = vj + NJ_C * pitch;
+  for (size_t l = 0; l < LANES; l++) t[l] = aj[l] * si[l];
+  if (kind & JP_NEST) {
+    const double *bj = vj + NJ_B * pitch, *sci = vi + NJ_SC * pitch;
+    for (size_t l = 0; l < LANES; l++) t[l] += bj[l] * sci[l];
   }
+  if (kind & JP_SELLER) {
+    const double *sti = vi + NJ_ST * pitch;
+    for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * sti[l];
+  }
+  if ((kind & (JP_NEST | JP_SELLER)) == (JP_NEST | JP_SELLER)) {
+    const double *ckj = vj + NJ_CK * pitch, *scti = vi + NJ_SCT * pitch;
+    for (size_t l = 0; l < LANES; l++) t[l] += ckj[l] * scti[l];
+  }
+  if (kind & JP_CROSS) {
+    const double *xi = vi + NJ_X * pitch;
+    for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * xi[l] * ncross[l];
+  }
+  if (kind & JP_DIAG) {
+    const double *dj = vj + NJ_D * pitch;
+    for (size_t l = 0; l < LANES; l++) t[l] -= dj[l];
+  }
+  for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
 }
 
-static KERNEL_INLINE void block_jacobian_nested(const moat_market_t *m, moat_pricing_ws_t *ws,
-                                                size_t blk) {
+static KERNEL_INLINE void block_jacobian_nested(moat_pricing_ws_t *ws, size_t blk) {
   size_t n = ws->n_newton, pitch = n * LANES;
   const double *restrict alpha = ws->alpha + blk * LANES;
   const double *restrict wa = ws->walpha + blk * LANES;
   const size_t *idx = ws->newton_idx;
   const unsigned char *mask = ws->colmask + blk * ws->cap_stride;
-  double *terms = ws->ybuf; /* [NJ_COUNT][n][lane]; NJ_COUNT <= JAC_GROUP */
+  double *terms = ws->jterms; /* [NJ_COUNT][n][lane] */
   for (size_t a = 0; a < n; a++) {
     size_t i = idx[a];
-    if (!mask[i]) { /* no share of offer i in this block: every term 0 */
-      for (size_t k = 0; k < NJ_COUNT; k++)
-        memset(terms + k * pitch + a * LANES, 0, LANES * sizeof *terms);
-      continue;
-    }
+    if (!mask[i]) continue; /* no share of offer i in this block: every term 0, skipped below */
     lanes_jac_terms(ws->share + i * LANES, ws->cshare + i * LANES, alpha, wa,
-                    ws->msum + ws->sel[i] * LANES, ws->gsum + ws->grp[i] * LANES, ws->markup[i],
+                    ws->msum + ws->sel[i] * LANES, group_lanes(ws, i), ws->markup[i],
                     ws->inv_lam[i], ws->kap[i], terms + a * LANES, pitch);
   }
   for (size_t a = 0; a < n; a++) {
-    size_t i = idx[a];
-    if (!mask[i]) continue;
+    if (!mask[idx[a]]) continue;
     for (size_t b = 0; b < n; b++) {
-      size_t j = idx[b], gc = ws->grp_cross[a * n + b];
-      if (!mask[j]) continue;
+      size_t gc = ws->grp_cross[a * n + b];
+      if (!mask[idx[b]]) continue;
       lanes_jac_pair(ws->acc_jac + (a * n + b) * LANES, terms + a * LANES, terms + b * LANES,
-                     alpha, gc == SIZE_MAX ? ws->zero_lanes : ws->gsum + gc * LANES, pitch,
-                     m->nest[i] == m->nest[j], ws->sel[i] == ws->sel[j], ws->kap[j], ws->kap[i],
-                     a == b);
+                     gc == SIZE_MAX ? ws->zero_lanes : ws->gsum + gc * LANES, pitch,
+                     ws->pair_kind[a * n + b]);
     }
   }
 }
@@ -1069,7 +1116,7 @@ MOAT_FASTEXP_CLONES static void market_pass_nested(const moat_market_t *m, moat_
   if (with_jac) memset(ws->acc_jac, 0, nn * nn * LANES * sizeof(double));
   for (size_t blk = 0; blk < ws->n_blocks; blk++) {
     block_zeta_nested(m, ws, blk, price, with_gamma);
-    if (with_jac) block_jacobian_nested(m, ws, blk);
+    if (with_jac) block_jacobian_nested(ws, blk);
   }
   reduce_lanes(nj, ws->acc_dem, ws->dem);
   reduce_lanes(nj, ws->acc_lam, ws->lam);
