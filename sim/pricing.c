@@ -125,7 +125,9 @@ struct moat_pricing_ws {
   size_t *grp_cross; /* [newton a][newton b] group of (seller of offer b, nest of offer a), or
                         SIZE_MAX if that seller sells nothing in that nest */
   unsigned char *pair_kind; /* [newton a][newton b] JP_ bits: which Jacobian terms apply */
-  double *jterms;   /* [NJ_COUNT][offer][lane] per-offer terms of block_jacobian_nested */
+  double *jterms;   /* [JAC_GROUP][NJ_COUNT][offer][lane] per-offer terms of
+                       block_jacobian_nested for a group of blocks */
+  double *jgsum;    /* [JAC_GROUP][group][lane] the group sums N of the same blocks */
   double *nmax, *nsum, *nshare; /* [nest][lane] max of V/lambda, sum of exp, then s_g */
   double *cshare;   /* [offer][lane] within-nest shares s_j|g */
   double *gsum;     /* [group][lane] N_rG = sum_{k in G} s_rk|g (p_k - c_k) */
@@ -192,7 +194,8 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->grp = malloc(sj * sizeof *ws->grp);
   ws->grp_cross = malloc(sj * sj * sizeof *ws->grp_cross);
   ws->pair_kind = malloc(sj * sj);
-  ws->jterms = alloc_doubles(NJ_COUNT * sj * LANES);
+  ws->jterms = alloc_doubles(JAC_GROUP * NJ_COUNT * sj * LANES);
+  ws->jgsum = alloc_doubles(JAC_GROUP * sj * LANES);
   ws->nmax = alloc_doubles(sj * LANES);
   ws->nsum = alloc_doubles(sj * LANES);
   ws->nshare = alloc_doubles(sj * LANES);
@@ -200,7 +203,7 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->gsum = alloc_doubles(sj * LANES);
   ws->zero_lanes = alloc_doubles(LANES);
   ws->sink_lanes = alloc_doubles(LANES);
-  if (!ws->nest_lam || !ws->nest_inv || !ws->nest_single || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross || !ws->pair_kind || !ws->jterms ||
+  if (!ws->nest_lam || !ws->nest_inv || !ws->nest_single || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross || !ws->pair_kind || !ws->jterms || !ws->jgsum ||
       !ws->nmax || !ws->nsum || !ws->nshare || !ws->cshare || !ws->gsum || !ws->zero_lanes ||
       !ws->sink_lanes) {
     moat_pricing_ws_free(ws);
@@ -247,6 +250,7 @@ void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   free(ws->grp_cross);
   free(ws->pair_kind);
   free(ws->jterms);
+  free(ws->jgsum);
   free(ws->nmax);
   free(ws->nsum);
   free(ws->nshare);
@@ -1047,62 +1051,86 @@ static KERNEL_INLINE void lanes_jac_terms(const double *restrict s, const double
   }
 }
 
-/* acc += one row block's dFOC_j/dp_i (see above); vi, vj: the NJ_ terms of offers i and j;
- * kind: the JP_ terms the pair has (most pairs have only the first). */
+/* acc += the dFOC_j/dp_i of a group of ng blocks (see above); vi, vj: the NJ_ terms of offers i
+ * and j in the group's first block (blocks tpitch apart, terms pitch apart), ncross: the group
+ * sums N_{f(j),g(i)} of the first block (gpitch apart) when kind has JP_CROSS; kind: the JP_
+ * terms the pair has (most pairs have only the first). */
 static KERNEL_INLINE void lanes_jac_pair(double *restrict acc, const double *restrict vi,
                                          const double *restrict vj,
                                          const double *restrict ncross, size_t pitch,
+                                         size_t tpitch, size_t gpitch, size_t ng,
                                          unsigned kind) {
   double t[LANES];
-  const double *si = vi + NJ_S * pitch, *aj = vj + NJ_A * pitch, *cj = vj + NJ_C * pitch;
-  for (size_t l = 0; l < LANES; l++) t[l] = aj[l] * si[l];
-  if (kind & JP_NEST) {
-    const double *bj = vj + NJ_B * pitch, *sci = vi + NJ_SC * pitch;
-    for (size_t l = 0; l < LANES; l++) t[l] += bj[l] * sci[l];
+  for (size_t l = 0; l < LANES; l++) t[l] = 0.0;
+  for (size_t g = 0; g < ng; g++) {
+    const double *bi = vi + g * tpitch, *bj = vj + g * tpitch;
+    const double *si = bi + NJ_S * pitch, *aj = bj + NJ_A * pitch, *cj = bj + NJ_C * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) t[l] += aj[l] * si[l];
+    if (kind & JP_NEST) {
+      const double *b2 = bj + NJ_B * pitch, *sci = bi + NJ_SC * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += b2[l] * sci[l];
+    }
+    if (kind & JP_SELLER) {
+      const double *sti = bi + NJ_ST * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * sti[l];
+    }
+    if ((kind & (JP_NEST | JP_SELLER)) == (JP_NEST | JP_SELLER)) {
+      const double *ckj = bj + NJ_CK * pitch, *scti = bi + NJ_SCT * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += ckj[l] * scti[l];
+    }
+    if (kind & JP_CROSS) {
+      const double *xi = bi + NJ_X * pitch, *nc = ncross + g * gpitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * xi[l] * nc[l];
+    }
+    if (kind & JP_DIAG) {
+      const double *dj = bj + NJ_D * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] -= dj[l];
+    }
   }
-  if (kind & JP_SELLER) {
-    const double *sti = vi + NJ_ST * pitch;
-    for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * sti[l];
-  }
-  if ((kind & (JP_NEST | JP_SELLER)) == (JP_NEST | JP_SELLER)) {
-    const double *ckj = vj + NJ_CK * pitch, *scti = vi + NJ_SCT * pitch;
-    for (size_t l = 0; l < LANES; l++) t[l] += ckj[l] * scti[l];
-  }
-  if (kind & JP_CROSS) {
-    const double *xi = vi + NJ_X * pitch;
-    for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * xi[l] * ncross[l];
-  }
-  if (kind & JP_DIAG) {
-    const double *dj = vj + NJ_D * pitch;
-    for (size_t l = 0; l < LANES; l++) t[l] -= dj[l];
-  }
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
 }
 
+/* Add one block's Jacobian terms: the per-offer terms of the block are kept (slot blk %
+ * JAC_GROUP, as block_jacobian does), and every JAC_GROUP blocks, or at the last, the pairs are
+ * added up over the group and into the accumulators once: one pass over the n^2 accumulators
+ * per group instead of per block (a Jacobian pass cost about 4 zeta passes that way before). */
 static KERNEL_INLINE void block_jacobian_nested(moat_pricing_ws_t *ws, size_t blk) {
-  size_t n = ws->n_newton, pitch = n * LANES;
+  size_t n = ws->n_newton, pitch = n * LANES, tpitch = NJ_COUNT * pitch;
+  size_t gpitch = ws->n_grp * LANES, slot = blk % JAC_GROUP;
   const double *restrict alpha = ws->alpha + blk * LANES;
   const double *restrict wa = ws->walpha + blk * LANES;
   const size_t *idx = ws->newton_idx;
   const unsigned char *mask = ws->colmask + blk * ws->cap_stride;
-  double *terms = ws->jterms; /* [NJ_COUNT][n][lane] */
+  double *terms = ws->jterms + slot * tpitch; /* [NJ_COUNT][n][lane] */
   for (size_t a = 0; a < n; a++) {
     size_t i = idx[a];
-    if (!mask[i]) continue; /* no share of offer i in this block: every term 0, skipped below */
+    if (!mask[i]) { /* no share of offer i in this block: every term 0 */
+      for (size_t k = 0; k < NJ_COUNT; k++)
+        memset(terms + k * pitch + a * LANES, 0, LANES * sizeof *terms);
+      continue;
+    }
     lanes_jac_terms(ws->share + i * LANES, ws->cshare + i * LANES, alpha, wa,
                     ws->msum + ws->sel[i] * LANES, group_lanes(ws, i), ws->markup[i],
                     ws->inv_lam[i], ws->kap[i], terms + a * LANES, pitch);
   }
-  for (size_t a = 0; a < n; a++) {
-    if (!mask[idx[a]]) continue;
+  memcpy(ws->jgsum + slot * gpitch, ws->gsum, gpitch * sizeof *ws->gsum);
+  if (slot + 1 < JAC_GROUP && blk + 1 < ws->n_blocks) return;
+  for (size_t a = 0; a < n; a++)
     for (size_t b = 0; b < n; b++) {
       size_t gc = ws->grp_cross[a * n + b];
-      if (!mask[idx[b]]) continue;
-      lanes_jac_pair(ws->acc_jac + (a * n + b) * LANES, terms + a * LANES, terms + b * LANES,
-                     gc == SIZE_MAX ? ws->zero_lanes : ws->gsum + gc * LANES, pitch,
-                     ws->pair_kind[a * n + b]);
+      unsigned kind = ws->pair_kind[a * n + b];
+      lanes_jac_pair(ws->acc_jac + (a * n + b) * LANES, ws->jterms + a * LANES,
+                     ws->jterms + b * LANES,
+                     (kind & JP_CROSS) ? ws->jgsum + gc * LANES : ws->zero_lanes, pitch, tpitch,
+                     gpitch, slot + 1, kind);
     }
-  }
 }
 
 /* market_pass for a nested market: the same outputs (ws->jac_a holds the whole Jacobian). */
