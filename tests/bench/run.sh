@@ -181,6 +181,10 @@ rows = [
     ("baseline run on 2 cores (projected), s", "%.0f" % g("baseline_run_seconds_projected_2_cores"), "< 30"),
     ("peak RSS, 2 threads, MB", "%.0f" % (g("peak_rss_2_threads") / 1024), ""),
 ]
+for sg in ["0", "0.5", "0.8", "0.9", "0.95"]:
+    rows.append(("host_similarity %s: iterations/step, s/path" % sg,
+                 "%s, %.3f" % (v["nested_iterations_per_step_sigma_" + sg][0],
+                               g("nested_cpu_seconds_per_path_sigma_" + sg)), ""))
 for dim in ["enterprises", "offers", "paths", "steps"]:
     rows.append(("slope of time vs %s" % dim, "%.2f" % g("slope_time_vs_" + dim), ""))
     rows.append(("  per zeta iteration", "%.2f" % g("slope_time_per_iteration_vs_" + dim), ""))
