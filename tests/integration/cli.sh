@@ -30,7 +30,7 @@ $1"
     shift
   done
   shift
-  rm -f "$tmp/out.h5" "$tmp/out.h5.partial"
+  rm -f "$tmp/out.h5" "$tmp/out.h5.partial.d"
   "$MOATSIM" run "$@" -o "$tmp/out.h5" >"$tmp/out" 2>"$tmp/err"
   rc=$?
   if [ "$rc" -ne 2 ]; then
@@ -45,7 +45,7 @@ $1"
     bad "$name: message lacks: $missing"
     return
   fi
-  if [ -e "$tmp/out.h5" ] || [ -e "$tmp/out.h5.partial" ]; then
+  if [ -e "$tmp/out.h5" ] || [ -e "$tmp/out.h5.partial.d" ]; then
     bad "$name: a results file appeared"
     return
   fi

@@ -55,7 +55,7 @@ interrupt() {
   echo "  $name: stopped by SIG$sig after block $block with $n of 6 scenarios done"
   if $RUN --resume --quiet -o "$tmp/$name.h5" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name: --resume failed"; fi
   [ -e "$tmp/$name.h5.partial.d" ] && bad "$name: checkpoint left after resume"
-  grep -qF "$((6 - n)) scenario" "$tmp/out" && ok || bad "$name: resume did not run the $((6 - n)) missing scenarios"
+  grep -qF "$((6 - n)) of 6 scenario" "$tmp/out" && ok || bad "$name: resume did not run the $((6 - n)) missing scenarios"
   "$PYTHON" $COMPARE "$tmp/ref.h5" "$tmp/$name.h5" >"$tmp/cmp" 2>&1 && ok || {
     bad "$name: resumed file differs"
     cat "$tmp/cmp"

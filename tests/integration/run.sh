@@ -160,7 +160,7 @@ sum_before=$(cksum <"$TMP/keep.h5")
 # shellcheck disable=SC2086
 expect_rc "existing output without --force" 2 "$MOATSIM" run "$CFG" -o "$TMP/keep.h5" $SMALL
 check "existing output unchanged" test "$(cksum <"$TMP/keep.h5")" = "$sum_before"
-check "no partial file left" test ! -e "$TMP/keep.h5.partial"
+check "no checkpoint left" test ! -e "$TMP/keep.h5.partial.d"
 # shellcheck disable=SC2086
 expect_rc "output in a missing directory" 2 "$MOATSIM" run "$CFG" -o "$TMP/no/such/dir/x.h5" $SMALL
 # shellcheck disable=SC2086
