@@ -23,10 +23,18 @@ typedef struct loader {
   const char *set;   /* the --set being applied ("key=value"), NULL while reading the file */
   char *err;
   size_t errlen;
+  char dir[MOAT_PATH_MAX]; /* the scenario file's directory: where @include names start */
+  moat_text_t identity;    /* built while loading; becomes cfg->identity_text */
 } loader_t;
 
 /* Line of a setting in its file (libconfig's macro yields an unsigned short). */
 static int source_line(const config_setting_t *s) { return s ? (int)config_setting_source_line(s) : 0; }
+
+/* The path of an included file as opened: the include directory and the directive's name. */
+static void include_path(const loader_t *ld, const char *name, char *out, size_t outlen) {
+  if (strcmp(ld->dir, ".") == 0) snprintf(out, outlen, "%s", name);
+  else snprintf(out, outlen, "%s/%s", ld->dir, name);
+}
 
 /* "file:line" of a setting, or "--set key=value". */
 static void where(const loader_t *ld, const config_setting_t *s, char *out, size_t outlen) {
@@ -34,8 +42,13 @@ static void where(const loader_t *ld, const config_setting_t *s, char *out, size
     snprintf(out, outlen, "--set %s", ld->set);
     return;
   }
+  /* libconfig names a setting's file only when it came from an @include, as the directive
+   * spells it (relative to the include directory). */
   const char *file = s ? config_setting_source_file(s) : NULL;
-  snprintf(out, outlen, "%s:%d", file ? file : ld->cfg->path, source_line(s));
+  if (file) include_path(ld, file, out, outlen);
+  else snprintf(out, outlen, "%s", ld->cfg->path);
+  size_t used = strlen(out);
+  snprintf(out + used, outlen - used, ":%d", source_line(s));
 }
 
 /* An error at setting s: "file:line: message". Returns MOAT_EINVAL. */
@@ -567,7 +580,7 @@ static int is_word_char(char c) {
 
 /* libconfig 1.5 reads an integer without the L suffix into 32 bits and silently wraps one that
  * does not fit (paths = 1000000000000 becomes -727379968). Find such literals before it does. */
-static int check_wide_integers(const loader_t *ld, const char *text) {
+static int check_wide_integers(const loader_t *ld, const char *file, const char *text) {
   int line = 1;
   char last_name[MOAT_KEY_MAX] = "";
   for (const char *p = text; *p;) {
@@ -591,7 +604,7 @@ static int check_wide_integers(const loader_t *ld, const char *text) {
       if (errno == ERANGE || v > 2147483647ULL) {
         snprintf(ld->err, ld->errlen, "%s:%d: %s = %.*s does not fit a 32-bit integer, which is how "
                  "libconfig reads it: write %.*sL for a 64-bit integer (still subject to the "
-                 "parameter's range) or a float such as 1e12", ld->cfg->path, line, last_name,
+                 "parameter's range) or a float such as 1e12", file, line, last_name,
                  (int)n, p, (int)n, p);
         return MOAT_EINVAL;
       }
@@ -601,28 +614,48 @@ static int check_wide_integers(const loader_t *ld, const char *text) {
   return MOAT_OK;
 }
 
-/* Parse the text with libconfig and walk it into cfg. */
+/* The files libconfig's @include pulled in: each one's text joins the identity, after the same
+ * check for wide integer literals the scenario file gets (before any value is used). */
+static int read_includes(loader_t *ld, const config_t *lc) {
+  for (unsigned k = 0; k < lc->num_filenames; k++) {
+    char path[2 * MOAT_PATH_MAX];
+    char *text = NULL;
+    include_path(ld, lc->filenames[k], path, sizeof path);
+    int st = read_text(path, &text, ld->err, ld->errlen);
+    if (!st) st = check_wide_integers(ld, path, text);
+    if (!st) moat_identity_add_file(&ld->identity, lc->filenames[k], text);
+    free(text);
+    if (st) return st;
+  }
+  return MOAT_OK;
+}
+
+/* Parse the text with libconfig and walk it into cfg; the texts read join the identity. */
 static int parse_text(loader_t *ld, const char *text) {
   config_t lc;
   config_init(&lc);
-  char dir[MOAT_PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", ld->cfg->path);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = '\0';
-  config_set_include_dir(&lc, slash ? dir : ".");
-  int st = check_wide_integers(ld, text);
+  snprintf(ld->dir, sizeof ld->dir, "%s", ld->cfg->path);
+  char *slash = strrchr(ld->dir, '/');
+  if (slash) slash[slash == ld->dir] = '\0'; /* "/x.cfg" keeps "/" */
+  else snprintf(ld->dir, sizeof ld->dir, ".");
+  config_set_include_dir(&lc, ld->dir);
+  int st = check_wide_integers(ld, ld->cfg->path, text);
   if (st) {
     /* reported */
   } else if (!config_read_string(&lc, text)) {
     const char *file = config_error_file(&lc), *what = config_error_text(&lc);
-    snprintf(ld->err, ld->errlen, "%s:%d: syntax error: %s%s", file ? file : ld->cfg->path,
-             config_error_line(&lc), what,
+    char loc[2 * MOAT_PATH_MAX];
+    if (file) include_path(ld, file, loc, sizeof loc);
+    else snprintf(loc, sizeof loc, "%s", ld->cfg->path);
+    snprintf(ld->err, ld->errlen, "%s:%d: syntax error: %s%s", loc, config_error_line(&lc), what,
              strstr(what, "mismatched element type")
                  ? " (the numbers of one [...] list must all be integers or all floats: write 0.0, not 0)"
                  : "");
     st = MOAT_EINVAL;
   } else {
-    st = walk_group(ld, config_root_setting(&lc), "");
+    moat_identity_add_file(&ld->identity, NULL, text);
+    st = read_includes(ld, &lc);
+    if (!st) st = walk_group(ld, config_root_setting(&lc), "");
   }
   config_destroy(&lc);
   return st;
@@ -657,14 +690,20 @@ int moat_config_load_ex(moat_config_t *cfg, const char *path, const char *const 
   char *file_text = NULL, inner[MOAT_ERR_MAX];
   int st = read_text(path, &file_text, err, errlen);
   if (st) return st;
-  loader_t ld = {cfg, NULL, err, errlen};
+  loader_t ld = {.cfg = cfg, .err = err, .errlen = errlen};
   moat_param_defaults(MOAT_PS_GLOBAL, &cfg->base);
   st = parse_text(&ld, file_text);
   for (size_t k = 0; !st && k < n_sets; k++) st = apply_set(&ld, sets[k]);
   if (!st && (st = moat_scenario_validate_ex(&cfg->base, lim, &cfg->warnings, inner, sizeof inner)))
     snprintf(err, errlen, "%s: %s", path, inner);
   if (!st) st = moat_sweep_check(cfg, err, errlen);
-  if (!st) st = compose_text(cfg, file_text, sets, n_sets);
+  if (!st && !(st = compose_text(cfg, file_text, sets, n_sets))) file_text = NULL; /* cfg->text */
+  if (!st) {
+    moat_identity_add_params(&ld.identity, cfg);
+    st = ld.identity.oom ? MOAT_ENOMEM : MOAT_OK;
+  }
+  if (!st) cfg->identity_text = ld.identity.s;
+  else free(ld.identity.s);
   if (st == MOAT_ENOMEM) snprintf(err, errlen, "%s: out of memory while loading", path);
   if (st) {
     moat_warnings_t keep = cfg->warnings;
@@ -683,5 +722,6 @@ int moat_config_load(moat_config_t *cfg, const char *path, const char *const *se
 void moat_config_clear(moat_config_t *cfg) {
   for (int a = 0; a < cfg->sweep.n_axes && a < MOAT_MAX_AXES; a++) free(cfg->sweep.axes[a].values);
   free(cfg->text);
+  free(cfg->identity_text);
   memset(cfg, 0, sizeof *cfg);
 }

@@ -101,4 +101,23 @@ void moat_format_double(double v, char *out, size_t outlen);
  * prefixed with `where: ` unless where is NULL. */
 int moat_param_check_all(const moat_scenario_t *sc, const char *where, char *err, size_t errlen);
 
+/* A growing NUL-terminated text (the run's identity). After an allocation failure `oom` is set,
+ * later additions do nothing, and s holds what fitted (free it all the same). */
+typedef struct moat_text {
+  char *s;      /* owned; NULL until something is added */
+  size_t len;   /* bytes, without the NUL */
+  size_t cap;   /* bytes allocated */
+  int oom;
+} moat_text_t;
+
+void moat_text_put(moat_text_t *t, const char *s, size_t n);
+void moat_text_printf(moat_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The identity's parts (moat_config_t.identity_text documents the layout): a file's text under a
+ * header giving its length (include_name NULL for the scenario file itself, else the name as
+ * the @include directive spells it), and the canonical listing of the effective parameters and
+ * the sweep. */
+void moat_identity_add_file(moat_text_t *t, const char *include_name, const char *text);
+void moat_identity_add_params(moat_text_t *t, const moat_config_t *cfg);
+
 #endif
