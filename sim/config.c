@@ -106,16 +106,17 @@ static int wrong_type(const loader_t *ld, const config_setting_t *s, const moat_
 static int read_number(const loader_t *ld, const config_setting_t *s, const moat_param_t *p,
                        const char *key, double *v) {
   if (!is_number(s)) return wrong_type(ld, s, p, key);
+  char msg[MOAT_ERR_MAX];
+  int st;
   if (config_setting_type(s) == CONFIG_TYPE_FLOAT) {
     *v = config_setting_get_float(s);
-    if (p->type != MOAT_PT_DOUBLE && p->type != MOAT_PT_DLIST && *v != floor(*v))
-      return fail(ld, s, "%s = %.15g is not a whole number: %s", key, *v, p->doc);
+    st = moat_param_check_float(p, key, *v, msg, sizeof msg);
   } else {
-    *v = (double)config_setting_get_int64(s);
+    long long i = config_setting_get_int64(s);
+    *v = (double)i;
+    st = moat_param_check_integer(p, key, i, msg, sizeof msg);
   }
-  char msg[MOAT_ERR_MAX];
-  if (moat_param_check_number(p, key, *v, msg, sizeof msg)) return fail(ld, s, "%s", msg);
-  return MOAT_OK;
+  return st ? fail(ld, s, "%s", msg) : MOAT_OK;
 }
 
 static int read_string(const loader_t *ld, const config_setting_t *s, const moat_param_t *p,
@@ -322,8 +323,16 @@ static int unknown_in(const loader_t *ld, const config_setting_t *s, const char 
 
 static int sweep_number(const loader_t *ld, const config_setting_t *s, const char *key, double *v) {
   if (!is_number(s)) return fail(ld, s, "%s expects a number, got %s", key, type_word(s));
-  *v = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
-                                                   : (double)config_setting_get_int64(s);
+  if (config_setting_type(s) == CONFIG_TYPE_FLOAT) {
+    *v = config_setting_get_float(s);
+    return MOAT_OK;
+  }
+  long long i = config_setting_get_int64(s);
+  const long long exact = 9007199254740992LL; /* 2^53 */
+  if (i > exact || i < -exact)
+    return fail(ld, s, "%s = %lld is outside [-9007199254740992, 9007199254740992]: sweep values are "
+                "doubles, which hold integers exactly up to 2^53 only", key, i);
+  *v = (double)i;
   return MOAT_OK;
 }
 
@@ -453,17 +462,23 @@ static int parse_sweep(loader_t *ld, const config_setting_t *group) {
 
 /* ---- --set key=value ---- */
 
-/* A number from --set text: strtod syntax (so nan and inf are read, and rejected by range). */
+/* A number from --set text: an integer literal is read exactly (so 9007199254740993 is refused,
+ * not rounded to 2^53); anything else with strtod (so nan and inf are read, and rejected by
+ * range). */
 static int set_number(const loader_t *ld, const moat_param_t *p, void *base, const char *key,
                       const char *text) {
   char *end = NULL, msg[MOAT_ERR_MAX];
+  size_t sign = text[0] == '-' || text[0] == '+';
+  int integer = text[sign] && strspn(text + sign, "0123456789") == strlen(text + sign);
   errno = 0;
-  double v = strtod(text, &end);
+  long long i = integer ? strtoll(text, &end, 10) : 0;
+  double v = integer ? (double)i : strtod(text, &end);
   if (end == text || *end != '\0')
     return fail(ld, NULL, "`%s` is not a number: %s expects %s", text, key, expected(p->type));
-  if (p->type != MOAT_PT_DOUBLE && isfinite(v) && v != floor(v))
-    return fail(ld, NULL, "%s = %s is not a whole number: %s", key, text, p->doc);
-  if (moat_param_check_number(p, key, v, msg, sizeof msg)) return fail(ld, NULL, "%s", msg);
+  int st = !integer ? moat_param_check_float(p, key, v, msg, sizeof msg)
+           : errno == ERANGE ? moat_param_check_float(p, key, strtod(text, NULL), msg, sizeof msg)
+                             : moat_param_check_integer(p, key, i, msg, sizeof msg);
+  if (st) return fail(ld, NULL, "%s", msg);
   moat_param_store_number(p, base, v);
   return MOAT_OK;
 }

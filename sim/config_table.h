@@ -87,6 +87,14 @@ int moat_param_check_string(const moat_param_t *p, const char *key, const char *
  * non-empty, strictly increasing and strictly inside (min, max). */
 int moat_param_check_list(const moat_param_t *p, const char *key, const double *v, int n,
                           char *err, size_t errlen);
+/* Check an integer literal (file or --set) against a row: integer rows compare it exactly,
+ * so a value beyond 2^53 is refused rather than rounded; other rows as moat_param_check_number. */
+int moat_param_check_integer(const moat_param_t *p, const char *key, long long v, char *err,
+                             size_t errlen);
+/* Check a number written as a float (1e6, 2.5) against a row: integer rows need a whole number
+ * below 2^53 in magnitude (beyond it the literal may already have been rounded); then the range. */
+int moat_param_check_float(const moat_param_t *p, const char *key, double v, char *err,
+                           size_t errlen);
 /* Store a checked number into the row's field (integers rounded). */
 void moat_param_store_number(const moat_param_t *p, void *base, double v);
 /* Read a numeric (int, int64, double, bool) field as a double. */

@@ -212,6 +212,13 @@ static void type_and_range_errors(void **state) {
              NULL, 0, "integers or all floats", NULL);
   load_fails(MINIMAL "paths = 4294967297L;\n", NULL, 0, "paths = 4294967297 is outside", NULL);
   load_fails(MINIMAL "seed = -1;\n", NULL, 0, "seed = -1 is outside [0, 9007199254740992]", NULL);
+  /* Beyond 2^53 a double would round it to 2^53: compared as an integer, refused. */
+  load_fails(MINIMAL "seed = 9007199254740993L;\n", NULL, 0, at_line(4),
+             "seed = 9007199254740993 is outside [0, 9007199254740992]", NULL);
+  load_fails(MINIMAL "seed = 9007199254740993.0;\n", NULL, 0, at_line(4),
+             "seed = 9007199254740992 is written as a floating-point number", "write the integer itself", NULL);
+  load_fails(MINIMAL "sweep = { method = \"list\"; axes = ( { param = \"seed\"; values = [1L, 9007199254740993L]; } ); };\n",
+             NULL, 0, at_line(4), "sweep axis values = 9007199254740993 is outside [-9007199254740992, 9007199254740992]", NULL);
   load_fails(MINIMAL "output = { quantiles = (0.1, \"x\"); };\n", NULL, 0, "output.quantiles expects", NULL);
   load_fails(MINIMAL "paths = { n = 3; };\n", NULL, 0, at_line(4), "paths expects a whole number, got a group", NULL);
   load_fails(MINIMAL "market = 3;\n", NULL, 0, at_line(4), "market is a group of parameters", NULL);
@@ -316,6 +323,14 @@ static void set_overrides(void **state) {
   /* Provenance: the overrides follow the file's text as comments. */
   assert_non_null(strstr(cfg.text, "paths = 3;\n# --set overrides applied after the file:\n# --set paths=12\n"));
   moat_config_clear(&cfg);
+  /* 2^53 itself is the largest seed, exact from the file and from --set. */
+  const char *top[] = {"seed=9007199254740992"};
+  assert_int_equal(load(MINIMAL "seed = 9007199254740991L;\n", NULL, 0, &cfg), MOAT_OK);
+  assert_true(cfg.base.seed == 9007199254740991ULL);
+  moat_config_clear(&cfg);
+  assert_int_equal(load(MINIMAL, top, 1, &cfg), MOAT_OK);
+  assert_true(cfg.base.seed == 9007199254740992ULL);
+  moat_config_clear(&cfg);
 
   const char *bad[][2] = {
       {"quality_gap.initial=1.7", "--set quality_gap.initial=1.7: quality_gap.initial = 1.7 is outside"},
@@ -327,6 +342,9 @@ static void set_overrides(void **state) {
       {"paths=lots", "`lots` is not a number"},
       {"paths=1e12", "paths = 1000000000000 is outside"},
       {"paths=2.5", "paths = 2.5 is not a whole number"},
+      {"seed=9007199254740993", "--set seed=9007199254740993: seed = 9007199254740993 is outside [0, 9007199254740992]"},
+      {"seed=-9223372036854775809", "seed = -9.22337203685478e+18 is outside [0, 9007199254740992]"},
+      {"seed=9.007199254740993e15", "seed = 9007199254740992 is written as a floating-point number"},
       {"output.keep_paths=perhaps", "cannot read `perhaps` as true or false"},
       {"output.quantiles=[0.1,", "cannot read"},
       {"labs.o1.kind=half", "is not a lab kind"},
