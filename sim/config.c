@@ -714,6 +714,7 @@ int moat_config_load_ex(moat_config_t *cfg, const char *path, const char *const 
   if (!st && (st = moat_scenario_validate_ex(&cfg->base, lim, &cfg->warnings, inner, sizeof inner)))
     snprintf(err, errlen, "%s: %s", path, inner);
   if (!st) st = moat_sweep_check(cfg, err, errlen);
+  if (!st) st = moat_sweep_check_memory(cfg, lim, err, errlen);
   if (!st && !(st = compose_text(cfg, file_text, sets, n_sets))) file_text = NULL; /* cfg->text */
   if (!st) {
     moat_identity_add_params(&ld.identity, cfg);

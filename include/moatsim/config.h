@@ -24,6 +24,10 @@ typedef struct moat_limits {
   int threads;         /* threads that will run paths (one workspace each); <= 0 means 1 */
 } moat_limits_t;
 
+/* Memory the run holds for every scenario of a sweep while it creates the results file: the
+ * scenario's numeric parameters (one double each), its index (int32) and its to-do flag. */
+#define MOAT_BYTES_PER_SCENARIO(numeric_params) (8.0 * (double)(numeric_params) + 5.0)
+
 /* Size of one scenario's run, for the memory check and `moatsim validate`. */
 typedef struct moat_estimate {
   int steps;               /* T */
@@ -33,6 +37,12 @@ typedef struct moat_estimate {
   double workspace_bytes;  /* per-thread workspaces, all threads */
   double results_bytes;    /* per-path results of one scenario (paths x per_path doubles) */
   double total_bytes;      /* workspace_bytes + results_bytes */
+  int numeric_params;      /* parameters stored as numbers in /params, one double per scenario */
+  double file_bytes;       /* the scenario's share of the results file, uncompressed: summaries
+                              (mean, std, count, quantiles), the paths if output.keep_paths, the
+                              chunk index, its /params row */
+  double file_fixed_bytes; /* the results file's part that does not grow with the scenarios
+                              (without the scenario text) */
 } moat_estimate_t;
 
 /*
