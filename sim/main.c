@@ -157,7 +157,7 @@ static int load_scenario(const moat_run_options_t *opt, moat_config_t *cfg) {
   char err[MOAT_ERR_MAX], limit[MOAT_PATH_MAX + 96];
   moat_limits_t lim = {opt->max_memory, opt->threads > 0 ? opt->threads : omp_get_max_threads()};
   int st = moat_config_load_ex(cfg, opt->scenario, opt->sets, opt->n_sets, &lim, err, sizeof err);
-  if (st == MOAT_OK) {
+  if (st == MOAT_OK && moat_dispatch_rank() == 0) { /* MPI: the writing rank's filesystem */
     double room = output_room(opt->output ? opt->output : cfg->base.output.file, opt->resume, limit,
                               sizeof limit);
     st = moat_sweep_check_output(cfg, room, limit, err, sizeof err);
