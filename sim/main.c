@@ -144,9 +144,14 @@ static double output_room(const char *file, int resume, char *limit, size_t len)
     output_dir(dir, parent, sizeof parent);
     memcpy(dir, parent, sizeof dir);
   }
-  if (!resume && statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < room) {
+  /* Test hook: the full-disk test reaches a filesystem that fills during the run this way. */
+  const char *skip = getenv("MOATSIM_TEST_NO_ROOM_CHECK");
+  if (!resume && !(skip && strcmp(skip, "1") == 0) && statvfs(dir, &vfs) == 0 &&
+      (double)vfs.f_bavail * (double)vfs.f_frsize < room) {
     room = (double)vfs.f_bavail * (double)vfs.f_frsize;
-    snprintf(limit, len, "the %.2f GiB free on the filesystem of '%s'", room / 1073741824.0, dir);
+    if (room >= 1073741824.0)
+      snprintf(limit, len, "the %.2f GiB free on the filesystem of '%s'", room / 1073741824.0, dir);
+    else snprintf(limit, len, "the %.2f MiB free on the filesystem of '%s'", room / 1048576.0, dir);
   }
   return room;
 }
