@@ -25,6 +25,7 @@ typedef struct loader {
   size_t errlen;
   char dir[MOAT_PATH_MAX]; /* the scenario file's directory: where @include names start */
   moat_text_t identity;    /* built while loading; becomes cfg->identity_text */
+  moat_text_t included;    /* the included files as comments, for cfg->text */
 } loader_t;
 
 /* Line of a setting in its file (libconfig's macro yields an unsigned short). */
@@ -629,6 +630,18 @@ static int check_wide_integers(const loader_t *ld, const char *file, const char 
   return MOAT_OK;
 }
 
+/* An included file's text as libconfig comments ("# " before each line), under its name. */
+static void add_commented(moat_text_t *t, const char *name, const char *text) {
+  moat_text_printf(t, "# @include \"%s\" (%zu bytes):\n", name, strlen(text));
+  for (const char *line = text; *line;) {
+    size_t n = strcspn(line, "\n");
+    moat_text_put(t, "# ", 2);
+    moat_text_put(t, line, n);
+    moat_text_put(t, "\n", 1);
+    line += n + (line[n] == '\n');
+  }
+}
+
 /* The files libconfig's @include pulled in: each one's text joins the identity, after the same
  * check for wide integer literals the scenario file gets (before any value is used). */
 static int read_includes(loader_t *ld, const config_t *lc) {
@@ -638,7 +651,10 @@ static int read_includes(loader_t *ld, const config_t *lc) {
     include_path(ld, lc->filenames[k], path, sizeof path);
     int st = read_text(path, &text, ld->err, ld->errlen);
     if (!st) st = check_wide_integers(ld, path, text);
-    if (!st) moat_identity_add_file(&ld->identity, lc->filenames[k], text);
+    if (!st) {
+      moat_identity_add_file(&ld->identity, lc->filenames[k], text);
+      add_commented(&ld->included, lc->filenames[k], text);
+    }
     free(text);
     if (st) return st;
   }
@@ -678,20 +694,28 @@ static int parse_text(loader_t *ld, const char *text) {
   return st;
 }
 
-/* cfg->text: the file followed by a comment block with the overrides. */
-static int compose_text(moat_config_t *cfg, char *file_text, const char *const *sets, size_t n_sets) {
-  size_t len = strlen(file_text) + 128;
-  for (size_t k = 0; k < n_sets; k++) len += strlen(sets[k]) + 16;
-  char *text = realloc(file_text, len);
-  if (!text) return MOAT_ENOMEM;
-  size_t used = strlen(text);
+/* cfg->text: the file, then a comment block with the overrides and one with the included files
+ * (so that the text stored with the results shows everything the run read, and still reads the
+ * same). */
+static int compose_text(moat_config_t *cfg, const char *file_text, const moat_text_t *included,
+                        const char *const *sets, size_t n_sets) {
+  moat_text_t t = {0};
+  moat_text_put(&t, file_text, strlen(file_text));
+  const char *nl = t.len && t.s[t.len - 1] != '\n' ? "\n" : "";
   if (n_sets) {
-    used += (size_t)snprintf(text + used, len - used, "%s# --set overrides applied after the file:\n",
-                             used && text[used - 1] != '\n' ? "\n" : "");
-    for (size_t k = 0; k < n_sets; k++)
-      used += (size_t)snprintf(text + used, len - used, "# --set %s\n", sets[k]);
+    moat_text_printf(&t, "%s# --set overrides applied after the file:\n", nl);
+    for (size_t k = 0; k < n_sets; k++) moat_text_printf(&t, "# --set %s\n", sets[k]);
+    nl = "";
   }
-  cfg->text = text;
+  if (included->len) {
+    moat_text_printf(&t, "%s# files pulled in by @include, as read:\n", nl);
+    moat_text_put(&t, included->s, included->len);
+  }
+  if (t.oom) {
+    free(t.s);
+    return MOAT_ENOMEM;
+  }
+  cfg->text = t.s;
   return MOAT_OK;
 }
 
@@ -715,17 +739,18 @@ int moat_config_load_ex(moat_config_t *cfg, const char *path, const char *const 
     snprintf(err, errlen, "%s: %s", path, inner);
   if (!st) st = moat_sweep_check(cfg, err, errlen);
   if (!st) st = moat_sweep_check_memory(cfg, lim, err, errlen);
-  if (!st && !(st = compose_text(cfg, file_text, sets, n_sets))) file_text = NULL; /* cfg->text */
+  if (!st) st = ld.included.oom ? MOAT_ENOMEM : compose_text(cfg, file_text, &ld.included, sets, n_sets);
   if (!st) {
     moat_identity_add_params(&ld.identity, cfg);
     st = ld.identity.oom ? MOAT_ENOMEM : MOAT_OK;
   }
   if (!st) cfg->identity_text = ld.identity.s;
   else free(ld.identity.s);
+  free(ld.included.s);
+  free(file_text);
   if (st == MOAT_ENOMEM) snprintf(err, errlen, "%s: out of memory while loading", path);
   if (st) {
     moat_warnings_t keep = cfg->warnings;
-    free(file_text);
     moat_config_clear(cfg);
     cfg->warnings = keep;
   }

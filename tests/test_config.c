@@ -654,6 +654,26 @@ static void identity_text(void **state) {
   for (const char *p = listing_of(base); (p = strchr(p, '\n')) != NULL; p++) lines++;
   assert_int_equal(lines, 1 + n_keys + 2); /* header, keys, sweep header and method */
 
+  /* The text stored with the results shows the included files as comments, and reads back to
+   * the same parameters. */
+  char path[160];
+  snprintf(path, sizeof path, "%s/main.cfg", id_dir);
+  moat_config_t cfg;
+  assert_int_equal(moat_config_load(&cfg, path, NULL, 0, err, sizeof err), MOAT_OK);
+  assert_string_equal(cfg.text, ID_MAIN "# files pulled in by @include, as read:\n"
+                                "# @include \"inc.cfg\" (58 bytes):\n"
+                                "# quality_gap = { volatility = 0.25; };\n# @include \"inc2.cfg\"\n"
+                                "# @include \"inc2.cfg\" (10 bytes):\n# seed = 7;\n");
+  char *stored = strdup(cfg.text);
+  assert_non_null(stored);
+  moat_config_clear(&cfg);
+  id_file("stored.cfg", stored);
+  free(stored);
+  snprintf(path, sizeof path, "%s/stored.cfg", id_dir);
+  assert_int_equal(moat_config_load(&cfg, path, NULL, 0, err, sizeof err), MOAT_OK);
+  assert_string_equal(listing_of(cfg.identity_text), listing_of(base));
+  moat_config_clear(&cfg);
+
   /* Not changed: the path the file is reached by; an override equal to the file's value, however
    * spelled; the order of overrides that set different keys. */
   char *same = identity_of("/./", NULL, 0);
@@ -773,9 +793,9 @@ int main(void) {
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   if (tmp_path[0]) unlink(tmp_path);
   if (id_dir[0]) {
-    const char *names[] = {"main.cfg", "inc.cfg", "inc2.cfg"};
+    const char *names[] = {"main.cfg", "inc.cfg", "inc2.cfg", "stored.cfg"};
     char path[128];
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < 4; k++) {
       snprintf(path, sizeof path, "%s/%s", id_dir, names[k]);
       unlink(path);
     }

@@ -67,7 +67,8 @@ typedef struct moat_estimate {
  */
 typedef struct moat_config {
   char path[MOAT_PATH_MAX]; /* file as given */
-  char *text;               /* owned: the file's text followed by the --set lines applied */
+  char *text;               /* owned: the file's text, then as comments the --set lines applied
+                               and the text of each file pulled in by @include */
   char *identity_text;      /* owned: the run's identity, described above */
   moat_scenario_t base;     /* validated base scenario (sweep not applied) */
   moat_sweep_t sweep;       /* parsed, checked against the table; owns axis value arrays */
