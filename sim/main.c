@@ -348,6 +348,10 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
                           .threads = threads, .keep_paths = cfg->base.output.keep_paths};
   for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
     d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
+  d.sweep_method = moat_sweep_method_name(cfg->sweep.method);
+  d.sweep_samples = cfg->sweep.samples;
+  d.sweep_levels = cfg->sweep.method == MOAT_SWEEP_MORRIS ? moat_sweep_levels(&cfg->sweep) : 0;
+  d.sweep_second_order = cfg->sweep.second_order;
   progress_t pg = {isatty(STDERR_FILENO), opt->quiet || !writer, 0, 0, n_scen, 0, 0, now_s(), 0};
   run_ctx_t c = {.cfg = cfg, .pg = &pg};
   uint8_t *pending = NULL;
