@@ -72,6 +72,8 @@ static hid_t open_results(const char *cmd, const char *file, int *rc) {
   return f;
 }
 
+hid_t moat_cli_open_results(const char *cmd, const char *file, int *rc) { return open_results(cmd, file, rc); }
+
 /* ---- info --------------------------------------------------------------------------------- */
 
 /* Print a scalar or short attribute value. */

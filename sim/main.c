@@ -49,6 +49,8 @@ static const char usage_top[] =
     "  summary FILE.h5       print the headline results of a results file\n"
     "  merge PART.h5...      merge the shard files of one sweep into -o OUT.h5\n"
     "  report FILE.h5        write a report of a results file\n"
+    "  sensitivity FILE.h5   Sobol or Morris indices of outputs over a sweep's parameters\n"
+    "  discover FILE.h5      PRIM boxes of parameters where a condition on an output holds\n"
     "  version               print version, git revision, compiler and libraries\n"
     "\n"
     "'moatsim COMMAND --help' describes a command's options.\n"
@@ -523,6 +525,8 @@ static const command_t commands[] = {
     {"summary", moat_cmd_summary},
     {"merge", moat_cmd_merge},
     {"report", moat_cmd_report},
+    {"sensitivity", moat_cmd_sensitivity},
+    {"discover", moat_cmd_discover},
     {"version", cmd_version},
 };
 

@@ -71,7 +71,7 @@ static double sobol_point(const saltelli_view_t *v, const size_t *rows, size_t n
     double first = 0, total = 0;
     for (size_t j = 0; j < n; j++) {
       double fa = val(v, rows[j], 0), fb = val(v, rows[j], last), fab = val(v, rows[j], (size_t)i + 1);
-      first += fb * (fab - fa);
+      first += (fb - mean) * (fab - fa);
       total += 0.5 * (fa - fab) * (fa - fab) - 0.5 * (nse(v, rows[j], 0) + nse(v, rows[j], (size_t)i + 1));
     }
     s1[i] = first / (double)n / var;

@@ -23,7 +23,9 @@ typedef struct moat_sobol {
 /*
  * Sobol indices from the outputs y of a Saltelli design in its scenario order (N blocks of
  * moat_sweep_saltelli_block(k, second_order) values: A, A_B^(1..k), [B_A^(1..k)], B):
- * S_i = mean(f(B)(f(A_B^i) − f(A))) / V (Saltelli et al. 2010, Table 2 (b)),
+ * S_i = mean((f(B) − m)(f(A_B^i) − f(A))) / V (Saltelli et al. 2010, Table 2 (b), with f(B)
+ * centred on m, the mean of f over A and B: the same expectation, as E[f(A_B^i) − f(A)] = 0, and
+ * a much smaller variance when the output's mean is large against its spread),
  * S_Ti = mean((f(A) − f(A_B^i))^2) / (2V) (Jansen 1999), V the variance (divisor 2N) of f over
  * A and B, and with a second-order design S_ij = mean(f(B_A^i) f(A_B^j) − f(A) f(B)) / V − S_i
  * − S_j (Saltelli 2002). `noise` (NULL for none) is each scenario's own sampling variance (the
