@@ -95,6 +95,19 @@ static void try_move(const prim_ctx_t *c, double *low, double *high, move_t *m, 
   if (valid && better(m, best)) *best = *m;
 }
 
+/* In sorted v[0..m-1]: the first value above v[0] (dir = 1) or the last below v[m-1] (dir = -1);
+ * NaN when all are equal. The peel's limit sits there, dropping the tied block at the extreme. */
+static double next_value(const double *v, size_t m, int dir) {
+  if (dir > 0) {
+    for (size_t i = 1; i < m; i++)
+      if (v[i] > v[0]) return v[i];
+  } else {
+    for (size_t i = m - 1; i-- > 0;)
+      if (v[i] < v[m - 1]) return v[i];
+  }
+  return NAN;
+}
+
 /* Best peel of the box, or best.d = -1 when no candidate removes a scenario. */
 static move_t best_peel(const prim_ctx_t *c, double *low, double *high, double alpha, size_t n_box) {
   move_t best = {-1, 0, 0, 0, 0};
@@ -104,6 +117,11 @@ static move_t best_peel(const prim_ctx_t *c, double *low, double *high, double a
       if (inside(c, s, low, high, -1)) c->col[m++] = c->x[s * (size_t)c->k + (size_t)d];
     for (int side = 0; side < 2; side++) {
       double q = moat_sens_percentile(c->col, m, side ? 1 - alpha : alpha);
+      /* Ties (a Saltelli design repeats each value k + 1 times, a grid many more): when the
+       * quantile equals the extreme value, the peel takes the whole tied block at it instead. */
+      if (!side && q <= c->col[0]) q = next_value(c->col, m, 1);
+      if (side && q >= c->col[m - 1]) q = next_value(c->col, m, -1);
+      if (isnan(q)) continue;
       move_t cand = {d, side, q, 0, 0};
       try_move(c, low, high, &cand, &best, n_box, 1);
     }

@@ -31,7 +31,8 @@ typedef struct moat_prim {
  * Peel and paste over n scenarios with parameters x (n x k, row-major) and hit[s] = 1 where the
  * condition holds. Peeling: at each step, for every parameter, the candidates "raise the lower
  * limit to the alpha-quantile of the box's values" and "lower the upper limit to the (1 − alpha)
- * quantile" (Hyndman–Fan 7), dropping the scenarios beyond; the candidate leaving the highest
+ * quantile" (Hyndman–Fan 7), dropping the scenarios beyond (when ties make that drop nothing,
+ * the limit moves to the next distinct value, dropping the tied block at the extreme); the candidate leaving the highest
  * density is taken (ties: more scenarios left, then the lower parameter, lower limit first).
  * Stops when the next box would hold less than mass_min · n scenarios, when the density is 1,
  * or when no candidate removes a scenario. Pasting (from the last peeled box): the candidates
