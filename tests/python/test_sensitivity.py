@@ -181,3 +181,16 @@ def test_saltelli_design_shards_and_merges(tmp_path):
             np.testing.assert_array_equal(a[n][...], b[n][...], err_msg=n)
         assert sa._text(b["params"].attrs["sweep_method"]) == "saltelli"
         assert int(b["params"].attrs["sweep_samples"]) == 16
+
+
+def test_report_has_the_sensitivity_and_prim_pages(saltelli_file, morris_file, tmp_path):
+    from analysis import report
+
+    index = pathlib.Path(report.write(str(saltelli_file), str(tmp_path / "s")))
+    page = index.read_text()
+    assert "Sensitivity: premium_flagship@10y" in page and "Scenario discovery: premium_flagship@10y" in page
+    for name in ("sobol_0.png", "sobol_1.png", "prim.png"):
+        assert (tmp_path / "s" / name).stat().st_size > 1000
+    index = pathlib.Path(report.write(str(morris_file), str(tmp_path / "m")))
+    assert "Screening: premium_flagship@2y" in index.read_text() and (tmp_path / "m" / "morris_0.png").exists()
+    assert "Scenario discovery" not in index.read_text()  # 32 scenarios: too few for PRIM
