@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "moatsim/scenario.h"
+#include "moatsim/writer_h5.h"
 
 static const char form[] =
     "the form is [group/]metric[[lab or cloud]][@T][:stat], e.g. premium_flagship@10y, "
@@ -146,21 +147,6 @@ static char **read_names(hid_t g, const char *name, hsize_t *n) {
   return s;
 }
 
-static double *read_doubles(hid_t g, const char *name, hsize_t *n) {
-  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-  if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds);
-  H5Sget_simple_extent_dims(sp, n, NULL);
-  H5Sclose(sp);
-  double *v = malloc((*n ? *n : 1) * sizeof *v);
-  if (v && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
-    free(v);
-    v = NULL;
-  }
-  H5Dclose(ds);
-  return v;
-}
-
 /* Where the value sits in a variable: index along the member, quantile and time dimensions
  * (-1 when the variable has no such dimension). */
 typedef struct locate {
@@ -188,7 +174,7 @@ static int find_member(hid_t g, const moat_output_spec_t *o, locate_t *at, char 
 
 static int find_time(hid_t g, const moat_output_spec_t *o, locate_t *at, char *err, size_t errlen) {
   hsize_t n = 0;
-  double *t = read_doubles(g, "time", &n);
+  double *t = moat_h5_read_doubles(g, "time", &n);
   at->time = -1;
   for (hsize_t i = 0; t && i < n; i++)
     if (t[i] <= o->time + 1e-9) at->time = (long)i;
@@ -204,7 +190,7 @@ static int find_time(hid_t g, const moat_output_spec_t *o, locate_t *at, char *e
 
 static int find_quantile(hid_t g, const moat_output_spec_t *o, locate_t *at, char *err, size_t errlen) {
   hsize_t n = 0;
-  double *q = read_doubles(g, "quantile", &n);
+  double *q = moat_h5_read_doubles(g, "quantile", &n);
   char list[512] = "";
   at->quantile = -1;
   for (hsize_t i = 0; q && i < n; i++) {

@@ -32,6 +32,10 @@ int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value);
 /* Read a text attribute into buf (NUL-terminated, truncated to len); 0 or negative. */
 int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
 
+/* A whole 1-D dataset `name` under loc as doubles (malloc'd, caller frees); *n its length.
+ * NULL when it cannot be read. */
+double *moat_h5_read_doubles(hid_t loc, const char *name, hsize_t *n);
+
 /* Name of the dimension scale attached to dimension `dim` of dataset ds into buf; 0 or negative. */
 int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len);
 
