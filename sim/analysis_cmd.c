@@ -59,6 +59,12 @@ typedef struct analysis_opts {
   char cmdline[2048];
 } analysis_opts_t;
 
+static int bad_value(const char *cmd, const char *option, const char *value, const char *want,
+                     const char *usage) {
+  fprintf(stderr, "moatsim %s: %s '%s' is not %s\n%s", cmd, option, value, want, usage);
+  return EXIT_USAGE;
+}
+
 /* Parse argv; -1 to go on, or the exit code. */
 static int parse(int argc, char **argv, analysis_opts_t *o, const char *usage) {
   memset(o, 0, sizeof *o);
@@ -66,7 +72,7 @@ static int parse(int argc, char **argv, analysis_opts_t *o, const char *usage) {
   o->min_coverage = 0.5;
   for (int k = 0; k < argc; k++) {
     size_t used = strlen(o->cmdline);
-    snprintf(o->cmdline + used, sizeof o->cmdline - used, "%s%s%s", k ? " " : "moatsim ", argv[k], "");
+    snprintf(o->cmdline + used, sizeof o->cmdline - used, "%s%s", k ? " " : "moatsim ", argv[k]);
   }
   for (int k = 1; k < argc; k++) {
     const char *a = argv[k], *next = k + 1 < argc ? argv[k + 1] : NULL;
@@ -84,16 +90,19 @@ static int parse(int argc, char **argv, analysis_opts_t *o, const char *usage) {
     if (!strcmp(a, "--output") && o->n_outputs < MAX_OUTPUTS) o->outputs[o->n_outputs++] = next, k++;
     else if (!strcmp(a, "--where")) o->where = next, k++;
     else if (!strcmp(a, "-o") || !strcmp(a, "--out")) o->out = next, k++;
-    else if (!strcmp(a, "--box") && (o->box = strtol(next, &end, 10), *end == '\0' && o->box >= 0)) k++;
-    else if (!strcmp(a, "--min-coverage") &&
-             (o->min_coverage = strtod(next, &end), *end == '\0' && o->min_coverage >= 0 && o->min_coverage <= 1))
-      k++;
+    else if (!strcmp(a, "--box")) {
+      o->box = strtol(next, &end, 10), k++;
+      if (end == next || *end || o->box < 0) return bad_value(argv[0], a, next, "a step number >= 0", usage);
+    } else if (!strcmp(a, "--min-coverage")) {
+      o->min_coverage = strtod(next, &end), k++;
+      if (end == next || *end || !(o->min_coverage >= 0 && o->min_coverage <= 1))
+        return bad_value(argv[0], a, next, "a number in [0, 1]", usage);
+    }
     else if (!strcmp(a, "--force")) o->force = 1;
     else if (!strcmp(a, "--no-noise-correction")) o->no_noise = 1;
     else if (!o->file && a[0] != '-') o->file = a;
     else {
-      fprintf(stderr, "moatsim %s: unexpected argument '%s'%s%s\n%s", argv[0], a, takes ? " " : "",
-              takes ? next : "", usage);
+      fprintf(stderr, "moatsim %s: unexpected argument '%s'\n%s", argv[0], a, usage);
       return EXIT_USAGE;
     }
   }
