@@ -109,8 +109,10 @@ def prim_figure(path: str, ds):
 
 
 def _condition(path: str, horizon: str):
-    """The premium question, or (when it holds in none or all scenarios) below the median."""
-    spec = f"premium_flagship{horizon}"
+    """The premium question on each scenario's median path (the mean of a ratio with heavy upper
+    tails says little about the typical path), or, when it holds in none or all scenarios, below
+    the median scenario."""
+    spec = f"premium_flagship{horizon}:median"
     y, _ = sa.read_output(path, spec)
     where = f"{spec} < {PREMIUM_THRESHOLD:g}"
     if (y < PREMIUM_THRESHOLD).all() or not (y < PREMIUM_THRESHOLD).any():
