@@ -117,7 +117,9 @@ def read_output(path: str, spec: OutputSpec | str):
         if has_time != (spec.time is not None):
             raise AnalysisError(f"output {spec.text!r}: " + ("say when with @T" if has_time else "drop the @T"))
         if has_time:
-            t = g["time"][...]
+            t = np.asarray(g["time"][...], float)
+            if _text(g["time"].attrs.get("units", "")).startswith("days"):
+                t = t / 360.0  # format 2: days of 360-day years
             dt = t[1] - t[0] if t.size > 1 else 0.0
             if spec.time > t[-1] + dt + 1e-9:
                 raise AnalysisError(f"output {spec.text!r}: time {spec.time} is outside the time axis")
@@ -149,7 +151,8 @@ def read_design(path: str) -> dict:
         params = _text(g.attrs.get("swept_params", "")).split()
         if not params:
             raise AnalysisError(f"{path} holds no sweep (no swept parameters in /params)")
-        x = np.column_stack([g[p][...] for p in params]).astype(float)
+        names = _text(g.attrs.get("swept_variables", "")).split() or params  # format 2: CF names
+        x = np.column_stack([g[v][...] for v in names]).astype(float)
         crn = int(g.attrs.get("sweep_common_random_numbers", 0))
         return {"method": _text(g.attrs.get("sweep_method", "none")),
                 "samples": int(g.attrs.get("sweep_samples", 0)),

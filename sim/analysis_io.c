@@ -23,9 +23,9 @@ static long long attr_int(hid_t obj, const char *name) {
   return v;
 }
 
-/* Read /params/<key> (scenario) into column a of d->x. */
-static int read_param(hid_t g, moat_design_t *d, int a) {
-  hid_t ds = H5Dopen2(g, d->params[a], H5P_DEFAULT);
+/* Read /params/<name> (scenario) into column a of d->x. */
+static int read_param(hid_t g, moat_design_t *d, int a, const char *name) {
+  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
   if (ds < 0) return -1;
   double *col = malloc(d->n_scenarios * sizeof *col);
   int ok = col && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, col) >= 0;
@@ -46,8 +46,10 @@ int moat_design_read(hid_t f, const char *file, moat_design_t *d, char *err, siz
   d->samples = (int)attr_int(g, "sweep_samples");
   d->levels = (int)attr_int(g, "sweep_levels");
   d->second_order = (int)attr_int(g, "sweep_second_order");
-  char swept[8192] = "";
+  char swept[8192] = "", vars[8192] = "";
   moat_h5_attr_read_text(g, "swept_params", swept, sizeof swept);
+  /* format 2 names the variables by CF name (swept_variables); format 1 by the key */
+  if (moat_h5_attr_read_text(g, "swept_variables", vars, sizeof vars) != 0) snprintf(vars, sizeof vars, "%s", swept);
   hid_t dim = H5Dopen2(g, "scenario", H5P_DEFAULT);
   hsize_t n = 0;
   if (dim >= 0) {
@@ -71,9 +73,10 @@ int moat_design_read(hid_t f, const char *file, moat_design_t *d, char *err, siz
   }
   d->x = st == MOAT_OK ? malloc(d->n_scenarios * (size_t)d->k * sizeof *d->x) : NULL;
   if (st == MOAT_OK && !d->x) st = MOAT_ENOMEM;
-  for (int a = 0; st == MOAT_OK && a < d->k; a++)
-    if (read_param(g, d, a) < 0) {
-      snprintf(err, errlen, "'%s': cannot read /params/%s", file, d->params[a]);
+  char *save = NULL, *var = strtok_r(vars, " ", &save);
+  for (int a = 0; st == MOAT_OK && a < d->k; a++, var = strtok_r(NULL, " ", &save))
+    if (!var || read_param(g, d, a, var) < 0) {
+      snprintf(err, errlen, "'%s': cannot read the values of %s in /params", file, d->params[a]);
       st = MOAT_EIO;
     }
   H5Gclose(g);

@@ -172,9 +172,23 @@ static int find_member(hid_t g, const moat_output_spec_t *o, locate_t *at, char 
   return MOAT_EINVAL;
 }
 
+/* The time axis in years: format 2 stores days of 360-day years (units "days since ..."),
+ * format 1 years (docs/output.md, Time). */
+static double *time_in_years(hid_t g, hsize_t *n) {
+  double *t = moat_h5_read_doubles(g, "time", n);
+  hid_t ds = t ? H5Dopen2(g, "time", H5P_DEFAULT) : -1;
+  char units[64] = "";
+  if (ds >= 0) {
+    moat_h5_attr_read_text(ds, "units", units, sizeof units);
+    H5Dclose(ds);
+  }
+  for (hsize_t i = 0; t && !strncmp(units, "days", 4) && i < *n; i++) t[i] /= 360.0;
+  return t;
+}
+
 static int find_time(hid_t g, const moat_output_spec_t *o, locate_t *at, char *err, size_t errlen) {
   hsize_t n = 0;
-  double *t = moat_h5_read_doubles(g, "time", &n);
+  double *t = time_in_years(g, &n);
   at->time = -1;
   for (hsize_t i = 0; t && i < n; i++)
     if (t[i] <= o->time + 1e-9) at->time = (long)i;
