@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config_table.h"
+#include "moatsim/sweep.h"
 
 /* Grow t to hold `more` bytes beyond its length and a NUL; sets t->oom on failure. */
 static int reserve(moat_text_t *t, size_t more) {
@@ -63,15 +64,18 @@ static void add_number(moat_text_t *t, int axis, const char *name, double v) {
   moat_text_printf(t, "sweep.axes.%d.%s = %s;\n", axis + 1, name, num);
 }
 
-/* The sweep as the design uses it: grid and list axes by their values, lhs and sobol axes by
- * their range or preset (keys a design ignores are left out). */
+/* The sweep as the design uses it: grid and list axes by their values, sampled designs' axes by
+ * their range or preset, Morris levels, Saltelli's second order (keys a design ignores are left
+ * out). */
 static void add_sweep(moat_text_t *t, const moat_sweep_t *sw) {
-  static const char *const names[] = {"none", "grid", "list", "lhs", "sobol"};
-  int m = sw->method >= MOAT_SWEEP_NONE && sw->method <= MOAT_SWEEP_SOBOL ? sw->method : 0;
-  int sampled = m == MOAT_SWEEP_LHS || m == MOAT_SWEEP_SOBOL;
-  moat_text_printf(t, "sweep.method = \"%s\";\n", names[m]);
+  int m = sw->method;
+  int sampled = m != MOAT_SWEEP_NONE && m != MOAT_SWEEP_GRID && m != MOAT_SWEEP_LIST;
+  moat_text_printf(t, "sweep.method = \"%s\";\n", moat_sweep_method_name(m));
   if (m == MOAT_SWEEP_NONE) return;
   if (sampled) moat_text_printf(t, "sweep.samples = %d;\n", sw->samples);
+  if (m == MOAT_SWEEP_MORRIS) moat_text_printf(t, "sweep.levels = %d;\n", moat_sweep_levels(sw));
+  if (m == MOAT_SWEEP_SALTELLI)
+    moat_text_printf(t, "sweep.second_order = %s;\n", sw->second_order ? "true" : "false");
   for (int a = 0; a < sw->n_axes && a < MOAT_MAX_AXES; a++) {
     const moat_sweep_axis_t *ax = &sw->axes[a];
     moat_text_printf(t, "sweep.axes.%d.param = \"%s\";\n", a + 1, ax->param);

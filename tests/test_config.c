@@ -399,7 +399,7 @@ static void sweep_section(void **state) {
 
   load_fails(MINIMAL "sweep = { method = \"grid\"; axez = (); };\n", NULL, 0, at_line(4),
              "did you mean `sweep.axes`?", NULL);
-  load_fails(MINIMAL "sweep = { method = \"random\"; };\n", NULL, 0, "\"grid\", \"list\", \"lhs\" or \"sobol\"", NULL);
+  load_fails(MINIMAL "sweep = { method = \"random\"; };\n", NULL, 0, "\"grid\", \"list\", \"lhs\", \"sobol\", \"saltelli\" or \"morris\"", NULL);
   load_fails(MINIMAL "sweep = { axes = (); };\n", NULL, 0, "sweep.method is missing", NULL);
   load_fails(MINIMAL "sweep = { method = \"lhs\"; samples = 4; axes = ( { param = \"paths\"; min = 1; } ); };\n",
              NULL, 0, "only one of min and max", NULL);
@@ -748,6 +748,19 @@ static void identity_sweep(void **state) {
   size_t n = strlen(cfg.identity_text);
   assert_true(n > strlen(tail));
   assert_string_equal(cfg.identity_text + n - strlen(tail), tail);
+  moat_config_clear(&cfg);
+  /* Morris: its levels (4 when the file does not say); Saltelli: second order or not. */
+  assert_int_equal(load(MINIMAL "sweep = { method = \"morris\"; samples = 3; axes = (\n"
+                                "  { param = \"quality_gap.long_run\"; min = 0.01; max = 0.1; } ); };\n",
+                        NULL, 0, &cfg),
+                   MOAT_OK);
+  assert_non_null(strstr(cfg.identity_text, "\nsweep.method = \"morris\";\nsweep.samples = 3;\nsweep.levels = 4;\n"));
+  moat_config_clear(&cfg);
+  assert_int_equal(load(MINIMAL "sweep = { method = \"saltelli\"; samples = 4; axes = (\n"
+                                "  { param = \"quality_gap.long_run\"; min = 0.01; max = 0.1; } ); };\n",
+                        NULL, 0, &cfg),
+                   MOAT_OK);
+  assert_non_null(strstr(cfg.identity_text, "\nsweep.method = \"saltelli\";\nsweep.samples = 4;\nsweep.second_order = false;\n"));
   moat_config_clear(&cfg);
 }
 
