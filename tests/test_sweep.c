@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_qrng.h>
 
 #include "message_check.h"
@@ -197,6 +198,73 @@ static void presets_percentiles(void **state) {
 }
 
 /* Every bad design is refused at load with file:line, the key, the value and the rule. */
+
+/* Saltelli: N = 8 base rows, k = 3, with second order: 8 blocks of 2k + 2 = 8 scenarios. Row j
+ * of GSL's 6-dimensional Sobol sequence gives A (coordinates 0..2) and B (3..5); each block is
+ * A, A_B^(1..3) (A with column i from B), B_A^(1..3) (B with column i from A), B. */
+static void saltelli_blocks(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  load_ok(MINIMAL "sweep = { method = \"saltelli\"; samples = 8; second_order = true; axes = (\n"
+                  "  { param = \"quality_gap.long_run\"; min = 0.01; max = 0.5; },\n"
+                  "  { param = \"market.price_elasticity\"; min = 0.5; max = 2.5; },\n"
+                  "  { param = \"quality_gap.volatility\"; min = 0.0; max = 1.0; } ); };\n",
+          &cfg);
+  const double lo[] = {0.01, 0.5, 0.0}, width[] = {0.49, 2.0, 1.0};
+  assert_int_equal(moat_sweep_count(&cfg), 8 * 8);
+  assert_int_equal(moat_sweep_saltelli_block(3, 1), 8);
+  assert_int_equal(moat_sweep_saltelli_block(3, 0), 5);
+  gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, 6);
+  assert_non_null(q);
+  for (size_t j = 0; j < 8; j++) {
+    double u[6];
+    gsl_qrng_get(q, u);
+    for (size_t r = 0; r < 8; r++)
+      for (int a = 0; a < 3; a++) {
+        int from_b = r == 7 || (r >= 1 && r <= 3 && a == (int)r - 1) || (r >= 4 && r <= 6 && a != (int)r - 4);
+        double want = lo[a] + width[a] * u[from_b ? 3 + a : a];
+        assert_true(fabs(moat_sweep_value(&cfg, j * 8 + r, a) - want) <= 1e-15);
+      }
+  }
+  gsl_qrng_free(q);
+  moat_config_clear(&cfg);
+}
+
+/* Morris: r = 20 trajectories of k + 1 = 4 points, p = 6 levels (Delta = 6/10 of the range).
+ * Every point is on the grid {0, 1/5, ..., 1} of each axis; consecutive points of a trajectory
+ * differ in exactly one axis, by exactly ±Delta, and each axis moves once per trajectory. */
+static void morris_trajectories(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  load_ok(MINIMAL "sweep = { method = \"morris\"; samples = 20; levels = 6; axes = (\n"
+                  "  { param = \"quality_gap.long_run\"; min = 0.01; max = 0.51; },\n"
+                  "  { param = \"market.price_elasticity\"; min = 0.5; max = 1.5; },\n"
+                  "  { param = \"quality_gap.volatility\"; min = 0.0; max = 1.0; } ); };\n",
+          &cfg);
+  assert_int_equal(moat_sweep_count(&cfg), 20 * 4);
+  const double lo[] = {0.01, 0.5, 0.0}, width[] = {0.5, 1.0, 1.0}, delta = 6.0 / 10.0;
+  int moves_up = 0;
+  for (size_t t = 0; t < 20; t++) {
+    int moved[3] = {0, 0, 0};
+    for (size_t m = 0; m < 4; m++)
+      for (int a = 0; a < 3; a++) {
+        double u = (moat_sweep_value(&cfg, t * 4 + m, a) - lo[a]) / width[a];
+        assert_true(fabs(u * 5 - round(u * 5)) < 1e-9 && u >= -1e-12 && u <= 1 + 1e-12);
+        if (m == 0) continue;
+        double prev = (moat_sweep_value(&cfg, t * 4 + m - 1, a) - lo[a]) / width[a];
+        if (fabs(u - prev) < 1e-12) continue;
+        assert_true(fabs(fabs(u - prev) - delta) < 1e-9);
+        moved[a]++;
+        moves_up += u > prev;
+      }
+    assert_int_equal(moved[0] + moved[1] + moved[2], 3);
+    assert_true(moved[0] == 1 && moved[1] == 1 && moved[2] == 1);
+  }
+  /* directions are drawn, not fixed: 60 moves, each up with probability 1/2 (binomial sd 3.9) */
+  assert_true(moves_up > 10 && moves_up < 50);
+  moat_config_clear(&cfg);
+}
+
 static void bad_designs(void **state) {
   (void)state;
   char line5[96];
@@ -252,12 +320,173 @@ static void bad_designs(void **state) {
   snprintf(want, sizeof want, "has %u axes but GSL's Sobol sequence supports at most %u", dims, dims - 1);
   load_fails(text, want, "use method = \"lhs\"", NULL);
   free(text);
+  /* design keys on the wrong design, morris with presets, odd levels, too many saltelli axes */
+  load_fails(MINIMAL "sweep = { method = \"lhs\"; samples = 4; levels = 4;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "sweep.levels = 4 applies to method = \"morris\" only", NULL);
+  load_fails(MINIMAL "sweep = { method = \"morris\"; samples = 4; second_order = true;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "sweep.second_order applies to method = \"saltelli\" only", NULL);
+  load_fails(MINIMAL "sweep = { method = \"morris\"; samples = 4; levels = 5;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "sweep.levels expects an even whole number", NULL);
+  load_fails(MINIMAL "sweep = { method = \"morris\"; samples = 4;\n axes = ( { param = \"quality_gap.long_run\"; low = 0.01; mid = 0.02; high = 0.05; } ); };\n",
+             line5, "a morris axis takes `min` and `max`", NULL);
+  load_fails(MINIMAL "sweep = { method = \"saltelli\"; samples = 1;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "a saltelli sweep needs at least 2 base rows", NULL);
+  text = malloc(cap);
+  assert_non_null(text);
+  n = (size_t)snprintf(text, cap, MINIMAL "sweep = { method = \"saltelli\"; samples = 8; axes = (\n");
+  for (unsigned a = 0; a < MOAT_SWEEP_SALTELLI_MAX_AXES + 1; a++)
+    n += (size_t)snprintf(text + n, cap - n, "%s { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; }\n",
+                          a ? "," : "");
+  snprintf(text + n, cap - n, "); };\n");
+  load_fails(text, "a saltelli sweep has at most 20 axes", NULL);
+  free(text);
+}
+
+/* The envelope: each axis at its largest value; no scenario of the design exceeds it. */
+static void envelope_bounds_every_scenario(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  moat_scenario_t env, sc;
+  load_ok(MINIMAL "sweep = { method = \"grid\"; axes = (\n"
+                  "  { param = \"paths\"; values = [10, 50, 30]; },\n"
+                  "  { param = \"horizon_years\"; values = [2.0, 1.0]; } ); };\n", &cfg);
+  moat_sweep_envelope(&cfg, &env);
+  assert_int_equal(env.paths, 50);
+  assert_true(env.horizon_years == 2.0);
+  moat_config_clear(&cfg);
+  /* A preset's top is its value at the sampler's clamp u = 1 - 1e-9: mid + z (high - mid) / z95. */
+  load_ok(MINIMAL "sweep = { method = \"lhs\"; samples = 400; axes = (\n"
+                  "  { param = \"paths\"; low = 15; mid = 20; high = 40; },\n"
+                  "  { param = \"enterprises.count\"; min = 100; max = 400; } ); };\n", &cfg);
+  moat_sweep_envelope(&cfg, &env);
+  double top = 20.0 + gsl_cdf_ugaussian_Pinv(1.0 - 1e-9) * 20.0 / gsl_cdf_ugaussian_Pinv(0.95);
+  assert_int_equal(env.paths, (int)lround(top)); /* 92.9 -> 93 */
+  assert_int_equal(env.enterprises.count, 400);
+  for (size_t k = 0; k < moat_sweep_count(&cfg); k++) {
+    assert_int_equal(moat_sweep_scenario(&cfg, k, &sc, err, sizeof err), MOAT_OK);
+    assert_true(sc.paths <= env.paths && sc.enterprises.count <= env.enterprises.count);
+  }
+  moat_config_clear(&cfg);
+}
+
+/* Counts the values of a scenario the way the writer decides what goes to /params as numbers:
+ * text that strtod reads whole. */
+static void count_numeric(void *ctx, const char *key, const char *value, const char *unit,
+                          const char *doc) {
+  (void)key, (void)unit, (void)doc;
+  char *end = NULL;
+  strtod(value, &end);
+  if (end != value && *end == '\0') ++*(int *)ctx;
+}
+
+/* Memory of a design: the largest scenario plus 8 bytes per numeric parameter, 4 for the index
+ * and 1 for the to-do flag, per scenario; refused past --max-memory with the key, the value,
+ * the limit and how many scenarios fit. */
+static void design_memory(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  moat_run_estimate_t est;
+  load_ok(MINIMAL "paths = 1; enterprises = { count = 10; };\n"
+                  "sweep = { method = \"lhs\"; samples = 100000;\n"
+                  " axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.1; } ); };\n", &cfg);
+  moat_sweep_estimate(&cfg, 2, &est);
+  int numeric = 0;
+  moat_scenario_visit(&cfg.base, count_numeric, &numeric);
+  assert_int_equal(est.largest.numeric_params, numeric);
+  assert_int_equal(est.n_scenarios, 100000);
+  assert_true(est.sweep_bytes == 100000.0 * (8.0 * numeric + 5.0));
+  assert_true(est.memory_bytes == est.largest.total_bytes + est.sweep_bytes);
+  moat_limits_t lim = {(uint64_t)ceil(est.memory_bytes), 2};
+  assert_int_equal(moat_sweep_check_memory(&cfg, &lim, err, sizeof err), MOAT_OK);
+  lim.max_memory = (uint64_t)ceil(est.memory_bytes) - 1;
+  assert_int_equal(moat_sweep_check_memory(&cfg, &lim, err, sizeof err), MOAT_EINVAL);
+  char fit[64];
+  snprintf(fit, sizeof fit, "at most %d scenarios fit", 99999);
+  if (!strstr(err, ":5: sweep.samples = 100000:") || !strstr(err, fit)) {
+    print_error("%s\n", err);
+    fail();
+  }
+  moat_config_clear(&cfg);
+  /* Through the load: 10^7 samples against 1 GiB (the base scenario alone fits). */
+  char text[512];
+  snprintf(text, sizeof text, MINIMAL "paths = 1; enterprises = { count = 10; };\n"
+                                      "sweep = { method = \"lhs\"; samples = 10000000;\n"
+                                      " axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.1; } ); };\n");
+  write_scenario_file(tmp_path, sizeof tmp_path, "/tmp/moat_test_sweep_XXXXXX", text);
+  lim.max_memory = (uint64_t)1 << 30;
+  assert_int_equal(moat_config_load_ex(&cfg, tmp_path, NULL, 0, &lim, err, sizeof err), MOAT_EINVAL);
+  double per = 8.0 * numeric + 5.0;
+  snprintf(fit, sizeof fit, "at most %.0f scenarios fit", floor((1073741824.0 - est.largest.total_bytes) / per));
+  const char *needles[] = {":5: sweep.samples = 10000000", "more than --max-memory = 1.00 GiB", fit,
+                           "lower sweep.samples, or raise --max-memory"};
+  for (size_t k = 0; k < 4; k++)
+    if (!strstr(err, needles[k])) {
+      print_error("\"%s\" lacks \"%s\"\n", err, needles[k]);
+      fail();
+    }
+}
+
+/* An axis that makes one scenario too large is named with its file:line, before anything runs
+ * (the base scenario, paths = 200, fits). */
+static void axis_memory(void **state) {
+  (void)state;
+  load_fails(MINIMAL "sweep = { method = \"grid\";\n axes = ( { param = \"paths\"; values = [10, 10000000]; } ); };\n",
+             ":5: sweep axis 1 (param = \"paths\")", "its largest scenario (paths = 10000000",
+             "beyond --max-memory = 8.00 GiB", "lower the axis's largest value, or raise --max-memory", NULL);
+  /* The same axis with a preset: its tail reaches past the table's 10^7 paths, clamped there. */
+  load_fails(MINIMAL "sweep = { method = \"lhs\"; samples = 4;\n axes = ( { param = \"paths\"; low = 1000; mid = 2000000; high = 9000000; log = true; } ); };\n",
+             ":5: sweep axis 1 (param = \"paths\")", "(paths = 10000000", NULL);
+}
+
+/* The results file: n x the scenario's share plus the fixed part; refused past the room given,
+ * naming what to change. */
+static void design_output(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  moat_run_estimate_t est;
+  load_ok(MINIMAL "sweep = { method = \"grid\"; axes = (\n"
+                  "  { param = \"paths\"; values = [10, 20]; },\n"
+                  "  { param = \"quality_gap.long_run\"; values = [0.01, 0.02, 0.03]; } ); };\n", &cfg);
+  moat_sweep_estimate(&cfg, 1, &est);
+  assert_int_equal(est.n_scenarios, 6);
+  assert_true(est.file_bytes > 6 * est.largest.file_bytes);
+  assert_int_equal(moat_sweep_check_output(&cfg, est.file_bytes, "the limit", err, sizeof err), MOAT_OK);
+  assert_int_equal(moat_sweep_check_output(&cfg, est.file_bytes - 1, "the limit", err, sizeof err), MOAT_EINVAL);
+  const char *grid[] = {":4: the grid sweep has 6 scenarios (2 x 3 values on its axes)", "more than the limit",
+                        "at most 5 scenarios fit: give fewer values per axis"};
+  for (size_t k = 0; k < 3; k++)
+    if (!strstr(err, grid[k])) {
+      print_error("\"%s\" lacks \"%s\"\n", err, grid[k]);
+      fail();
+    }
+  moat_config_clear(&cfg);
+  /* Kept paths: their share is paths x doubles per path x 8 bytes, and the message says so. */
+  load_ok(MINIMAL "paths = 5000; output = { keep_paths = true; };\n", &cfg);
+  moat_sweep_estimate(&cfg, 1, &est);
+  assert_true(est.largest.file_bytes > est.largest.results_bytes);
+  assert_int_equal(moat_sweep_check_output(&cfg, 1e6, "1 MB", err, sizeof err), MOAT_EINVAL);
+  if (!strstr(err, "output.keep_paths = true with paths = 5000") || !strstr(err, "set output.keep_paths = false")) {
+    print_error("%s\n", err);
+    fail();
+  }
+  moat_config_clear(&cfg);
+  /* One scenario, no kept paths: its steps. */
+  load_ok(MINIMAL "horizon_years = 100;\n", &cfg);
+  assert_int_equal(moat_sweep_check_output(&cfg, 1e5, "100 kB", err, sizeof err), MOAT_EINVAL);
+  if (!strstr(err, ": 1200 steps x 2 labs") || !strstr(err, "shorten horizon_years")) {
+    print_error("%s\n", err);
+    fail();
+  }
+  moat_config_clear(&cfg);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(grid_order),  cmocka_unit_test(list_rows),           cmocka_unit_test(lhs_strata),
       cmocka_unit_test(sobol_is_gsl), cmocka_unit_test(presets_percentiles), cmocka_unit_test(bad_designs),
+      cmocka_unit_test(envelope_bounds_every_scenario), cmocka_unit_test(design_memory),
+      cmocka_unit_test(axis_memory), cmocka_unit_test(design_output),
+      cmocka_unit_test(saltelli_blocks), cmocka_unit_test(morris_trajectories),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   if (tmp_path[0]) remove(tmp_path);

@@ -33,8 +33,15 @@ typedef struct moat_writer_desc {
   const char *scenario_text;
   int threads;
   int keep_paths;           /* also write /paths */
+  const char *identity;     /* the run's identity text (moat_config_t.identity_text: the scenario
+                               file, every @include'd file, the effective parameters), or NULL;
+                               part of params_digest */
   int n_swept;              /* swept parameters, in axis order */
   const char *swept[MOAT_MAX_AXES];
+  const char *sweep_method; /* design name ("grid", ..., "saltelli", "morris"); NULL: "none" */
+  int sweep_samples;        /* design parameters as the file states them (0 when not used) */
+  int sweep_levels;
+  int sweep_second_order;
 } moat_writer_desc_t;
 
 typedef struct moat_writer moat_writer_t;
