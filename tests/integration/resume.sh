@@ -156,7 +156,7 @@ kill -KILL $pid
 wait $pid 2>/dev/null
 echo 'quality_gap = { volatility = 2.0; };' >"$tmp/inc.cfg"
 $RUN --resume -o "$tmp/inc.h5" >"$tmp/out" 2>"$tmp/err"
-[ $? -eq 2 ] && grep -qF "different effective parameters" "$tmp/err" && ok || bad "edited @include accepted"
+[ $? -eq 2 ] && grep -qE "different (effective parameters|scenario texts)" "$tmp/err" && ok || bad "edited @include accepted"
 
 # ... and --force starts again from scratch.
 RUN="$MOATSIM run $CFG --threads 1 --paths 40 --checkpoint-paths 20"
