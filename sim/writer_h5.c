@@ -224,22 +224,17 @@ static int describe(hid_t ds, hid_t type, const char *units, const char *long_na
 }
 
 /* Dataset creation properties: attribute order (netCDF-4), chunking, filters, fill value (NaN for
- * doubles with `fill`; CF wants none on coordinate variables). Every dataset is chunked (a
- * variable without a chunk shape is one chunk) and every chunk carries a Fletcher-32 checksum,
- * checked by HDF5 on each read: a damaged file fails to read ("data error detected by Fletcher32
- * checksum") instead of giving wrong numbers. */
+ * doubles with `fill`; CF wants none on coordinate variables). Every chunk of a chunked variable
+ * (the results, checkpoint blocks) carries a Fletcher-32 checksum, checked by HDF5 on each read:
+ * a damaged file fails to read ("data error detected by Fletcher32 checksum") instead of giving
+ * wrong numbers. Small contiguous ones (coordinates, /params) stay as they are: chunking each
+ * would cost a 3 kB chunk index. */
 static hid_t var_dcpl(const moat_h5_var_t *v, int fill) {
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (dcpl < 0) return dcpl;
   const double nan = NAN;
   int bad = H5Pset_attr_creation_order(dcpl, ORDER_FLAGS) < 0;
-  hsize_t whole[H5S_MAX_RANK];
   const hsize_t *chunk = v->chunk;
-  int empty = 0;
-  for (int d = 0; d < v->rank; d++) whole[d] = v->dims[d], empty |= v->dims[d] == 0;
-  /* Variable-length strings take no filter: they stay contiguous (their text is in a heap). */
-  int vlen = H5Tis_variable_str(v->type) > 0 || H5Tdetect_class(v->type, H5T_VLEN) > 0;
-  if (!chunk && !empty && !vlen && v->rank > 0) chunk = whole;
   if (!bad && chunk) bad = H5Pset_chunk(dcpl, v->rank, chunk) < 0;
   if (!bad && chunk && v->deflate > 0)
     bad = H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)v->deflate) < 0;
