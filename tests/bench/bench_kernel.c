@@ -55,6 +55,7 @@ static double zeta_rate(const moat_market_t *m, moat_pricing_ws_t *ws, double *p
 
 /* One bare pass of moat_fastexp over an array, compiled like the kernel's pass. */
 MOAT_FASTEXP_CLONES static void exp_pass(size_t n, const double *restrict x, double *restrict y) {
+  MOAT_SIMD
   for (size_t i = 0; i < n; i++) y[i] = moat_fastexp_nonpos(x[i]);
 }
 
