@@ -128,9 +128,13 @@ python-tests: $(BIN)
 	  MOATSIM=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python; \
 	fi
 
+# The benchmarks also run at -O2 (build/bench-O2) to show that the kernel's speed does not
+# depend on the optimisation level (tests/bench/run.sh, section (h)).
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
-	@sh tests/bench/run.sh ./$(BIN) $(B)/bench
+	@$(MAKE) --no-print-directory VARIANT=bench-O2 OPT=-O2 build/bench-O2/bench/bench_run \
+	  build/bench-O2/bench/bench_kernel
+	@BENCH_O2=build/bench-O2/bench sh tests/bench/run.sh ./$(BIN) $(B)/bench
 
 docs: $(BIN)
 	./$(BIN) params --format markdown > docs/parameters.md

@@ -34,11 +34,14 @@
  * share buffer (stale values there are never read). On the baseline 77 % of the cells are left
  * and a run takes 5-11 % less CPU; the rows are summed in another order, so results change in
  * the last bits (docs/performance.md).
- * Vectorization does not depend on OPT: every element-wise loop over the lanes carries
- * MOAT_SIMD (`#pragma omp simd`, fastexp.h), and every function of the pass is inlined
- * (KERNEL_INLINE, MOAT_FASTEXP_INLINE), so -O2 builds the same vector code as -O3. The pragma
- * also stops GCC from unrolling a LANES-long loop completely before the vectorizer sees it, which
- * left the straight-line code scalar at -O3 (-fopt-info-vec: "not profitable").
+ * UNROLL: GCC unrolls some LANES-long loops completely before the loop vectorizer sees them and
+ * then fails to vectorize the straight-line code (-fopt-info-vec: "not profitable"); those loops
+ * carry `#pragma GCC unroll 1` so that they are vectorized as loops.
+ * OPT: the pass vectorizes at -O2 as at -O3 (docs/performance.md, bench section (h)): every
+ * function of it, and the exp and log (MOAT_FASTEXP_INLINE), is always inlined, and with
+ * GCC >= 12 -O2 vectorizes loops whose trip count is a multiple of the vector width (LANES = 16)
+ * with its "very cheap" cost model. `#pragma omp simd` on the lane loops, which would force it
+ * at any level, made the -O3 kernel about 12 % slower (bench_kernel, alternating runs): not used.
  */
 #define LANES 16
 #define ALIGN 64
@@ -61,7 +64,7 @@ enum { JP_NEST = 1, JP_SELLER = 2, JP_CROSS = 4, JP_DIAG = 8 };
 
 /* The pass over the rows is compiled for several x86-64 levels (MOAT_FASTEXP_CLONES in
  * fastexp.h); the functions it calls are inlined into each version, whatever the optimisation
- * level (out of line they would run the baseline level's code). */
+ * level (see OPT). */
 #if defined(__GNUC__)
 #define KERNEL_INLINE __attribute__((always_inline)) inline
 #else
@@ -324,11 +327,11 @@ static KERNEL_INLINE void row_shares(const double *b, double alpha, const double
   }
   mx = mx == -INFINITY ? 0.0 : mx; /* all infeasible: exp(-inf - 0) = 0, not NaN */
   double sum = 0.0;
-  MOAT_SIMD /* the exponentials apart from their sum, which runs in order */
-  for (size_t j = 0; j < n; j++) s[j] = moat_fastexp_nonpos(s[j] - mx);
-  for (size_t j = 0; j < n; j++) sum += s[j];
+  for (size_t j = 0; j < n; j++) {
+    s[j] = moat_fastexp_nonpos(s[j] - mx);
+    sum += s[j];
+  }
   double inv = sum > 0.0 ? 1.0 / sum : 0.0;
-  MOAT_SIMD
   for (size_t j = 0; j < n; j++) s[j] *= inv;
 }
 
@@ -488,25 +491,22 @@ static KERNEL_INLINE void block_utilities(size_t nc, const size_t *restrict cols
                                           const double *restrict alpha,
                                           const double *restrict price, double *restrict share,
                                           double *restrict mx) {
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) mx[l] = -INFINITY;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     double *s = share + j * LANES;
     const double *b = bt + j * LANES;
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
       s[l] = b[l] - alpha[l] * price[j];
       mx[l] = s[l] > mx[l] ? s[l] : mx[l];
     }
   }
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) mx[l] = mx[l] == -INFINITY ? 0.0 : mx[l];
 }
 
 /* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. */
 static KERNEL_INLINE void lanes_invert(double *restrict sum) {
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) sum[l] = sum[l] > 0.0 ? 1.0 / sum[l] : 0.0;
 }
 
@@ -520,11 +520,9 @@ static KERNEL_INLINE void block_shares(size_t nc, const size_t *restrict cols,
                                        double *restrict sum) {
   double mx[LANES];
   block_utilities(nc, cols, bt, alpha, price, share, mx);
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) sum[l] = 0.0;
   for (size_t c = 0; c < nc; c++) {
     double *s = share + cols[c] * LANES;
-    MOAT_SIMD
     for (size_t l = 0; l < LANES; l++) {
       s[l] = moat_fastexp_nonpos(s[l] - mx[l]);
       sum[l] += s[l];
@@ -538,7 +536,7 @@ static KERNEL_INLINE void block_shares(size_t nc, const size_t *restrict cols,
  * (a seller's row, chosen at run time) overlaps the others and left the loop scalar. */
 static KERNEL_INLINE void lanes_exp_msum(double *restrict s, const double *restrict mx,
                                          double *restrict sum, double *restrict ms, double mu) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     s[l] = moat_fastexp_nonpos(s[l] - mx[l]);
     sum[l] += s[l];
@@ -553,7 +551,7 @@ static KERNEL_INLINE void lanes_accumulate(double *restrict s, const double *res
                                            const double *restrict ms, double *restrict dem,
                                            double *restrict lam, double *restrict gam,
                                            int store_share) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     double t = s[l] * inv[l];
     dem[l] += w[l] * t;
@@ -576,7 +574,7 @@ static KERNEL_INLINE void lanes_accumulate2(double *restrict sa, double *restric
                                             const double *restrict msb, double *restrict dem,
                                             double *restrict lam, double *restrict gam,
                                             int store_share) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     double ta = sa[l] * inva[l], tb = sb[l] * invb[l];
     dem[l] = (dem[l] + wa[l] * ta) + wb[l] * tb;
@@ -599,7 +597,6 @@ static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *w
   block_utilities(nc, cols, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, share,
                   mx);
   memset(msum, 0, nf * LANES * sizeof *msum);
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) inv[l] = 0.0;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
@@ -608,7 +605,7 @@ static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *w
   lanes_invert(inv);
   for (size_t f = 0; f < nf; f++) {
     double *ms = msum + f * LANES;
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) ms[l] *= inv[l];
   }
 }
@@ -663,7 +660,6 @@ static KERNEL_INLINE void block_accumulate(moat_pricing_ws_t *ws, size_t blk, co
     size_t j = cols[c];
     double *s = ws->share + j * LANES;
     double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
-    MOAT_SIMD
     for (size_t l = 0; l < LANES; l++) {
       s[l] *= inv[l];
       dem[l] += w[l] * s[l];
@@ -688,7 +684,7 @@ static KERNEL_INLINE void lanes_uy(const double *restrict s, const double *restr
                                    const double *restrict alpha, const double *restrict ms,
                                    double mj, double *restrict u, double *restrict y,
                                    double *restrict diag) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     double d = mj - ms[l];
     u[l] = wa[l] * s[l];
@@ -701,21 +697,21 @@ static KERNEL_INLINE void lanes_uy(const double *restrict s, const double *restr
 static KERNEL_INLINE void lanes_outer(double *restrict acc, const double *restrict u,
                                       const double *restrict y, size_t ng, size_t pitch) {
   double t[LANES];
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) t[l] = u[l] * y[l];
   for (size_t g = 1; g < ng; g++) {
     const double *ug = u + g * pitch, *yg = y + g * pitch;
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) t[l] += ug[l] * yg[l];
   }
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
 }
 
 static KERNEL_INLINE void lanes_same(double *restrict acc, const double *restrict u,
                                      const double *restrict s, const double *restrict alpha,
                                      double mi) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) acc[l] += u[l] * s[l] * (1.0 - alpha[l] * mi);
 }
 
@@ -845,7 +841,7 @@ static void nest_cross_groups(const moat_market_t *m, moat_pricing_ws_t *ws) {
 static KERNEL_INLINE void lanes_scale_max(const double *restrict b, const double *restrict alpha,
                                           double p, double il, double *restrict v,
                                           double *restrict nm) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     v[l] = (b[l] - alpha[l] * p) * il;
     nm[l] = v[l] > nm[l] ? v[l] : nm[l];
@@ -855,7 +851,7 @@ static KERNEL_INLINE void lanes_scale_max(const double *restrict b, const double
 /* e = exp(v - max) in place of v, and the nest's sum of them. */
 static KERNEL_INLINE void lanes_exp_sum(double *restrict v, const double *restrict nm,
                                         double *restrict ns) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     v[l] = moat_fastexp_nonpos(v[l] - nm[l]);
     ns[l] += v[l];
@@ -869,26 +865,26 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
                                        double lam, int single, double *restrict lg,
                                        double *restrict lmax) {
   if (single) {
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0, and a quiet compare vectorizes */
       double v = lam * (nm[l] + 0.0);
       lg[l] = ns[l] != 0.0 ? v : -INFINITY;
     }
   } else {
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
       double x = ns[l] != 0.0 ? ns[l] : 1.0;
       double v = lam * (nm[l] + moat_fastlog_pos(x));
       lg[l] = ns[l] != 0.0 ? v : -INFINITY;
     }
   }
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
 }
 
 /* lanes_exp_sum for the only offer of a nest: e = 1 where feasible, else 0 (bitwise the same). */
 static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     v[l] = v[l] > -INFINITY ? 1.0 : 0.0;
     ns[l] += v[l];
@@ -899,7 +895,7 @@ static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns)
 static KERNEL_INLINE void lanes_nest_share(double *restrict cs, double *restrict s,
                                            const double *restrict inv_i,
                                            const double *restrict sg) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     cs[l] = cs[l] * inv_i[l];
     s[l] = cs[l] * sg[l];
@@ -912,7 +908,7 @@ static KERNEL_INLINE void lanes_nest_share_sums(double *restrict cs, double *res
                                                 const double *restrict inv_i,
                                                 const double *restrict sg, double mu,
                                                 double *restrict ms, double *restrict gs) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     cs[l] = cs[l] * inv_i[l];
     s[l] = cs[l] * sg[l];
@@ -947,16 +943,14 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
     else
       lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
   }
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) lmax[l] = -INFINITY, tot[l] = 0.0;
   for (size_t g = 0; g < ng; g++)
     lanes_logsum(nmax + g * LANES, nsum + g * LANES, ws->nest_lam[g], ws->nest_single[g],
                  nsh + g * LANES, lmax);
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) lmax[l] = lmax[l] == -INFINITY ? 0.0 : lmax[l];
   for (size_t g = 0; g < ng; g++) {
     double *lg = nsh + g * LANES;
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
       lg[l] = moat_fastexp_nonpos(lg[l] - lmax[l]);
       tot[l] += lg[l];
@@ -965,10 +959,10 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
   lanes_invert(tot);
   for (size_t g = 0; g < ng; g++) {
     double *lg = nsh + g * LANES, *ns = nsum + g * LANES;
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) lg[l] *= tot[l];
     if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as below */
-      MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
       for (size_t l = 0; l < LANES; l++) {
         double inv = 1.0 / ns[l];
         ns[l] = ns[l] != 0.0 ? inv : 0.0;
@@ -993,7 +987,7 @@ static KERNEL_INLINE void lanes_accumulate_nested(const double *restrict s,
                                                   const double *restrict gs,
                                                   double *restrict dem, double *restrict lam,
                                                   double *restrict gam) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     double t = s[l];
     dem[l] += w[l] * t;
@@ -1046,7 +1040,7 @@ static KERNEL_INLINE void lanes_jac_terms(const double *restrict s, const double
                                           const double *restrict wa, const double *restrict ms,
                                           const double *restrict gs, double mi, double il,
                                           double kap, double *restrict out, size_t pitch) {
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
     double am = alpha[l] * mi * il, c = wa[l] * s[l], t = 1.0 - am;
     double psi = 1.0 - am + alpha[l] * ms[l] + alpha[l] * kap * gs[l];
@@ -1073,40 +1067,39 @@ static KERNEL_INLINE void lanes_jac_pair(double *restrict acc, const double *res
                                          size_t tpitch, size_t gpitch, size_t ng,
                                          unsigned kind) {
   double t[LANES];
-  MOAT_SIMD
   for (size_t l = 0; l < LANES; l++) t[l] = 0.0;
   for (size_t g = 0; g < ng; g++) {
     const double *bi = vi + g * tpitch, *bj = vj + g * tpitch;
     const double *si = bi + NJ_S * pitch, *aj = bj + NJ_A * pitch, *cj = bj + NJ_C * pitch;
-    MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) t[l] += aj[l] * si[l];
     if (kind & JP_NEST) {
       const double *b2 = bj + NJ_B * pitch, *sci = bi + NJ_SC * pitch;
-      MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
       for (size_t l = 0; l < LANES; l++) t[l] += b2[l] * sci[l];
     }
     if (kind & JP_SELLER) {
       const double *sti = bi + NJ_ST * pitch;
-      MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
       for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * sti[l];
     }
     if ((kind & (JP_NEST | JP_SELLER)) == (JP_NEST | JP_SELLER)) {
       const double *ckj = bj + NJ_CK * pitch, *scti = bi + NJ_SCT * pitch;
-      MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
       for (size_t l = 0; l < LANES; l++) t[l] += ckj[l] * scti[l];
     }
     if (kind & JP_CROSS) {
       const double *xi = bi + NJ_X * pitch, *nc = ncross + g * gpitch;
-      MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
       for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * xi[l] * nc[l];
     }
     if (kind & JP_DIAG) {
       const double *dj = bj + NJ_D * pitch;
-      MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
       for (size_t l = 0; l < LANES; l++) t[l] -= dj[l];
     }
   }
-  MOAT_SIMD
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
 }
 

@@ -41,21 +41,6 @@
 #define MOAT_FASTEXP_INLINE static inline
 #endif
 
-/*
- * MOAT_SIMD: put before an element-wise loop (no value carried from one iteration to the next,
- * no sum across iterations) to have it vectorized whatever the optimisation level: with OpenMP
- * (the build uses -fopenmp) it is `#pragma omp simd`, which GCC vectorizes at -O2 as at -O3
- * (its cost model for such loops is -fsimd-cost-model=unlimited). Each lane does the same IEEE
- * operations as the scalar loop, so the results do not depend on it. It also keeps GCC from
- * unrolling a short loop completely before the vectorizer sees it (-O3 did so with some 16-lane
- * loops and left the straight-line code scalar).
- */
-#if defined(_OPENMP)
-#define MOAT_SIMD _Pragma("omp simd")
-#else
-#define MOAT_SIMD
-#endif
-
 #define MOAT_FASTEXP_MIN (-708.39) /* just above ln(DBL_MIN) = -708.3964: results stay normal */
 #define MOAT_FASTEXP_MAX 709.782712893384 /* ln(DBL_MAX) */
 
