@@ -106,11 +106,15 @@ run: deps
 	./$(BIN) run scenarios/baseline.cfg -o results/baseline.h5 --force
 	./$(BIN) summary results/baseline.h5
 
-# The unit tests, the same tests under ASan + UBSan, then integration and Python tests.
+# The unit tests, the same tests and the bad-input corpus (cli.sh) under ASan + UBSan, then
+# integration and Python tests.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@echo "== tests/integration/cli.sh (ASan + UBSan build: the bad-input corpus)"
+	@MOATSIM=build/asan/moatsim PYTHON=$(PYTHON) sh tests/integration/cli.sh
 	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory MPI=1 all; fi
 	@$(MAKE) --no-print-directory integration-tests
 	@$(MAKE) --no-print-directory python-tests

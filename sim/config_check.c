@@ -10,6 +10,50 @@
 /* Bytes of one workspace per enterprise, offer and segment: utilities, shares, allocations and
  * the zeta sums (about 8 doubles each; MODEL.md §5-§6). */
 #define WORKSPACE_DOUBLES 8.0
+/* The results file's size, from h5stat on files of 6, 2000 and 20000 scenarios (180 chunked
+ * summary datasets): HDF5 1.10's chunk index (v1 B-trees) takes one node of 2977 bytes per
+ * dataset however few its chunks (536 kB of a 6-scenario file), then 53.4-53.6 bytes per chunk;
+ * headers, groups, attributes and /params take 0.3 MB. Each rounded up, so the estimate bounds
+ * the file from above: 1.24 MB for 1.08 MB written, 29.3 for 28.5 MB, 285 for 282 MB. */
+#define INDEX_BYTES_PER_CHUNK 54.0
+#define INDEX_NODE_BYTES 3072.0
+#define FILE_FIXED_BYTES 300000.0
+/* Summary variables per metric: mean, std, count (and quantiles when levels are asked for). */
+#define METRICS (MOAT_N_MARKET + MOAT_N_LAB + MOAT_N_CLOUD + MOAT_N_LAB_PATH + MOAT_N_PATH)
+
+/* Rows of the parameter table sc stores as numbers (integers and doubles; not booleans, lists
+ * or strings): what /params holds one double of per scenario. */
+static int numeric_params(const moat_scenario_t *sc, int n_labs, int n_clouds) {
+  int n = 0;
+  for (size_t k = 0; k < moat_n_params; k++) {
+    const moat_param_t *p = &moat_params[k];
+    if (p->type != MOAT_PT_INT && p->type != MOAT_PT_INT64 && p->type != MOAT_PT_DOUBLE) continue;
+    if (p->scope == MOAT_PS_GLOBAL) n++;
+    else if (p->scope == MOAT_PS_CLOUD) n += n_clouds;
+    else
+      for (int l = 0; l < n_labs; l++) n += (p->kinds & (1 << sc->labs[l].kind)) != 0;
+  }
+  return n;
+}
+
+/* Chunked datasets of a results file: four summaries per metric (three without quantiles), and
+ * one for each metric's paths when they are kept. */
+static double chunked_datasets(const moat_scenario_t *sc) {
+  return METRICS * (3.0 + (sc->output.n_quantiles > 0 ? 1.0 : 0.0) + (sc->output.keep_paths ? 1.0 : 0.0));
+}
+
+/* The scenario's share of the results file (writer.c's layout: one chunk per scenario and
+ * summary variable; paths in deflated chunks of about 1 MiB, counted uncompressed). */
+static double file_bytes(const moat_scenario_t *sc, const moat_layout_t *lay, int n_numeric) {
+  double q = sc->output.n_quantiles, per_path = (double)lay->per_path;
+  double stats = per_path * (8.0 + 8.0 + 4.0 + 8.0 * q);
+  double chunks = METRICS * (3.0 + (q > 0 ? 1.0 : 0.0)), paths = 0.0;
+  if (sc->output.keep_paths) {
+    paths = (double)sc->paths * per_path * 8.0;
+    chunks += METRICS + ceil(paths / 1048576.0);
+  }
+  return stats + paths + chunks * INDEX_BYTES_PER_CHUNK + 8.0 * n_numeric + 4.0; /* /params row */
+}
 
 void moat_scenario_estimate(const moat_scenario_t *sc, int threads, moat_estimate_t *est) {
   double steps = nearbyint(sc->horizon_years * (double)sc->steps_per_year);
@@ -27,6 +71,9 @@ void moat_scenario_estimate(const moat_scenario_t *sc, int threads, moat_estimat
   est->workspace_bytes = cells * WORKSPACE_DOUBLES * 8.0 * (double)(threads > 0 ? threads : 1);
   est->results_bytes = (double)sc->paths * (double)lay.per_path * 8.0;
   est->total_bytes = est->workspace_bytes + est->results_bytes;
+  est->numeric_params = numeric_params(sc, n_labs < MOAT_MAX_LABS ? n_labs : MOAT_MAX_LABS, n_clouds);
+  est->file_bytes = file_bytes(sc, &lay, est->numeric_params);
+  est->file_fixed_bytes = FILE_FIXED_BYTES + chunked_datasets(sc) * INDEX_NODE_BYTES;
 }
 
 /* Add a warning (kept if there is room, always counted). */

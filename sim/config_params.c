@@ -71,8 +71,12 @@ static const char markdown_intro[] =
     "marked `closed` or `open` applies to labs of that kind only; giving it to the other kind\n"
     "is an error. A scenario needs at least one closed lab, one open lab and one cloud; names\n"
     "are unique. Also checked: `output.quantiles` strictly increasing inside (0, 1),\n"
-    "round(horizon_years * steps_per_year) in [1, 10000], and the memory a run needs against\n"
-    "`--max-memory` (default 8 GiB).\n";
+    "round(horizon_years * steps_per_year) in [1, 10000], the memory the run needs (the sweep's\n"
+    "largest scenario, and the parameters of every scenario of the sweep) against `--max-memory`\n"
+    "(default 8 GiB), and the results file's size against the room for it (the free space of its\n"
+    "directory, `ulimit -f`). Integers are exact up to 2^53; a larger one is refused, not rounded.\n"
+    "A file may pull in others with `@include \"name.cfg\"` (names relative to the scenario\n"
+    "file's directory); their text is part of the run's identity, which `--resume` compares.\n";
 
 static void print_markdown(FILE *out, const void *const defaults[3]) {
   static const char *const titles[3] = {"Scenario", "Labs: `labs.<name>.<field>`",

@@ -341,6 +341,36 @@ int moat_param_check_number(const moat_param_t *p, const char *key, double v, ch
   return MOAT_OK;
 }
 
+/* 2^53: above it a double no longer holds every integer, so integer rows stop there. */
+#define EXACT_INTEGER_MAX 9007199254740992.0
+
+int moat_param_check_integer(const moat_param_t *p, const char *key, long long v, char *err,
+                             size_t errlen) {
+  if (!is_integer_type(p->type) || (v >= (long long)p->min && v <= (long long)p->max))
+    return moat_param_check_number(p, key, (double)v, err, errlen);
+  char lo[40], hi[40];
+  format_bound(p, p->min, lo, sizeof lo);
+  format_bound(p, p->max, hi, sizeof hi);
+  snprintf(err, errlen, "%s = %lld is outside [%s, %s]: %s", key, v, lo, hi, p->doc);
+  return MOAT_EINVAL;
+}
+
+int moat_param_check_float(const moat_param_t *p, const char *key, double v, char *err,
+                           size_t errlen) {
+  if (is_integer_type(p->type) && isfinite(v) && v != floor(v)) {
+    snprintf(err, errlen, "%s = %.15g is not a whole number: %s", key, v, p->doc);
+    return MOAT_EINVAL;
+  }
+  int st = moat_param_check_number(p, key, v, err, errlen);
+  if (!st && is_integer_type(p->type) && fabs(v) >= EXACT_INTEGER_MAX) {
+    snprintf(err, errlen, "%s = %.17g is written as a floating-point number, which cannot tell "
+             "integers from 2^53 on apart (9007199254740993 reads as 9007199254740992): write "
+             "the integer itself", key, v);
+    return MOAT_EINVAL;
+  }
+  return st;
+}
+
 void moat_param_store_number(const moat_param_t *p, void *base, double v) {
   void *field = (char *)base + p->offset;
   switch (p->type) {

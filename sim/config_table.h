@@ -87,6 +87,14 @@ int moat_param_check_string(const moat_param_t *p, const char *key, const char *
  * non-empty, strictly increasing and strictly inside (min, max). */
 int moat_param_check_list(const moat_param_t *p, const char *key, const double *v, int n,
                           char *err, size_t errlen);
+/* Check an integer literal (file or --set) against a row: integer rows compare it exactly,
+ * so a value beyond 2^53 is refused rather than rounded; other rows as moat_param_check_number. */
+int moat_param_check_integer(const moat_param_t *p, const char *key, long long v, char *err,
+                             size_t errlen);
+/* Check a number written as a float (1e6, 2.5) against a row: integer rows need a whole number
+ * below 2^53 in magnitude (beyond it the literal may already have been rounded); then the range. */
+int moat_param_check_float(const moat_param_t *p, const char *key, double v, char *err,
+                           size_t errlen);
 /* Store a checked number into the row's field (integers rounded). */
 void moat_param_store_number(const moat_param_t *p, void *base, double v);
 /* Read a numeric (int, int64, double, bool) field as a double. */
@@ -100,5 +108,24 @@ void moat_format_double(double v, char *out, size_t outlen);
 /* Check every row of a scenario's values (ranges, string lengths); the first failure goes in err
  * prefixed with `where: ` unless where is NULL. */
 int moat_param_check_all(const moat_scenario_t *sc, const char *where, char *err, size_t errlen);
+
+/* A growing NUL-terminated text (the run's identity). After an allocation failure `oom` is set,
+ * later additions do nothing, and s holds what fitted (free it all the same). */
+typedef struct moat_text {
+  char *s;      /* owned; NULL until something is added */
+  size_t len;   /* bytes, without the NUL */
+  size_t cap;   /* bytes allocated */
+  int oom;
+} moat_text_t;
+
+void moat_text_put(moat_text_t *t, const char *s, size_t n);
+void moat_text_printf(moat_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The identity's parts (moat_config_t.identity_text documents the layout): a file's text under a
+ * header giving its length (include_name NULL for the scenario file itself, else the name as
+ * the @include directive spells it), and the canonical listing of the effective parameters and
+ * the sweep. */
+void moat_identity_add_file(moat_text_t *t, const char *include_name, const char *text);
+void moat_identity_add_params(moat_text_t *t, const moat_config_t *cfg);
 
 #endif

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,11 +121,58 @@ static int parse_options(int argc, char **argv, int command, moat_run_options_t 
   return -1;
 }
 
-/* Load and validate the scenario the options name, against the machine's limits. */
+/* The directory of results file `file` ("." for a bare name, "/" for "/x.h5"). */
+static void output_dir(const char *file, char *dir, size_t len) {
+  snprintf(dir, len, "%s", file);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, len, ".");
+  else slash[slash == dir] = '\0';
+}
+
+/* The most bytes the results file may take here: the process's file size limit (ulimit -f; a
+ * larger file kills the run with SIGXFSZ) and the free space of its directory's filesystem
+ * (not for --resume: the partial file already holds its space). `limit` names the smaller for
+ * messages; HUGE_VAL when neither is known. */
+static double output_room(const char *file, int resume, char *limit, size_t len) {
+  double room = HUGE_VAL;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    room = (double)rl.rlim_cur;
+    snprintf(limit, len, "the file size limit of %.2f MiB (ulimit -f)", room / 1048576.0);
+  }
+  char dir[MOAT_PATH_MAX];
+  struct statvfs vfs;
+  output_dir(file, dir, sizeof dir);
+  /* A directory still to be made (validate before mkdir) lands on its nearest existing parent. */
+  while (statvfs(dir, &vfs) != 0 && strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0) {
+    char parent[MOAT_PATH_MAX];
+    output_dir(dir, parent, sizeof parent);
+    memcpy(dir, parent, sizeof dir);
+  }
+  /* Test hook: the full-disk test reaches a filesystem that fills during the run this way. */
+  const char *skip = getenv("MOATSIM_TEST_NO_ROOM_CHECK");
+  if (!resume && !(skip && strcmp(skip, "1") == 0) && statvfs(dir, &vfs) == 0 &&
+      (double)vfs.f_bavail * (double)vfs.f_frsize < room) {
+    room = (double)vfs.f_bavail * (double)vfs.f_frsize;
+    if (room >= 1073741824.0)
+      snprintf(limit, len, "the %.2f GiB free on the filesystem of '%s'", room / 1073741824.0, dir);
+    else snprintf(limit, len, "the %.2f MiB free on the filesystem of '%s'", room / 1048576.0, dir);
+  }
+  return room;
+}
+
+/* Load and validate the scenario the options name, against the machine's limits: memory, and
+ * the room for the results file (-o, else output.file). */
 static int load_scenario(const moat_run_options_t *opt, moat_config_t *cfg) {
-  char err[MOAT_ERR_MAX];
+  char err[MOAT_ERR_MAX], limit[MOAT_PATH_MAX + 96];
   moat_limits_t lim = {opt->max_memory, opt->threads > 0 ? opt->threads : omp_get_max_threads()};
   int st = moat_config_load_ex(cfg, opt->scenario, opt->sets, opt->n_sets, &lim, err, sizeof err);
+  if (st == MOAT_OK && moat_dispatch_rank() == 0) { /* MPI: the writing rank's filesystem */
+    double room = output_room(opt->output ? opt->output : cfg->base.output.file, opt->resume, limit,
+                              sizeof limit);
+    st = moat_sweep_check_output(cfg, room, limit, err, sizeof err);
+    if (st != MOAT_OK) moat_config_clear(cfg);
+  }
   if (moat_dispatch_rank() != 0) return st; /* MPI: rank 0 speaks for all */
   print_warnings(&cfg->warnings);
   if (st != MOAT_OK) fprintf(stderr, "moatsim: %s\n", err);
@@ -151,10 +201,7 @@ static int check_output(const char *file, int force) {
                     "or pass --force to start again\n", dir);
     return EXIT_USAGE;
   }
-  snprintf(dir, sizeof dir, "%s", file);
-  char *slash = strrchr(dir, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else slash[slash == dir] = '\0'; /* "/x.h5" keeps "/" */
+  output_dir(file, dir, sizeof dir);
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
     fprintf(stderr, "moatsim run: directory '%s' of results file '%s' does not exist: create it "
                     "(mkdir -p '%s') or choose another -o FILE\n", dir, file, dir);
@@ -405,7 +452,9 @@ static void print_size(const moat_config_t *cfg, int threads) {
   const moat_scenario_t *sc = &cfg->base;
   moat_estimate_t est;
   moat_scenario_estimate(sc, threads, &est);
-  size_t n_scen = moat_sweep_count(cfg);
+  moat_run_estimate_t run;
+  moat_sweep_estimate(cfg, threads, &run);
+  size_t n_scen = run.n_scenarios;
   printf("offers:     %d\n", est.offers);
   printf("enterprises: %d\n", sc->enterprises.count);
   printf("sweep:      %zu scenario%s\n", n_scen, n_scen == 1 ? "" : "s");
@@ -419,6 +468,13 @@ static void print_size(const moat_config_t *cfg, int threads) {
          "%.1f MiB)\n",
          est.total_bytes / 1048576.0, est.workspace_bytes / 1048576.0, threads,
          threads == 1 ? "" : "s", est.results_bytes / 1048576.0);
+  if (cfg->sweep.method != MOAT_SWEEP_NONE)
+    printf("run memory: %.1f MiB (the largest scenario of the sweep %.1f MiB + the parameters of "
+           "%zu scenarios %.1f MiB)\n",
+           run.memory_bytes / 1048576.0, run.largest.total_bytes / 1048576.0, n_scen,
+           run.sweep_bytes / 1048576.0);
+  printf("results:    about %.1f MiB uncompressed (%.3f MiB a scenario)\n",
+         run.file_bytes / 1048576.0, run.largest.file_bytes / 1048576.0);
 }
 
 /* moatsim validate: print the resolved scenario and its size. */

@@ -9,6 +9,8 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_qrng.h>
 
+#include "config_table.h"
+
 /* Largest design accepted: a sweep is expanded lazily, but its size is written to every output
  * dataset's scenario dimension, so an absurd count is an input error, not an allocation failure. */
 #define MOAT_SWEEP_MAX_SCENARIOS 10000000UL
@@ -229,7 +231,10 @@ int moat_sweep_scenario(const moat_config_t *cfg, size_t index, moat_scenario_t 
     if (moat_scenario_set_number(out, sw->axes[a].param, v, inner, sizeof inner) != MOAT_OK)
       return axis_error(cfg, a, err, errlen, inner);
   }
-  if (moat_scenario_validate(out, inner, sizeof inner) != MOAT_OK) {
+  /* Memory was checked for the whole design at load (moat_sweep_check_memory, against the
+   * run's limits): here only the scenario's own rules. */
+  const moat_limits_t unlimited = {UINT64_MAX, 1};
+  if (moat_scenario_validate_ex(out, &unlimited, NULL, inner, sizeof inner) != MOAT_OK) {
     snprintf(err, errlen, "%s: sweep scenario %zu is invalid: %s", cfg->path, index, inner);
     return MOAT_EINVAL;
   }
@@ -361,4 +366,161 @@ int moat_sweep_check(const moat_config_t *cfg, char *err, size_t errlen) {
     return MOAT_EINVAL;
   }
   return MOAT_OK;
+}
+
+/* ---- the size of the whole design ---- */
+
+#define GIB 1073741824.0
+
+/* The largest value axis ax takes: grid and list their largest value, lhs and sobol their max or
+ * the preset's value at the clamped upper tail (the map from u is increasing). */
+static double axis_top(const moat_sweep_t *sw, const moat_sweep_axis_t *ax) {
+  if (is_sampled(sw->method)) return axis_value_from_unit(ax, 1.0);
+  double top = -INFINITY;
+  for (int k = 0; k < ax->n_values; k++)
+    if (ax->values[k] > top) top = ax->values[k];
+  return top;
+}
+
+void moat_sweep_envelope(const moat_config_t *cfg, moat_scenario_t *env) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  *env = cfg->base;
+  for (int a = 0; sw->method != MOAT_SWEEP_NONE && a < sw->n_axes; a++) {
+    moat_param_ref_t ref;
+    char ignored[MOAT_ERR_MAX];
+    if (moat_param_resolve(env, sw->axes[a].param, &ref, ignored, sizeof ignored) != MOAT_OK) continue;
+    double v = fmin(fmax(axis_top(sw, &sw->axes[a]), ref.param->min), ref.param->max);
+    moat_param_store_number(ref.param, ref.base, v);
+  }
+}
+
+void moat_sweep_estimate(const moat_config_t *cfg, int threads, moat_run_estimate_t *est) {
+  moat_scenario_t env;
+  moat_sweep_envelope(cfg, &env);
+  moat_scenario_estimate(&env, threads, &est->largest);
+  est->n_scenarios = moat_sweep_count(cfg);
+  double n = (double)est->n_scenarios;
+  est->sweep_bytes = n * MOAT_BYTES_PER_SCENARIO(est->largest.numeric_params);
+  est->memory_bytes = est->largest.total_bytes + est->sweep_bytes;
+  est->file_bytes = est->largest.file_fixed_bytes + (double)(cfg->text ? strlen(cfg->text) : 0) +
+                    n * est->largest.file_bytes;
+}
+
+/* "file:line: sweep.samples = N" or "file:line: the grid sweep has N scenarios (3 x 4 values)",
+ * and what to change to have fewer. */
+static void design_text(const moat_config_t *cfg, size_t n, char *what, size_t wlen, char *fix,
+                        size_t flen) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  if (is_sampled(sw->method)) {
+    if ((size_t)sw->samples == n)
+      snprintf(what, wlen, "%s:%d: sweep.samples = %d", cfg->path, sw->line, sw->samples);
+    else
+      snprintf(what, wlen, "%s:%d: sweep.samples = %d (%zu scenarios in the %s design)", cfg->path,
+               sw->line, sw->samples, n, moat_sweep_method_name(sw->method));
+    snprintf(fix, flen, "lower sweep.samples");
+    return;
+  }
+  int used = snprintf(what, wlen, "%s:%d: the %s sweep has %zu scenarios (", cfg->path, sw->line,
+                      method_name(sw->method), n);
+  for (int a = 0; a < sw->n_axes && used > 0 && (size_t)used < wlen; a++)
+    used += snprintf(what + used, wlen - (size_t)used, "%s%d", a ? " x " : "", sw->axes[a].n_values);
+  if (used > 0 && (size_t)used < wlen)
+    snprintf(what + used, wlen - (size_t)used, " values%s)",
+             sw->method == MOAT_SWEEP_LIST ? " per axis, zipped" : " on its axes");
+  snprintf(fix, flen, "give fewer values per axis");
+}
+
+/* The first axis that raises a size parameter above the base scenario's value, or -1. */
+static int growing_axis(const moat_config_t *cfg, const moat_scenario_t *env) {
+  static const char *const sizes[] = {"paths", "enterprises.count", "horizon_years", "steps_per_year"};
+  for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+      double top, base;
+      char ignored[MOAT_ERR_MAX];
+      if (strcmp(cfg->sweep.axes[a].param, sizes[k]) == 0 &&
+          moat_scenario_get_number(env, sizes[k], &top, ignored, sizeof ignored) == MOAT_OK &&
+          moat_scenario_get_number(&cfg->base, sizes[k], &base, ignored, sizeof ignored) == MOAT_OK &&
+          top > base)
+        return a;
+    }
+  return -1;
+}
+
+/* Bytes as "1.50 GiB", "12.3 MiB" or "14.2 KiB". */
+static void human_bytes(double b, char *out, size_t len) {
+  if (b >= GIB) snprintf(out, len, "%.2f GiB", b / GIB);
+  else if (b >= 1048576.0) snprintf(out, len, "%.1f MiB", b / 1048576.0);
+  else snprintf(out, len, "%.1f KiB", b / 1024.0);
+}
+
+int moat_sweep_check_memory(const moat_config_t *cfg, const moat_limits_t *lim, char *err,
+                            size_t errlen) {
+  int threads = lim && lim->threads > 0 ? lim->threads : 1;
+  double max = lim && lim->max_memory ? (double)lim->max_memory : (double)MOAT_DEFAULT_MAX_MEMORY;
+  moat_run_estimate_t est;
+  moat_sweep_estimate(cfg, threads, &est);
+  if (est.memory_bytes <= max) return MOAT_OK;
+  char what[MOAT_PATH_MAX + 256], fix[64];
+  if (est.sweep_bytes > est.largest.total_bytes) {
+    double per = MOAT_BYTES_PER_SCENARIO(est.largest.numeric_params);
+    double fit = floor(fmax(max - est.largest.total_bytes, 0.0) / per);
+    design_text(cfg, est.n_scenarios, what, sizeof what, fix, sizeof fix);
+    snprintf(err, errlen, "%s: the run needs about %.2f GiB, %.2f GiB of it for the parameters of "
+             "%zu scenarios (%d numbers each, held while the results file is created), more than "
+             "--max-memory = %.2f GiB: at most %.0f scenarios fit; %s, or raise --max-memory",
+             what, est.memory_bytes / GIB, est.sweep_bytes / GIB, est.n_scenarios,
+             est.largest.numeric_params, max / GIB, fit, fix);
+    return MOAT_EINVAL;
+  }
+  moat_scenario_t env;
+  moat_sweep_envelope(cfg, &env);
+  int a = growing_axis(cfg, &env);
+  char msg[MOAT_ERR_MAX], need[32], ws[32], paths[32], sweep[32];
+  human_bytes(est.largest.total_bytes, need, sizeof need);
+  human_bytes(est.largest.workspace_bytes, ws, sizeof ws);
+  human_bytes(est.largest.results_bytes, paths, sizeof paths);
+  human_bytes(est.sweep_bytes, sweep, sizeof sweep);
+  snprintf(msg, sizeof msg, "its largest scenario (paths = %d, enterprises.count = %d, %d steps) "
+           "needs about %s (workspaces %s for %d threads, path results %s), and the %zu scenarios "
+           "%s more, beyond --max-memory = %.2f GiB: lower the axis's largest value, or raise "
+           "--max-memory",
+           env.paths, env.enterprises.count, est.largest.steps, need, ws, threads, paths,
+           est.n_scenarios, sweep, max / GIB);
+  if (a >= 0) return axis_error(cfg, a, err, errlen, msg);
+  snprintf(err, errlen, "%s:%d: the sweep: %s", cfg->path, cfg->sweep.line, msg);
+  return MOAT_EINVAL;
+}
+
+int moat_sweep_check_output(const moat_config_t *cfg, double max_bytes, const char *limit,
+                            char *err, size_t errlen) {
+  moat_run_estimate_t est;
+  moat_sweep_estimate(cfg, 1, &est);
+  if (est.file_bytes <= max_bytes) return MOAT_OK;
+  const moat_scenario_t *b = &cfg->base;
+  char what[MOAT_PATH_MAX + 256], fix[160];
+  double per = est.largest.file_bytes;
+  double paths = b->output.keep_paths ? (double)est.largest.results_bytes : 0.0;
+  if (paths > per / 2) {
+    snprintf(what, sizeof what, "%s: output.keep_paths = true with paths = %d", cfg->path, b->paths);
+    char rest[32];
+    human_bytes(per - paths, rest, sizeof rest);
+    snprintf(fix, sizeof fix, "set output.keep_paths = false (the summaries take %s a scenario), "
+             "or lower paths", rest);
+  } else if (cfg->sweep.method != MOAT_SWEEP_NONE) {
+    char less[64];
+    design_text(cfg, est.n_scenarios, what, sizeof what, less, sizeof less);
+    double fit = floor(fmax(max_bytes - (est.file_bytes - (double)est.n_scenarios * per), 0.0) / per);
+    snprintf(fix, sizeof fix, "at most %.0f scenarios fit: %s", fit, less);
+  } else {
+    snprintf(what, sizeof what, "%s: %d steps x %d labs", cfg->path, est.largest.steps, b->n_labs);
+    snprintf(fix, sizeof fix, "shorten horizon_years or lower steps_per_year");
+  }
+  char total[32], each[32];
+  human_bytes(est.file_bytes, total, sizeof total);
+  human_bytes(per, each, sizeof each);
+  snprintf(err, errlen, "%s: the results file would take about %s (%zu scenario%s x %s, "
+           "uncompressed), more than %s: %s, or give it more room (-o on another filesystem, "
+           "ulimit -f)",
+           what, total, est.n_scenarios, est.n_scenarios == 1 ? "" : "s", each, limit, fix);
+  return MOAT_EINVAL;
 }

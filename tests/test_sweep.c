@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_qrng.h>
 
 #include "message_check.h"
@@ -341,10 +342,150 @@ static void bad_designs(void **state) {
   free(text);
 }
 
+/* The envelope: each axis at its largest value; no scenario of the design exceeds it. */
+static void envelope_bounds_every_scenario(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  moat_scenario_t env, sc;
+  load_ok(MINIMAL "sweep = { method = \"grid\"; axes = (\n"
+                  "  { param = \"paths\"; values = [10, 50, 30]; },\n"
+                  "  { param = \"horizon_years\"; values = [2.0, 1.0]; } ); };\n", &cfg);
+  moat_sweep_envelope(&cfg, &env);
+  assert_int_equal(env.paths, 50);
+  assert_true(env.horizon_years == 2.0);
+  moat_config_clear(&cfg);
+  /* A preset's top is its value at the sampler's clamp u = 1 - 1e-9: mid + z (high - mid) / z95. */
+  load_ok(MINIMAL "sweep = { method = \"lhs\"; samples = 400; axes = (\n"
+                  "  { param = \"paths\"; low = 15; mid = 20; high = 40; },\n"
+                  "  { param = \"enterprises.count\"; min = 100; max = 400; } ); };\n", &cfg);
+  moat_sweep_envelope(&cfg, &env);
+  double top = 20.0 + gsl_cdf_ugaussian_Pinv(1.0 - 1e-9) * 20.0 / gsl_cdf_ugaussian_Pinv(0.95);
+  assert_int_equal(env.paths, (int)lround(top)); /* 92.9 -> 93 */
+  assert_int_equal(env.enterprises.count, 400);
+  for (size_t k = 0; k < moat_sweep_count(&cfg); k++) {
+    assert_int_equal(moat_sweep_scenario(&cfg, k, &sc, err, sizeof err), MOAT_OK);
+    assert_true(sc.paths <= env.paths && sc.enterprises.count <= env.enterprises.count);
+  }
+  moat_config_clear(&cfg);
+}
+
+/* Counts the values of a scenario the way the writer decides what goes to /params as numbers:
+ * text that strtod reads whole. */
+static void count_numeric(void *ctx, const char *key, const char *value, const char *unit,
+                          const char *doc) {
+  (void)key, (void)unit, (void)doc;
+  char *end = NULL;
+  strtod(value, &end);
+  if (end != value && *end == '\0') ++*(int *)ctx;
+}
+
+/* Memory of a design: the largest scenario plus 8 bytes per numeric parameter, 4 for the index
+ * and 1 for the to-do flag, per scenario; refused past --max-memory with the key, the value,
+ * the limit and how many scenarios fit. */
+static void design_memory(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  moat_run_estimate_t est;
+  load_ok(MINIMAL "paths = 1; enterprises = { count = 10; };\n"
+                  "sweep = { method = \"lhs\"; samples = 100000;\n"
+                  " axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.1; } ); };\n", &cfg);
+  moat_sweep_estimate(&cfg, 2, &est);
+  int numeric = 0;
+  moat_scenario_visit(&cfg.base, count_numeric, &numeric);
+  assert_int_equal(est.largest.numeric_params, numeric);
+  assert_int_equal(est.n_scenarios, 100000);
+  assert_true(est.sweep_bytes == 100000.0 * (8.0 * numeric + 5.0));
+  assert_true(est.memory_bytes == est.largest.total_bytes + est.sweep_bytes);
+  moat_limits_t lim = {(uint64_t)ceil(est.memory_bytes), 2};
+  assert_int_equal(moat_sweep_check_memory(&cfg, &lim, err, sizeof err), MOAT_OK);
+  lim.max_memory = (uint64_t)ceil(est.memory_bytes) - 1;
+  assert_int_equal(moat_sweep_check_memory(&cfg, &lim, err, sizeof err), MOAT_EINVAL);
+  char fit[64];
+  snprintf(fit, sizeof fit, "at most %d scenarios fit", 99999);
+  if (!strstr(err, ":5: sweep.samples = 100000:") || !strstr(err, fit)) {
+    print_error("%s\n", err);
+    fail();
+  }
+  moat_config_clear(&cfg);
+  /* Through the load: 10^7 samples against 1 GiB (the base scenario alone fits). */
+  char text[512];
+  snprintf(text, sizeof text, MINIMAL "paths = 1; enterprises = { count = 10; };\n"
+                                      "sweep = { method = \"lhs\"; samples = 10000000;\n"
+                                      " axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.1; } ); };\n");
+  write_scenario_file(tmp_path, sizeof tmp_path, "/tmp/moat_test_sweep_XXXXXX", text);
+  lim.max_memory = (uint64_t)1 << 30;
+  assert_int_equal(moat_config_load_ex(&cfg, tmp_path, NULL, 0, &lim, err, sizeof err), MOAT_EINVAL);
+  double per = 8.0 * numeric + 5.0;
+  snprintf(fit, sizeof fit, "at most %.0f scenarios fit", floor((1073741824.0 - est.largest.total_bytes) / per));
+  const char *needles[] = {":5: sweep.samples = 10000000", "more than --max-memory = 1.00 GiB", fit,
+                           "lower sweep.samples, or raise --max-memory"};
+  for (size_t k = 0; k < 4; k++)
+    if (!strstr(err, needles[k])) {
+      print_error("\"%s\" lacks \"%s\"\n", err, needles[k]);
+      fail();
+    }
+}
+
+/* An axis that makes one scenario too large is named with its file:line, before anything runs
+ * (the base scenario, paths = 200, fits). */
+static void axis_memory(void **state) {
+  (void)state;
+  load_fails(MINIMAL "sweep = { method = \"grid\";\n axes = ( { param = \"paths\"; values = [10, 10000000]; } ); };\n",
+             ":5: sweep axis 1 (param = \"paths\")", "its largest scenario (paths = 10000000",
+             "beyond --max-memory = 8.00 GiB", "lower the axis's largest value, or raise --max-memory", NULL);
+  /* The same axis with a preset: its tail reaches past the table's 10^7 paths, clamped there. */
+  load_fails(MINIMAL "sweep = { method = \"lhs\"; samples = 4;\n axes = ( { param = \"paths\"; low = 1000; mid = 2000000; high = 9000000; log = true; } ); };\n",
+             ":5: sweep axis 1 (param = \"paths\")", "(paths = 10000000", NULL);
+}
+
+/* The results file: n x the scenario's share plus the fixed part; refused past the room given,
+ * naming what to change. */
+static void design_output(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  moat_run_estimate_t est;
+  load_ok(MINIMAL "sweep = { method = \"grid\"; axes = (\n"
+                  "  { param = \"paths\"; values = [10, 20]; },\n"
+                  "  { param = \"quality_gap.long_run\"; values = [0.01, 0.02, 0.03]; } ); };\n", &cfg);
+  moat_sweep_estimate(&cfg, 1, &est);
+  assert_int_equal(est.n_scenarios, 6);
+  assert_true(est.file_bytes > 6 * est.largest.file_bytes);
+  assert_int_equal(moat_sweep_check_output(&cfg, est.file_bytes, "the limit", err, sizeof err), MOAT_OK);
+  assert_int_equal(moat_sweep_check_output(&cfg, est.file_bytes - 1, "the limit", err, sizeof err), MOAT_EINVAL);
+  const char *grid[] = {":4: the grid sweep has 6 scenarios (2 x 3 values on its axes)", "more than the limit",
+                        "at most 5 scenarios fit: give fewer values per axis"};
+  for (size_t k = 0; k < 3; k++)
+    if (!strstr(err, grid[k])) {
+      print_error("\"%s\" lacks \"%s\"\n", err, grid[k]);
+      fail();
+    }
+  moat_config_clear(&cfg);
+  /* Kept paths: their share is paths x doubles per path x 8 bytes, and the message says so. */
+  load_ok(MINIMAL "paths = 5000; output = { keep_paths = true; };\n", &cfg);
+  moat_sweep_estimate(&cfg, 1, &est);
+  assert_true(est.largest.file_bytes > est.largest.results_bytes);
+  assert_int_equal(moat_sweep_check_output(&cfg, 1e6, "1 MB", err, sizeof err), MOAT_EINVAL);
+  if (!strstr(err, "output.keep_paths = true with paths = 5000") || !strstr(err, "set output.keep_paths = false")) {
+    print_error("%s\n", err);
+    fail();
+  }
+  moat_config_clear(&cfg);
+  /* One scenario, no kept paths: its steps. */
+  load_ok(MINIMAL "horizon_years = 100;\n", &cfg);
+  assert_int_equal(moat_sweep_check_output(&cfg, 1e5, "100 kB", err, sizeof err), MOAT_EINVAL);
+  if (!strstr(err, ": 1200 steps x 2 labs") || !strstr(err, "shorten horizon_years")) {
+    print_error("%s\n", err);
+    fail();
+  }
+  moat_config_clear(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(grid_order),  cmocka_unit_test(list_rows),           cmocka_unit_test(lhs_strata),
       cmocka_unit_test(sobol_is_gsl), cmocka_unit_test(presets_percentiles), cmocka_unit_test(bad_designs),
+      cmocka_unit_test(envelope_bounds_every_scenario), cmocka_unit_test(design_memory),
+      cmocka_unit_test(axis_memory), cmocka_unit_test(design_output),
       cmocka_unit_test(saltelli_blocks), cmocka_unit_test(morris_trajectories),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

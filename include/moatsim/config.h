@@ -24,6 +24,10 @@ typedef struct moat_limits {
   int threads;         /* threads that will run paths (one workspace each); <= 0 means 1 */
 } moat_limits_t;
 
+/* Memory the run holds for every scenario of a sweep while it creates the results file: the
+ * scenario's numeric parameters (one double each), its index (int32) and its to-do flag. */
+#define MOAT_BYTES_PER_SCENARIO(numeric_params) (8.0 * (double)(numeric_params) + 5.0)
+
 /* Size of one scenario's run, for the memory check and `moatsim validate`. */
 typedef struct moat_estimate {
   int steps;               /* T */
@@ -33,12 +37,39 @@ typedef struct moat_estimate {
   double workspace_bytes;  /* per-thread workspaces, all threads */
   double results_bytes;    /* per-path results of one scenario (paths x per_path doubles) */
   double total_bytes;      /* workspace_bytes + results_bytes */
+  int numeric_params;      /* parameters stored as numbers in /params, one double per scenario */
+  double file_bytes;       /* the scenario's share of the results file, uncompressed: summaries
+                              (mean, std, count, quantiles), the paths if output.keep_paths, the
+                              chunk index, its /params row */
+  double file_fixed_bytes; /* the results file's part that does not grow with the scenarios
+                              (without the scenario text) */
 } moat_estimate_t;
 
-/* A loaded scenario file: the base scenario, its sweep, and its text. */
+/*
+ * A loaded scenario file: the base scenario, its sweep, its text and the run's identity.
+ *
+ * identity_text is what a resumed run must match: two loads give the same identity exactly when
+ * they read byte-identical files and end with the same effective parameters. It is, in order,
+ *   "== scenario file (N bytes) ==\n" and the scenario file's N bytes, then "\n";
+ *   for each file libconfig's @include pulled in (nested ones too, in the order they were first
+ *   included): "== @include \"NAME\" (N bytes) ==\n", its N bytes, "\n" (NAME as the
+ *   directive spells it, relative to the scenario file's directory);
+ *   "== effective parameters ==\n" and one "key = value;\n" per row of the parameter table as
+ *   moat_scenario_visit lists them after the --set overrides (numbers in the shortest form that
+ *   reads back exactly; labs and clouds in file order);
+ *   "== sweep ==\n": sweep.method, then for lhs / sobol sweep.samples and each axis's param,
+ *   log and min/max or low/mid/high, for grid / list each axis's param and values.
+ * So any byte changed in a file (a value, a comment, whitespace alike: the texts are stored
+ * with the results, and a resumed file must be reproducible from them) and any effective value
+ * changed by --set changes it; the path the scenario file is reached by, how a --set value is
+ * spelled (0.5 or 5e-1), the order of --set options and an override equal to the file's value
+ * do not. Lengths in the headers make the concatenation unambiguous.
+ */
 typedef struct moat_config {
   char path[MOAT_PATH_MAX]; /* file as given */
-  char *text;               /* owned: the file's text followed by the --set lines applied */
+  char *text;               /* owned: the file's text, then as comments the --set lines applied
+                               and the text of each file pulled in by @include */
+  char *identity_text;      /* owned: the run's identity, described above */
   moat_scenario_t base;     /* validated base scenario (sweep not applied) */
   moat_sweep_t sweep;       /* parsed, checked against the table; owns axis value arrays */
   moat_warnings_t warnings; /* from validating the base scenario */

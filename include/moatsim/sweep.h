@@ -28,6 +28,33 @@ int moat_sweep_scenario(const moat_config_t *cfg, size_t index, moat_scenario_t 
  * numeric, values in range, min < max, samples > 0. Called by moat_config_load. */
 int moat_sweep_check(const moat_config_t *cfg, char *err, size_t errlen);
 
+/* The size of a whole run, found without expanding the design. */
+typedef struct moat_run_estimate {
+  size_t n_scenarios;
+  moat_estimate_t largest; /* the envelope: the base with every axis at its largest value, which
+                              no scenario exceeds in any size (paths, steps, enterprises) */
+  double sweep_bytes;      /* memory held per scenario while the file is created, all scenarios:
+                              n_scenarios x MOAT_BYTES_PER_SCENARIO */
+  double memory_bytes;     /* largest.total_bytes + sweep_bytes */
+  double file_bytes;       /* the results file, uncompressed: a fixed part, the scenario text and
+                              n_scenarios x largest.file_bytes (an upper bound) */
+} moat_run_estimate_t;
+
+/* cfg->base with every sweep axis set to the largest value it takes (lhs / sobol presets: at the
+ * tail the sampler is clamped to; clamped to the parameter's range). */
+void moat_sweep_envelope(const moat_config_t *cfg, moat_scenario_t *env);
+void moat_sweep_estimate(const moat_config_t *cfg, int threads, moat_run_estimate_t *est);
+
+/* MOAT_EINVAL unless the run's memory fits lim (NULL: defaults). The message names the sweep's
+ * file:line, the key and value that make it large (sweep.samples, an axis), the estimate, the
+ * limit, and how many scenarios would fit. Called by moat_config_load_ex. */
+int moat_sweep_check_memory(const moat_config_t *cfg, const moat_limits_t *lim, char *err,
+                            size_t errlen);
+/* MOAT_EINVAL unless the results file fits in max_bytes; `limit` names that limit for the
+ * message ("the 12.0 GiB free on the filesystem of 'results'"). */
+int moat_sweep_check_output(const moat_config_t *cfg, double max_bytes, const char *limit,
+                            char *err, size_t errlen);
+
 /* "grid", "list", "lhs", "sobol", "saltelli", "morris" or "none". */
 const char *moat_sweep_method_name(int method);
 

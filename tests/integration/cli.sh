@@ -95,10 +95,34 @@ expect_failure "--set unparsable list" "--set output.quantiles=[0.1,:" "cannot r
   "$BASE" --set 'output.quantiles=[0.1,'
 expect_failure "--set overflowing count" "--set paths=1e12:" "paths = 1000000000000 is outside [1, 10000000]" -- \
   "$BASE" --set paths=1e12
+expect_failure "--set beyond 2^53" "--set seed=9007199254740993:" "seed = 9007199254740993 is outside [0, 9007199254740992]" -- \
+  "$BASE" --set seed=9007199254740993
+expect_failure "--seed beyond 2^53" "--set seed=9007199254740993:" "seed = 9007199254740993 is outside [0, 9007199254740992]" -- \
+  "$BASE" --seed 9007199254740993
 expect_failure "--set negative count" "--set enterprises.count=-3:" "is outside [1, 1000000]" -- \
   "$BASE" --set enterprises.count=-3
 expect_failure "--set without =" "expected key=value" -- "$BASE" --set paths
 expect_failure "memory limit" "more than --max-memory" "reduce paths" -- "$BASE" --max-memory 1M
+# Sweep designs too large for the machine: refused before anything is allocated or written.
+HUGE=tests/data/lhs_huge.cfg
+expect_failure "sweep memory" "$HUGE:9: sweep.samples = 10000000: the run needs about" \
+  "more than --max-memory = 1.00 GiB: at most" "lower sweep.samples, or raise --max-memory" -- "$HUGE" --max-memory 1G
+# ulimit -f (512- or 1024-byte blocks by shell) stands for any limit on the results file; a run
+# that crossed it would be killed by SIGXFSZ.
+for cmd in validate run; do
+  rm -f "$tmp/out.h5" "$tmp/out.h5.partial"
+  (
+    ulimit -f 2048
+    if [ $cmd = run ]; then "$MOATSIM" run "$HUGE" -o "$tmp/out.h5"; else "$MOATSIM" validate "$HUGE"; fi
+  ) >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ $rc -eq 2 ] && grep -qF "$HUGE:9: sweep.samples = 10000000: the results file would take about" "$tmp/err" &&
+    grep -qF "(ulimit -f): at most" "$tmp/err" && [ ! -e "$tmp/out.h5" ] && [ ! -e "$tmp/out.h5.partial" ]; then
+    ok
+  else
+    bad "$cmd under ulimit -f: exit $rc, expected 2 and the file size message, no file"
+  fi
+done
 expect_failure "bad option" "unknown option '--bogus'" -- "$BASE" --bogus
 expect_failure "bad shard" "--shard 3/2" -- "$BASE" --shard 3/2
 

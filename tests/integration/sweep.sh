@@ -11,6 +11,20 @@ RUN="$MOATSIM run $CFG --quiet --threads 1"
 # ---- the unsharded reference, and shards merged -------------------------------------------
 check "unsharded run" $RUN -o "$tmp/all.h5"
 check "unsharded run, paths kept" $RUN --keep-paths -o "$tmp/all_paths.h5"
+# validate's estimate of the results file bounds the file from above, and closely when nothing is
+# compressed (the summaries; kept paths are deflated, so there it is a bound only).
+for f in all all_paths; do
+  keep=false
+  [ $f = all_paths ] && keep=true
+  est=$("$MOATSIM" validate $CFG --set output.keep_paths=$keep | sed -n 's/^results: *about \([0-9.]*\) MiB.*/\1/p')
+  size=$(wc -c <"$tmp/$f.h5")
+  low=$([ $f = all ] && echo 0.8 || echo 0)
+  if awk -v e="$est" -v s="$size" -v l="$low" 'BEGIN { b = e * 1048576; exit !(e > 0 && s <= b && s >= l * b) }'; then
+    ok
+  else
+    bad "file size estimate of $f.h5: $est MiB estimated, $size bytes written"
+  fi
+done
 for n in 1 3 4 7; do # 7 > 6 scenarios: shard 6 is empty
   parts=""
   i=0
