@@ -8,9 +8,6 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_qrng.h>
 
-/* Largest design accepted: a sweep is expanded lazily, but its size is written to every output
- * dataset's scenario dimension, so an absurd count is an input error, not an allocation failure. */
-#define MOAT_SWEEP_MAX_SCENARIOS 10000000UL
 /* The probability mass kept away from 0 and 1 when a preset's quantile function is evaluated
  * (Sobol's first points are exact dyadic fractions; Phi^-1(0) is -inf). */
 #define MOAT_SWEEP_U_EPS 1e-9
