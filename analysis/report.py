@@ -184,7 +184,7 @@ def design_summary(res: Result) -> str:
     for key in res.swept:
         v = res.param(key)
         u = np.unique(v)
-        values = (", ".join(f"{x:.4g}" for x in u) if u.size <= 8
+        values = (", ".join(f"{x:.4g}" for x in u) if u.size <= 8 and res.sweep_method in ("grid", "list")
                   else f"{u.size} values in [{u.min():.4g}, {u.max():.4g}], median {np.median(v):.4g}")
         unit = str(res.params[key].attrs.get("units", ""))
         rows.append(f'<tr><th class="l"><code>{html.escape(key)}</code></th><td class="l">{values}</td>'
