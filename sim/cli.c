@@ -117,7 +117,7 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
     errno = 0;
     char *end = NULL;
     unsigned long long s = strtoull(arg, &end, 10);
-    if (errno || end == arg || *end != '\0' || arg[0] == '-' || (double)s > hi) {
+    if (errno || end == arg || *end != '\0' || arg[0] == '-' || s > (unsigned long long)hi) {
       snprintf(err, errlen, "--seed %s: expected a whole number in [%.0f, %.0f] (2^53)", arg, lo, hi);
       return MOAT_EINVAL;
     }
