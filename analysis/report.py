@@ -123,6 +123,14 @@ def lab_table(res: Result, scenario: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _cell(column: str, v: float) -> str:
+    """A headline table cell: shares in %, ratios with "×" (the column names say which)."""
+    if column.startswith(("share", "revenue_share", "unserved")):
+        return f"<td>{_pct(v)}</td>"
+    ratio = any(w in column for w in ("premium", "re-rating", "dilution", "DCF"))
+    return f"<td>{_fmt(v)}{'×' if ratio and np.isfinite(v) else ''}</td>"
+
+
 def headline_html(res: Result, table: pd.DataFrame) -> str:
     """The headline table transposed: a row per figure, a column per scenario headed by its
     swept values (every scenario up to MAX_TABLE_COLUMNS; the rest in headline.csv)."""
@@ -134,10 +142,7 @@ def headline_html(res: Result, table: pd.DataFrame) -> str:
     for col in shown.columns[1:]:
         if col in res.swept:
             continue  # already in the column heads
-        is_share = col.startswith(("share", "revenue_share", "unserved"))
-        is_ratio = any(w in col for w in ("premium", "re-rating", "dilution", "DCF"))
-        cells = "".join(f"<td>{_pct(v) if is_share else _fmt(v) + ('×' if is_ratio and np.isfinite(v) else '')}</td>"
-                        for v in shown[col].astype(float))
+        cells = "".join(_cell(col, v) for v in shown[col].astype(float))
         body.append(f'<tr><th class="l">{html.escape(col)}</th>{cells}</tr>')
     note = (f"<p>First {MAX_TABLE_COLUMNS} of {len(table)} scenarios; all of them in "
             '<a href="headline.csv">headline.csv</a>.</p>' if len(table) > MAX_TABLE_COLUMNS else
@@ -470,10 +475,7 @@ def write_comparison(paths: list, out_dir: str) -> str:
                 rows[col] += [np.nan] * (len(cols) - len(rows[col]))
         body_rows = []
         for col, vals in rows.items():
-            is_share = col.startswith(("share", "revenue_share", "unserved"))
-            is_ratio = any(w in col for w in ("premium", "re-rating", "dilution", "DCF"))
-            cells = "".join(f"<td>{_pct(v) if is_share else _fmt(v) + ('×' if is_ratio and np.isfinite(v) else '')}</td>"
-                            for v in vals)
+            cells = "".join(_cell(col, v) for v in vals)
             body_rows.append(f'<tr><th class="l">{html.escape(col)}</th>{cells}</tr>')
         head = '<th class="l">figure (at the horizon unless t=0)</th>' + "".join(f"<th>{c}</th>" for c in cols)
         figs = [compare_figure(results_done, names, m, out_dir, f"compare_{m}.png")
