@@ -122,7 +122,7 @@ expect_exit "params bad format" 2 params --format yaml
 "$MOATSIM" run "$BASE" -o "$tmp/small.h5" --paths 2 --set horizon_years=0.5 --set enterprises.count=40 --quiet \
   >/dev/null 2>"$tmp/err" || bad "small run"
 printf 'not hdf5\n' >"$tmp/text.h5"
-for c in info summary report merge; do
+for c in info summary report merge export; do
   expect_exit "$c missing file" 2 "$c" "$tmp/missing.h5" -o "$tmp/m.h5"
   expect_exit "$c not a results file" 2 "$c" "$tmp/text.h5" -o "$tmp/m.h5"
   expect_exit "$c unknown option" 2 "$c" "$tmp/small.h5" --bogus
@@ -148,7 +148,7 @@ then ok; else bad "moatsim --help documents the exit codes"; fi
 
 # -V / --version alone and after every command.
 for args in "-V" "--version" "run -V" "run --version" "validate --version" "params -V" "info -V" \
-  "summary --version" "merge -V" "report -V" "version"; do
+  "summary --version" "merge -V" "report -V" "export --version" "version"; do
   # shellcheck disable=SC2086
   expect_exit "moatsim $args" 0 $args
   if head -n1 "$tmp/out" | grep -q "^moatsim [0-9.]* (git "; then ok; else bad "moatsim $args prints the version"; fi
