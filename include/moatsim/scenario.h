@@ -121,6 +121,7 @@ typedef struct moat_scenario {
     double review_per_year;      /* 1/year */
     int outside_option;          /* boolean: enterprises may buy nothing (outside good) */
     double outside_value;        /* o: utility of buying nothing is o * v_is */
+    double host_similarity;      /* sigma: nested logit over each open model's hosts, lambda = 1 - sigma */
   } enterprises;
   struct {
     int n_restricted_origins;
