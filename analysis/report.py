@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import labels, plots  # noqa: E402
+from analysis import labels, plots, report_sensitivity  # noqa: E402
 from analysis.load import Result, _as_text, load, string_param  # noqa: E402
 
 MAX_TABLE_COLUMNS = 200  # the headline table shows every scenario up to this many
@@ -342,7 +342,8 @@ def summary_page(p: Page) -> str:
                   '<div class="story">', story(res, p.scenario), "</div>"]
     parts += [f"<h3>Labs in {html.escape(labels.scenario_label(res, p.scenario))}, at the horizon</h3>",
               _table(lab_table(res, p.scenario))]
-    for file, title, caption in figures(res, p.out_dir, p.scenario):
+    figs = figures(res, p.out_dir, p.scenario) + report_sensitivity.figures(p.path, res, p.out_dir)
+    for file, title, caption in figs:
         parts.append(f"<h2>{html.escape(title)}</h2><figure><img src=\"{file}\" alt=\"{html.escape(title)}\">"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     parts += ["<h2>Provenance</h2>", provenance(res)]

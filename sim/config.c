@@ -381,14 +381,15 @@ static int parse_axis(const loader_t *ld, const config_setting_t *g, moat_sweep_
 }
 
 static int sweep_method(const loader_t *ld, const config_setting_t *s, moat_sweep_t *sw) {
-  static const char *const names[] = {"grid", "list", "lhs", "sobol"};
+  static const char *const names[] = {"grid", "list", "lhs", "sobol", "saltelli", "morris"};
   const char *m = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : "";
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < 6; k++)
     if (strcmp(m, names[k]) == 0) {
       sw->method = MOAT_SWEEP_GRID + k;
       return MOAT_OK;
     }
-  return fail(ld, s, "sweep.method must be \"grid\", \"list\", \"lhs\" or \"sobol\"");
+  return fail(ld, s, "sweep.method must be \"grid\", \"list\", \"lhs\", \"sobol\", \"saltelli\" or "
+                     "\"morris\"");
 }
 
 static int sweep_axes(const loader_t *ld, const config_setting_t *s, moat_sweep_t *sw) {
@@ -427,11 +428,25 @@ static int parse_sweep(loader_t *ld, const config_setting_t *group) {
         st = fail(ld, s, "sweep.samples = %lld is outside %s", v, moat_sweep_keys[MOAT_SK_SAMPLES].range);
       else st = MOAT_OK;
       if (!st) sw->samples = (int)v;
+    } else if (strcmp(name, moat_sweep_keys[MOAT_SK_LEVELS].key) == 0) {
+      long long v = config_setting_get_int64(s);
+      int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
+      st = whole && v >= 2 && v <= 1000 && v % 2 == 0
+               ? MOAT_OK
+               : fail(ld, s, "sweep.levels expects an even whole number in [2, 1000] (Morris grid levels p)");
+      if (!st) sw->levels = (int)v;
+    } else if (strcmp(name, moat_sweep_keys[MOAT_SK_SECOND_ORDER].key) == 0) {
+      st = config_setting_type(s) == CONFIG_TYPE_BOOL
+               ? MOAT_OK
+               : fail(ld, s, "sweep.second_order expects true or false, got %s", type_word(s));
+      if (!st) sw->second_order = config_setting_get_bool(s) != 0;
     } else
       st = unknown_in(ld, s, "sweep.", moat_sweep_keys, MOAT_N_SWEEP_KEYS);
     if (st) return st;
   }
-  if (!have_method) return fail(ld, group, "sweep.method is missing: \"grid\", \"list\", \"lhs\" or \"sobol\"");
+  if (!have_method)
+    return fail(ld, group, "sweep.method is missing: \"grid\", \"list\", \"lhs\", \"sobol\", \"saltelli\" "
+                           "or \"morris\"");
   return MOAT_OK;
 }
 

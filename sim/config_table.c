@@ -169,12 +169,17 @@ const size_t moat_n_params = sizeof moat_params / sizeof moat_params[0];
 _Static_assert(MOAT_SWEEP_MAX_SCENARIOS == 10000000UL, "sweep.samples' range text below");
 
 const moat_sweep_key_t moat_sweep_keys[MOAT_N_SWEEP_KEYS] = {
-    [MOAT_SK_METHOD] = {"method", "string", "grid, list, lhs, sobol",
+    [MOAT_SK_METHOD] = {"method", "string", "grid, list, lhs, sobol, saltelli, morris",
                         "grid: every combination of the axes' values (last axis fastest); list: "
                         "scenario k takes the k-th value of every axis; lhs: a Latin hypercube of "
-                        "`samples` points; sobol: the first `samples` points of the Sobol sequence"},
+                        "`samples` points; sobol: the first `samples` points of the Sobol sequence; "
+                        "saltelli and morris: designs for Sobol and Morris sensitivity indices (docs/analysis.md)"},
     [MOAT_SK_SAMPLES] = {"samples", "int", "[1, 10000000]",
-                         "lhs and sobol: number of scenarios (sample points)"},
+                         "lhs and sobol: sample points; saltelli: base rows N; morris: trajectories r"},
+    [MOAT_SK_LEVELS] = {"levels", "int", "even, [2, 1000]",
+                        "morris: grid levels p of each parameter (default 4)"},
+    [MOAT_SK_SECOND_ORDER] = {"second_order", "bool", "true, false",
+                              "saltelli: also the matrices for second-order Sobol indices (default false)"},
     [MOAT_SK_AXES] = {"axes", "list of groups", "1 to " STRINGIFY(MOAT_MAX_AXES) " (sobol: 40)",
                       "one group per swept parameter: `( { param = \"...\"; values = [...]; }, ... )`"},
 };

@@ -58,7 +58,8 @@ typedef struct moat_sweep_key {
   const char *doc;
 } moat_sweep_key_t;
 
-enum moat_sweep_section_key { MOAT_SK_METHOD = 0, MOAT_SK_SAMPLES, MOAT_SK_AXES, MOAT_N_SWEEP_KEYS };
+enum moat_sweep_section_key { MOAT_SK_METHOD = 0, MOAT_SK_SAMPLES, MOAT_SK_AXES, MOAT_SK_LEVELS,
+                               MOAT_SK_SECOND_ORDER, MOAT_N_SWEEP_KEYS };
 enum moat_axis_key { MOAT_AK_PARAM = 0, MOAT_AK_VALUES, MOAT_AK_MIN, MOAT_AK_MAX, MOAT_AK_LOG,
                      MOAT_AK_LOW, MOAT_AK_MID, MOAT_AK_HIGH, MOAT_N_AXIS_KEYS };
 extern const moat_sweep_key_t moat_sweep_keys[MOAT_N_SWEEP_KEYS];

@@ -53,6 +53,8 @@ static const char usage_top[] =
     "  export FILE.h5        write each group as a flat CF netCDF file into -o DIR (CDO, NCO)\n"
     "  report FILE.h5...     write a report (figures, index.html, interactive.html) into -o DIR;\n"
     "                        several files are compared side by side\n"
+    "  sensitivity FILE.h5   Sobol or Morris indices of outputs over a sweep's parameters\n"
+    "  discover FILE.h5      PRIM boxes of parameters where a condition on an output holds\n"
     "  version               print version, git revision, compiler and libraries\n"
     "\n"
     "'moatsim COMMAND --help' describes a command's options; -V or --version, alone or after\n"
@@ -327,6 +329,10 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
                           .threads = threads, .keep_paths = cfg->base.output.keep_paths};
   for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
     d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
+  d.sweep_method = moat_sweep_method_name(cfg->sweep.method);
+  d.sweep_samples = cfg->sweep.samples;
+  d.sweep_levels = cfg->sweep.method == MOAT_SWEEP_MORRIS ? moat_sweep_levels(&cfg->sweep) : 0;
+  d.sweep_second_order = cfg->sweep.second_order;
   moat_progress_t pg;
   moat_progress_init(&pg, opt->quiet || !writer, heartbeat_s, n_scen, opt->shard_index, opt->shard_count);
   run_ctx_t c = {.cfg = cfg, .pg = &pg};
@@ -506,6 +512,8 @@ static const command_t commands[] = {
     {"merge", moat_cmd_merge},
     {"export", moat_cmd_export},
     {"report", moat_cmd_report},
+    {"sensitivity", moat_cmd_sensitivity},
+    {"discover", moat_cmd_discover},
     {"version", cmd_version},
 };
 
