@@ -151,8 +151,9 @@ install: $(BIN)
 	install -m 644 scenarios/*.cfg $(DESTDIR)$(PREFIX)/share/moatsim/scenarios/
 	install -d $(DESTDIR)$(PREFIX)/share/moatsim/slurm
 	install -m 755 scripts/slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/moatsim/slurm/
-	install -d $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis
+	install -d $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/notebooks
 	install -m 644 analysis/*.py $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/
+	install -m 644 analysis/notebooks/*.ipynb $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/notebooks/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/moatsim

@@ -164,6 +164,47 @@ const moat_param_t moat_params[] = {
 };
 const size_t moat_n_params = sizeof moat_params / sizeof moat_params[0];
 
+#define XSTR(x) #x
+#define STRINGIFY(x) XSTR(x)
+_Static_assert(MOAT_SWEEP_MAX_SCENARIOS == 10000000UL, "sweep.samples' range text below");
+
+const moat_sweep_key_t moat_sweep_keys[MOAT_N_SWEEP_KEYS] = {
+    [MOAT_SK_METHOD] = {"method", "string", "grid, list, lhs, sobol, saltelli, morris",
+                        "grid: every combination of the axes' values (last axis fastest); list: "
+                        "scenario k takes the k-th value of every axis; lhs: a Latin hypercube of "
+                        "`samples` points; sobol: the first `samples` points of the Sobol sequence; "
+                        "saltelli and morris: designs for Sobol and Morris sensitivity indices (docs/analysis.md)"},
+    [MOAT_SK_SAMPLES] = {"samples", "int", "[1, 10000000]",
+                         "lhs and sobol: sample points; saltelli: base rows N; morris: trajectories r"},
+    [MOAT_SK_LEVELS] = {"levels", "int", "even, [2, 1000]",
+                        "morris: grid levels p of each parameter (default 4)"},
+    [MOAT_SK_SECOND_ORDER] = {"second_order", "bool", "true, false",
+                              "saltelli: also the matrices for second-order Sobol indices (default false)"},
+    [MOAT_SK_AXES] = {"axes", "list of groups", "1 to " STRINGIFY(MOAT_MAX_AXES) " (sobol: 40)",
+                      "one group per swept parameter: `( { param = \"...\"; values = [...]; }, ... )`"},
+};
+
+const moat_sweep_key_t moat_axis_keys[MOAT_N_AXIS_KEYS] = {
+    [MOAT_AK_PARAM] = {"param", "string", "a numeric key",
+                       "dotted key of the swept parameter (`quality_gap.long_run`, "
+                       "`labs.open-a.lag`); each parameter on one axis only"},
+    [MOAT_AK_VALUES] = {"values", "double list", "the parameter's range",
+                        "grid and list: the values taken; a list sweep needs the same count on "
+                        "every axis"},
+    [MOAT_AK_MIN] = {"min", "double", "the parameter's range",
+                     "lhs and sobol: lower end of a uniform range (give min and max, or a preset)"},
+    [MOAT_AK_MAX] = {"max", "double", "the parameter's range, > min",
+                     "lhs and sobol: upper end of the uniform range"},
+    [MOAT_AK_LOG] = {"log", "bool", "true, false",
+                     "lhs and sobol: sample uniformly in ln(value) (min, or low, must be > 0); "
+                     "default false"},
+    [MOAT_AK_LOW] = {"low", "double", "the parameter's range, < mid",
+                     "lhs and sobol preset: 5th percentile of a two-piece normal whose 5th, 50th "
+                     "and 95th percentiles are low, mid, high (in ln space with log = true)"},
+    [MOAT_AK_MID] = {"mid", "double", "< high", "preset: 50th percentile (median)"},
+    [MOAT_AK_HIGH] = {"high", "double", "the parameter's range", "preset: 95th percentile"},
+};
+
 const moat_param_t *moat_param_find(int scope, const char *key) {
   for (size_t k = 0; k < moat_n_params; k++)
     if (moat_params[k].scope == scope && strcmp(moat_params[k].key, key) == 0) return &moat_params[k];
@@ -187,6 +228,30 @@ size_t moat_edit_distance(const char *a, const char *b) {
     }
   }
   return row[lb];
+}
+
+/* Close means at most a third of the word's letters changed (and at least 2 allowed). */
+static size_t close_limit(const char *word) {
+  size_t n = strlen(word) / 3;
+  return n < 2 ? 2 : n;
+}
+
+const char *moat_nearest(const char *word, const char *const *candidates, size_t n) {
+  const char *best = NULL;
+  size_t best_d = (size_t)-1;
+  for (size_t k = 0; k < n; k++) {
+    if (!candidates[k]) break;
+    size_t d = moat_edit_distance(word, candidates[k]);
+    if (d < best_d) best_d = d, best = candidates[k];
+  }
+  return best && best_d <= close_limit(word) ? best : NULL;
+}
+
+int moat_param_range(const char *key, double *min, double *max) {
+  const moat_param_t *p = moat_param_find(MOAT_PS_GLOBAL, key);
+  if (!p) return MOAT_EINVAL;
+  *min = p->min, *max = p->max;
+  return MOAT_OK;
 }
 
 /* Keep `cand` in best if it is closer to key than what best holds. */
@@ -218,9 +283,7 @@ void moat_param_suggest(const moat_scenario_t *sc, const char *key, char *out, s
       }
     }
   }
-  /* Close means at most a third of the key's letters changed (and at least 2 allowed). */
-  size_t limit = strlen(key) / 3 < 2 ? 2 : strlen(key) / 3;
-  if (best[0] && best_d <= limit) snprintf(out, outlen, " (did you mean `%s`?)", best);
+  if (best[0] && best_d <= close_limit(key)) snprintf(out, outlen, " (did you mean `%s`?)", best);
   else if (outlen) out[0] = '\0';
 }
 

@@ -49,6 +49,22 @@ typedef struct moat_param {
 extern const moat_param_t moat_params[];
 extern const size_t moat_n_params;
 
+/* The keys of the sweep section: the parser matches them (by position: enum moat_sweep_section_key and
+ * enum moat_axis_key), suggests the nearest for a typo, and docs/parameters.md lists them. */
+typedef struct moat_sweep_key {
+  const char *key;   /* "method", or an axis field such as "min" */
+  const char *type;  /* as docs/parameters.md spells types */
+  const char *range; /* allowed values */
+  const char *doc;
+} moat_sweep_key_t;
+
+enum moat_sweep_section_key { MOAT_SK_METHOD = 0, MOAT_SK_SAMPLES, MOAT_SK_AXES, MOAT_SK_LEVELS,
+                               MOAT_SK_SECOND_ORDER, MOAT_N_SWEEP_KEYS };
+enum moat_axis_key { MOAT_AK_PARAM = 0, MOAT_AK_VALUES, MOAT_AK_MIN, MOAT_AK_MAX, MOAT_AK_LOG,
+                     MOAT_AK_LOW, MOAT_AK_MID, MOAT_AK_HIGH, MOAT_N_AXIS_KEYS };
+extern const moat_sweep_key_t moat_sweep_keys[MOAT_N_SWEEP_KEYS];
+extern const moat_sweep_key_t moat_axis_keys[MOAT_N_AXIS_KEYS];
+
 /* The row of a global key ("quality_gap.long_run") or of a lab / cloud field ("quality") in
  * `scope`; NULL if none. */
 const moat_param_t *moat_param_find(int scope, const char *key);

@@ -37,16 +37,16 @@ static const char usage_summary[] =
 /* ---- opening a results file --------------------------------------------------------------- */
 
 /* Open `file` read-only and check it is a moatsim results file; prints why not. Returns the
- * file id, or a negative value with *rc set to the exit code. */
+ * file id, or a negative value with *rc set to the exit code: a missing, unreadable, damaged or
+ * foreign file is an input error (2), like a bad scenario file. */
 static hid_t open_results(const char *cmd, const char *file, int *rc) {
   moat_h5_quiet();
   struct stat st;
+  *rc = EXIT_USAGE;
   if (stat(file, &st) != 0) {
     fprintf(stderr, "moatsim %s: cannot open '%s': %s\n", cmd, file, strerror(errno));
-    *rc = EXIT_USAGE;
     return -1;
   }
-  *rc = EXIT_RUNTIME;
   if (H5Fis_hdf5(file) <= 0) {
     fprintf(stderr, "moatsim %s: '%s' is not an HDF5 file: give a results file written by "
                     "moatsim run\n", cmd, file);
@@ -475,7 +475,7 @@ int moat_cmd_summary(int argc, char **argv) {
   if (headline_init(f, &h) != 0 || !done) {
     fprintf(stderr, "moatsim summary: '%s' lacks the time, quantile, lab or scenario_done "
                     "variables of a results file\n", file);
-    rc = EXIT_RUNTIME;
+    rc = EXIT_USAGE;
   } else if (only >= n) {
     fprintf(stderr, "moatsim summary: --scenario %ld: '%s' has scenarios 0 to %ld\n", only, file, n - 1);
     rc = EXIT_USAGE;

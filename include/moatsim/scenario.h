@@ -14,6 +14,9 @@
 #define MOAT_ORIGIN_MAX 16    /* origin tags, with the NUL */
 #define MOAT_PATH_MAX 1024    /* file names, with the NUL */
 #define MOAT_KEY_MAX 128      /* a dotted parameter key, with the NUL */
+/* Largest design accepted: a sweep is expanded lazily, but its size is written to every output
+ * dataset's scenario dimension, so an absurd count is an input error, not an allocation failure. */
+#define MOAT_SWEEP_MAX_SCENARIOS 10000000UL
 
 /* Status codes: 0 success, negative failure. */
 enum moat_status {

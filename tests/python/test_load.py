@@ -305,3 +305,11 @@ def test_unfinished_scenarios_are_reported(grid_file, tmp_path):
         f["market/scenario_done"][2] = 0
     with pytest.warns(UserWarning, match=r"scenario\(s\) 2 not written yet"):
         analysis.load(partial).close()
+
+
+def test_to_dataframe_of_paths_without_kept_paths_says_why(lhs):
+    with pytest.raises(analysis.MissingGroupError) as err:
+        lhs.to_dataframe("paths/market", "premium_flagship")
+    assert isinstance(err.value, KeyError)  # still a KeyError for callers that catch one
+    text = str(err.value)
+    assert text.startswith(f"{lhs.path} has no group /paths/market") and "--keep-paths" in text
