@@ -134,13 +134,14 @@ static void gap_matches_ou_moments(void **state) {
   sc.quality_gap.reversion_per_year = 0.5;
   sc.quality_gap.volatility = 0.3;
   static double x1[P], x5[P];
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   for (int path = 0; path < P; path++) {
-    moat_rng_seed(r, 99, 3, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 99, 3, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     for (int n = 1; n <= 60; n++) {
-      moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+      moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
       if (n == 12) x1[path] = ps.log_gap;
     }
     x5[path] = ps.log_gap;
@@ -156,7 +157,7 @@ static void gap_matches_ou_moments(void **state) {
     assert_close(m, mean, 3.0 * sqrt(var / P));
     assert_close(sd * sd, var, 3.0 * var * sqrt(2.0 / (P - 1)));
   }
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* kappa = 0 is a random walk: one step adds sigma sqrt(dt) z exactly. */
@@ -173,20 +174,21 @@ static void gap_is_clamped(void **state) {
   moat_scenario_t sc;
   quiet_scenario(&sc);
   sc.quality_gap.volatility = 50.0;
-  gsl_rng *r = moat_rng_alloc();
-  moat_rng_seed(r, 5, 0, 0, MOAT_RNG_SHOCKS);
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
+  moat_test_streams_seed(&rs, 5, 0, 0);
   moat_processes_t ps;
   moat_processes_init(&sc, &ps);
   int lo = 0, hi = 0;
   for (int n = 1; n <= 200; n++) {
-    moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+    moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
     double g = exp(ps.log_gap);
     assert_true(g >= MOAT_GAP_MIN * (1 - 1e-12) && g <= MOAT_GAP_MAX * (1 + 1e-12));
     lo += g < 2 * MOAT_GAP_MIN;
     hi += g > 0.5;
   }
   assert_true(lo > 0 && hi > 0); /* sd per step 14 in ln g: both bounds are hit */
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* ---- releases ------------------------------------------------------------------------ */
@@ -208,13 +210,14 @@ static void release_counts_match_rates(void **state) {
   distressed[5] = 1; /* open-c: distress does not slow open releases (MODEL.md §4) */
   double sum[6] = {0}, jumps = 0.0;
   long closed_releases = 0;
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   for (int path = 0; path < P; path++) {
-    moat_rng_seed(r, 2024, 1, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 2024, 1, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     double f0 = ps.frontier;
-    for (int n = 1; n < T; n++) moat_processes_step(&sc, n, all_on, distressed, r, &ps);
+    for (int n = 1; n < T; n++) moat_processes_step(&sc, n, all_on, distressed, rs.r, &ps);
     for (int l = 0; l < 6; l++) sum[l] += ps.releases[l];
     jumps += ps.frontier - f0;
     closed_releases += ps.releases[0] + ps.releases[1] + ps.releases[2];
@@ -226,7 +229,7 @@ static void release_counts_match_rates(void **state) {
     assert_close(sum[l] / P, (T - 1) * p, 3.0 * se);
   }
   assert_close(jumps / (double)closed_releases, 3.0, 3.0 * 3.0 / sqrt((double)closed_releases));
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* An open release lifts q_m to F (1 - g)(1 - lag) when that is higher, never lowers it. */
@@ -238,17 +241,18 @@ static void open_release_reaches_latent_gap(void **state) {
   sc.labs[4].release_rate_per_year = 1e6;
   sc.labs[3].quality = 10.0; /* far behind: the release lifts it */
   sc.labs[4].quality = 80.0; /* ahead of F (1 - g): the release leaves it */
-  gsl_rng *r = moat_rng_alloc();
-  moat_rng_seed(r, 3, 0, 0, MOAT_RNG_SHOCKS);
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
+  moat_test_streams_seed(&rs, 3, 0, 0);
   moat_processes_t ps;
   moat_processes_init(&sc, &ps);
-  moat_processes_step(&sc, 1, all_on, all_off, r, &ps);
+  moat_processes_step(&sc, 1, all_on, all_off, rs.r, &ps);
   double g = exp(ps.log_gap); /* volatility 0: g moves deterministically towards long_run */
   assert_close(g, exp(log(0.03) + (log(0.04) - log(0.03)) * exp(-0.5 / 12.0)), 1e-15);
   assert_close(ps.quality[3], 72.0 * (1.0 - g) * (1.0 - sc.labs[3].lag), 1e-12);
   assert_close(ps.quality[4], 80.0, 0.0);
   assert_int_equal(ps.releases[3], 1);
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* ---- price wars ---------------------------------------------------------------------- */
@@ -268,13 +272,14 @@ static void war_count_matches_rate(void **state) {
   assert_int_equal(moat_war_steps(&sc), 1);
   double sum = 0.0;
   int picked[MOAT_MAX_LABS] = {0};
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   for (int path = 0; path < P; path++) {
-    moat_rng_seed(r, 31, 0, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 31, 0, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     for (int n = 1; n < T; n++) {
-      moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+      moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
       if (ps.war_started) picked[ps.war_lab]++;
     }
     sum += ps.wars;
@@ -291,7 +296,7 @@ static void war_count_matches_rate(void **state) {
   assert_int_equal(picked[0] + picked[1] + picked[2], 0);
   for (int l = 3; l < 6; l++)
     assert_close(picked[l] / sum, 1.0 / 3.0, 3.0 * sqrt(2.0 / 9.0 / sum));
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* A war runs exactly moat_war_steps steps, then ends; depth is drawn in (0, 1); an exited
@@ -312,15 +317,16 @@ static void war_duration_and_end(void **state) {
   sc.steps_per_year = 12;
   sc.price_compression.price_war_months = 6.0;
 
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   int checked = 0;
   for (int path = 0; path < 20; path++) {
-    moat_rng_seed(r, 8, 0, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 8, 0, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     int start = -1;
     for (int n = 1; n < 240; n++) {
-      moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+      moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
       if (ps.war_started) {
         assert_true(start < 0 || n - start >= 6);
         assert_true(ps.war_depth > 0.0 && ps.war_depth < 1.0);
@@ -336,18 +342,18 @@ static void war_duration_and_end(void **state) {
   unsigned char active[MOAT_MAX_LABS];
   memcpy(active, all_on, sizeof active);
   sc.price_compression.price_war_rate_per_year = 1e6; /* a war starts at every chance */
-  moat_rng_seed(r, 9, 0, 0, MOAT_RNG_SHOCKS);
+  moat_test_streams_seed(&rs, 9, 0, 0);
   moat_processes_init(&sc, &ps);
-  moat_processes_step(&sc, 1, active, all_off, r, &ps);
+  moat_processes_step(&sc, 1, active, all_off, rs.r, &ps);
   assert_true(ps.war_active && ps.war_lab >= 3);
   int first = ps.war_lab;
   active[first] = 0; /* the aggressor exits: the war ends, another one may start at once */
-  moat_processes_step(&sc, 2, active, all_off, r, &ps);
+  moat_processes_step(&sc, 2, active, all_off, rs.r, &ps);
   assert_true(!ps.war_active || (ps.war_started && ps.war_lab != first));
   active[3] = active[4] = active[5] = 0; /* no open lab left: no war */
-  moat_processes_step(&sc, 3, active, all_off, r, &ps);
+  moat_processes_step(&sc, 3, active, all_off, rs.r, &ps);
   assert_false(ps.war_active);
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* ---- costs --------------------------------------------------------------------------- */
