@@ -62,7 +62,7 @@ const moat_param_t moat_params[] = {
     GD(quality_gap.reversion_per_year, 0.5, 0.0, 20.0, "1/year", "kappa: mean reversion speed of ln g (0 = random walk)"),
     GD(quality_gap.volatility, 0.25, 0.0, 5.0, "1/sqrt(year)", "sigma: volatility of ln g"),
     /* §4 price compression */
-    GD(price_compression.cost_decline_per_year, 0.4, 0.0, 0.99, "1/year", "decline of the compute cost index, " FRACTION " a year"),
+    GD(price_compression.cost_decline_per_year, 0.4, 0.0, 0.99, "1/year", "decline of kappa_c, the serving cost of a model of fixed capability, " FRACTION " a year"),
     GD(price_compression.cost_per_quality_point, 0.0, 0.0, 5.0, "1/point", "beta: an offer's serving cost grows as exp(beta * (q(t) - q(0))) with its own quality (0 = cost independent of capability)"),
     GD(price_compression.price_war_rate_per_year, 0.3, 0.0, 12.0, "1/year", "Poisson rate at which price wars start"),
     GD(price_compression.price_war_depth, 0.75, 0.01, 0.99, "1", "mean price cut d of the aggressor, " FRACTION),
