@@ -3,7 +3,7 @@
 # Debian/Ubuntu: apt-get (sudo when not root). Elsewhere: print the package names, exit 1.
 set -eu
 DEB_PKGS="gcc make pkg-config libgsl-dev libhdf5-dev hdf5-tools libconfig-dev libcmocka-dev
-netcdf-bin openmpi-bin libopenmpi-dev python3 python3-numpy python3-h5py python3-xarray
+netcdf-bin cdo nco openmpi-bin libopenmpi-dev python3 python3-numpy python3-h5py python3-xarray
 python3-netcdf4 python3-h5netcdf python3-pandas python3-matplotlib python3-scipy python3-pytest
 python3-nbclient python3-nbformat python3-ipykernel"
 
@@ -27,10 +27,10 @@ fi
 cat >&2 <<'MSG'
 moatsim: automatic installation supports Debian and Ubuntu (apt-get). Install these yourself:
   Fedora/RHEL (dnf): gcc make pkgconf-pkg-config gsl-devel hdf5-devel hdf5 libconfig-devel
-      libcmocka-devel netcdf openmpi-devel python3-numpy python3-h5py python3-xarray
+      libcmocka-devel netcdf cdo nco openmpi-devel python3-numpy python3-h5py python3-xarray
       python3-netcdf4 python3-h5netcdf python3-pandas python3-matplotlib python3-scipy
       python3-pytest python3-nbclient python3-ipykernel
-  macOS (brew): gsl hdf5 libconfig cmocka netcdf open-mpi pkg-config libomp python
+  macOS (brew): gsl hdf5 libconfig cmocka netcdf cdo nco open-mpi pkg-config libomp python
       (then: python3 -m pip install h5py xarray netcdf4 h5netcdf pandas matplotlib scipy pytest nbclient ipykernel)
 MSG
 exit 1

@@ -341,7 +341,9 @@ class Summary:
             with h5py.File(path, "r") as f:
                 self.labs = [_text(x) for x in f["labs"]["lab"][()]]
                 self.kinds = [_text(x) for x in f["labs"]["lab_kind"][()]]
-                self.time = np.asarray(f["market"]["time"][()], dtype=float)
+                from analysis.load import time_in_years
+                t = f["market"]["time"]
+                self.time = time_in_years(t[()], t.attrs.get("units", ""))
         self.steps_per_year = int(round(1.0 / (self.time[1] - self.time[0]))) if len(self.time) > 1 else 12
 
     def _get(self, group: str, metric: str, stat):
@@ -645,9 +647,8 @@ BEGIN, END = "<!-- BEGIN GENERATED: analysis/calibration.py -->", "<!-- END GENE
 def _provenance(result: str) -> str:
     """Where the table comes from: the run's binary revision, seed, paths and wall time, and
     whether the run used the current scenarios/baseline.cfg."""
-    import h5py
-    with h5py.File(result, "r") as f:
-        a = {k: _text(v) for k, v in f.attrs.items()}
+    from analysis.load import root_attrs
+    a = {k: _text(v) for k, v in root_attrs(result).items()}
     with open(BASELINE, encoding="utf-8") as fh:
         current, text = fh.read().strip(), a.get("scenario_text", "").strip()
     which = ("the current" if text == current else "overrides of the current" if text.startswith(current)
@@ -753,9 +754,11 @@ def _swept(path: str) -> dict:
                 return out
             g = f["params"]
             names = _text(g.attrs.get("swept_params", "")).replace(",", " ").split()
-            for k in names:
-                if k in g:
-                    out[k] = np.asarray(g[k][()], dtype=float)
+            # format 2 names the variables apart (CF names); format 1 by the keys themselves
+            cf = _text(g.attrs.get("swept_variables", "")).split() or names
+            for k, v in zip(names, cf):
+                if v in g:
+                    out[k] = np.asarray(g[v][()], dtype=float)
         return out
 
 

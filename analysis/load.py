@@ -18,6 +18,7 @@ import pandas as pd
 import xarray as xr
 
 SUMMARY_GROUPS = ("market", "labs", "clouds")
+DAYS_PER_YEAR = 360.0  # format 2: time in days of the 360-day calendar (docs/output.md)
 ENGINES = ("h5netcdf", "netcdf4")
 STATS = ("mean", "std", "count", "quantile")
 
@@ -75,7 +76,7 @@ def pick_engine(path: str, group: str = "market") -> str:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                xr.open_dataset(path, group=group, engine=engine).close()
+                xr.open_dataset(path, group=group, engine=engine, decode_times=False).close()
         except Exception as exc:  # an engine that cannot open the file: try the next one
             last_error = exc
             continue
@@ -87,11 +88,51 @@ def pick_engine(path: str, group: str = "market") -> str:
     raise OSError(f"{path}: no netCDF engine ({', '.join(ENGINES)}) can open group /{group}: {last_error}")
 
 
+def time_in_years(values, units) -> np.ndarray:
+    """A time coordinate in years, from either file format: format 2 stores CF days since the
+    start of 360-day years ("days since 2026-01-01 00:00:00", calendar 360_day), format 1 years."""
+    values = np.asarray(values, dtype=float)
+    return values / DAYS_PER_YEAR if _as_text(units).startswith("days since") else values
+
+
+def _years_coordinate(ds: xr.Dataset) -> xr.Dataset:
+    """Format 2's CF time (days) as the years every analysis works in; format 1 passes through."""
+    if "time" not in ds.coords or not _as_text(ds["time"].attrs.get("units", "")).startswith("days since"):
+        return ds
+    attrs = {"units": "years", "long_name": "time since the start, t = n dt"}
+    return ds.assign_coords(time=("time", time_in_years(ds["time"].values, ds["time"].attrs["units"]), attrs))
+
+
+def _params_by_key(ds: xr.Dataset) -> xr.Dataset:
+    """Format 2's /params (CF names, the dotted key in attribute `key`; text parameters as scalar
+    strings) as format 1 laid it out: variables named by dotted key, text parameters as attributes."""
+    keyed = {name: _as_text(v.attrs["key"]) for name, v in ds.data_vars.items() if "key" in v.attrs}
+    if not keyed:
+        return ds
+    text = {name: key for name, key in keyed.items() if ds[name].ndim == 0}
+    attrs = dict(ds.attrs)
+    attrs.update({key: _as_text(ds[name].values) for name, key in text.items()})
+    ds = ds.drop_vars(list(text)).rename({n: k for n, k in keyed.items() if n not in text and n != k})
+    ds.attrs = attrs
+    return ds
+
+
 def _open_group(path: str, group: str, engine: str) -> xr.Dataset:
-    ds = xr.open_dataset(path, group=group, engine=engine, mask_and_scale=True)
+    ds = xr.open_dataset(path, group=group, engine=engine, mask_and_scale=True, decode_times=False)
     if "scenario" in ds.dims and "scenario" not in ds.coords:
         ds = ds.assign_coords(scenario=np.arange(ds.dims["scenario"]))
-    return ds
+    ds = _years_coordinate(ds)
+    return _params_by_key(ds) if group == "params" else ds
+
+
+def root_attrs(path: str, engine: str | None = None) -> dict:
+    """Root attributes (provenance) of either format, with `scenario_text` (a root variable in
+    format 2, an attribute in format 1) among them."""
+    with xr.open_dataset(path, engine=engine or pick_engine(path), decode_times=False) as root:
+        attrs = dict(root.attrs)
+        if "scenario_text" in root.variables:
+            attrs["scenario_text"] = _as_text(root["scenario_text"].values)
+    return attrs
 
 
 @dataclass
@@ -326,8 +367,7 @@ def load(path: str, engine: str | None = None) -> Result:
         warnings.warn(f"{path}: scenario(s) {', '.join(map(str, np.flatnonzero(done != 1)))} not written yet "
                       "(scenario_done = 0): their values read as NaN; finish the run with "
                       "`moatsim run --resume`", stacklevel=2)
-    with xr.open_dataset(path, engine=engine) as root:
-        attrs = dict(root.attrs)
+    attrs = root_attrs(path, engine)
     params = groups["params"]
     swept = _as_list(params.attrs.get("swept_params"))
     if not swept:

@@ -98,6 +98,7 @@ const moat_param_t moat_params[] = {
      .min = 0, .max = 1, .unit = "",
      .doc = "enterprises may leave work undone (buy no tokens) when every offer is worth less than outside_value"},
     GD(enterprises.outside_value, 0.0, -10.0, 10.0, "1", "o: utility of buying nothing, as a fraction of the work's value (u_0 = o * v)"),
+    GD(enterprises.host_similarity, 0.0, 0.0, 0.95, "1", "sigma: nested-logit similarity of the hosts of one open model's weights (nest lambda = 1 - sigma; 0 = plain logit)"),
     /* §3 governance */
     {.key = "governance.restricted_origins", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_SLIST,
      .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, governance.restricted_origins),

@@ -101,6 +101,11 @@ static herr_t print_root_attr(hid_t loc, const char *name, const H5A_info_t *inf
   if (a < 0) return 0;
   printf("  %-18s ", name);
   print_attr_value(a);
+  if (strcmp(name, "format_version") == 0) {
+    long long v = 0;
+    H5Aread(a, H5T_NATIVE_LLONG, &v);
+    printf(v >= 2 ? " (CF-1.10 layout, docs/output.md)" : " (layout before CF: time in years, no Conventions)");
+  }
   printf("\n");
   H5Aclose(a);
   return 0;
@@ -209,9 +214,8 @@ int moat_cmd_info(int argc, char **argv) {
   printf("contents:\n");
   list_group(f, "");
   if (show_scenario) {
-    char *text = malloc(1 << 20);
-    if (text && moat_h5_attr_read_text(f, "scenario_text", text, 1 << 20) == 0)
-      printf("scenario text:\n%s", text);
+    char *text = moat_h5_read_scenario_text(f);
+    if (text) printf("scenario text:\n%s", text);
     free(text);
   }
   H5Fclose(f);
@@ -339,14 +343,19 @@ static const double *at_level(const headline_t *h, const double *slice, double l
 
 static void print_swept(hid_t f, hsize_t k) {
   hid_t g = H5Gopen2(f, "/params", H5P_DEFAULT);
-  char swept[4096] = "";
+  char swept[4096] = "", vars[4096] = "";
   if (g < 0) return;
   moat_h5_attr_read_text(g, "swept_params", swept, sizeof swept);
-  for (char *key = strtok(swept, " "); key; key = strtok(NULL, " ")) {
+  /* Format 2 names the variables apart (CF names); format 1 by the dotted keys themselves. */
+  if (moat_h5_attr_read_text(g, "swept_variables", vars, sizeof vars) != 0) memcpy(vars, swept, sizeof vars);
+  H5Eclear2(H5E_DEFAULT);
+  char *key_at = NULL, *var_at = NULL;
+  for (char *key = strtok_r(swept, " ", &key_at), *var = strtok_r(vars, " ", &var_at); key && var;
+       key = strtok_r(NULL, " ", &key_at), var = strtok_r(NULL, " ", &var_at)) {
     hsize_t dims[H5S_MAX_RANK];
     int rank;
     char path[MOAT_KEY_MAX + 16];
-    snprintf(path, sizeof path, "/params/%s", key);
+    snprintf(path, sizeof path, "/params/%s", var);
     double *v = read_slice(f, path, k, dims, &rank);
     if (v) printf("  %s = %g\n", key, v[0]);
     free(v);
@@ -407,7 +416,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
 /* Time and quantile coordinates, labs, and the year columns. 0 or -1. */
 static int headline_init(hid_t f, headline_t *h) {
   memset(h, 0, sizeof *h);
-  h->time = read_1d(f, "/market/time", &h->n_time);
+  h->time = moat_h5_read_time_years(f, "/market/time", &h->n_time);
   h->q = read_1d(f, "/market/quantile", &h->n_q);
   h->n_labs = read_labs(f, &h->lab, &h->kind);
   if (!h->time || !h->q || h->n_labs < 0 || h->n_time == 0) return -1;

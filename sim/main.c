@@ -15,6 +15,7 @@
 #include "moatsim/cli.h"
 #include "moatsim/config.h"
 #include "moatsim/dispatch.h"
+#include "moatsim/export.h"
 #include "moatsim/merge.h"
 #include "moatsim/model.h"
 #include "moatsim/runner.h"
@@ -48,6 +49,7 @@ static const char usage_top[] =
     "  info FILE.h5          describe a results file\n"
     "  summary FILE.h5       print the headline results of a results file\n"
     "  merge PART.h5...      merge the shard files of one sweep into -o OUT.h5\n"
+    "  export FILE.h5        write each group as a flat CF netCDF file into -o DIR (CDO, NCO)\n"
     "  report FILE.h5        write a report of a results file\n"
     "  version               print version, git revision, compiler and libraries\n"
     "\n"
@@ -518,6 +520,7 @@ static const command_t commands[] = {
     {"info", moat_cmd_info},
     {"summary", moat_cmd_summary},
     {"merge", moat_cmd_merge},
+    {"export", moat_cmd_export},
     {"report", moat_cmd_report},
     {"version", cmd_version},
 };

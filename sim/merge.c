@@ -34,21 +34,6 @@ typedef struct file_identity {
   double wall_time_s;
 } file_identity_t;
 
-/* A text attribute of any length (malloc'ed) or NULL. */
-static char *read_text(hid_t obj, const char *name) {
-  if (H5Aexists(obj, name) <= 0) return NULL;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
-  char *buf = NULL;
-  if (t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
-    size_t n = H5Tget_size(t);
-    buf = calloc(n + 1, 1);
-    if (buf && H5Aread(a, t, buf) < 0) free(buf), buf = NULL;
-  }
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  return buf;
-}
-
 /* A numeric attribute read as `type` into out; 0, or -1 when absent or unreadable. */
 static int read_number(hid_t obj, const char *name, hid_t type, void *out) {
   if (H5Aexists(obj, name) <= 0) return -1;
@@ -66,10 +51,11 @@ static void identity_clear(file_identity_t *id) {
 /* Read the identity of an open results file; MOAT_EINVAL if it is not a moatsim results file. */
 static int identity_read(hid_t f, const char *name, file_identity_t *id, char *err, size_t errlen) {
   memset(id, 0, sizeof *id);
-  char *version = read_text(f, "moatsim_version"), *git = read_text(f, "git_revision");
-  id->text = read_text(f, "scenario_text");
+  char *version = moat_h5_attr_text_alloc(f, "moatsim_version");
+  char *git = moat_h5_attr_text_alloc(f, "git_revision");
+  id->text = moat_h5_read_scenario_text(f);
   int bad = !version || !git || !id->text || read_number(f, "format_version", H5T_NATIVE_INT64, &id->format) ||
-            read_number(f, "seed", H5T_NATIVE_UINT64, &id->seed) ||
+            moat_h5_read_seed(f, &id->seed) ||
             read_number(f, "n_scenarios", H5T_NATIVE_INT64, &id->n_scenarios);
   if (!bad) {
     snprintf(id->version, sizeof id->version, "%s", version);

@@ -23,6 +23,10 @@ static int add_offer(const moat_scenario_t *sc, moat_offer_table_t *ot, int kind
   ot->log_speed[j] = cloud >= 0 ? log(sc->clouds[cloud].speed) : 0.0;
   ot->hosted[j] = kind == MOAT_OFFER_CLOUD || kind == MOAT_OFFER_LOCAL;
   ot->restricted[j] = (unsigned char)origin_restricted(sc, sc->labs[lab].origin);
+  /* Nests (MODEL.md §5): an open model's offers share its lab's nest; a closed offer is alone. */
+  int open = sc->labs[lab].kind == MOAT_LAB_OPEN;
+  if (!open || kind == MOAT_OFFER_FIRST_PARTY) ot->host_nest[ot->n_nests++] = (unsigned char)open;
+  ot->nest[j] = ot->n_nests - 1;
   return j;
 }
 
@@ -55,9 +59,19 @@ void moat_offers_build(const moat_scenario_t *sc, moat_offer_table_t *ot) {
   }
   ot->n_sellers = first_cloud_seller + sc->n_clouds;
   ot->outside = sc->enterprises.outside_option ? ot->n : -1;
+  if (ot->outside >= 0) { /* buying nothing: a nest of its own */
+    ot->host_nest[ot->n_nests] = 0;
+    ot->nest[ot->outside] = ot->n_nests++;
+  }
   ot->n_cols = ot->n + (ot->outside >= 0);
   /* Rows padded to a multiple of 4 doubles (32 bytes) for vector loads in the kernel. */
   ot->stride = ((size_t)ot->n_cols + 3u) & ~(size_t)3u;
+}
+
+void moat_offers_nest_lambda(const moat_offer_table_t *ot, const moat_scenario_t *sc,
+                             double *lambda) {
+  for (int g = 0; g < ot->n_nests; g++)
+    lambda[g] = ot->host_nest[g] ? 1.0 - sc->enterprises.host_similarity : 1.0;
 }
 
 void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,

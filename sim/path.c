@@ -58,6 +58,7 @@ struct moat_workspace {
   double markup2[MOAT_MAX_OFFERS];    /* p_j - c_j of the step before, $/Mtok */
   unsigned char offer_active[MOAT_MAX_OFFERS], fixed[MOAT_MAX_OFFERS];
   int seller[MOAT_MAX_OFFERS];
+  double nest_lambda[MOAT_MAX_OFFERS]; /* lambda_g per nest of ot (MODEL.md §5) */
   double war_price; /* the aggressor's held first-party price, $/Mtok */
   double adopted_d0;
   size_t n_adopted;
@@ -201,6 +202,7 @@ static void path_init(const moat_scenario_t *sc, moat_workspace_t *ws) {
     ws->offer_active[j] = ws->fixed[j] = 1;
     ws->seller[j] = -1;
   }
+  moat_offers_nest_lambda(ot, sc, ws->nest_lambda);
   ws->war_price = NAN;
 }
 
@@ -435,7 +437,8 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
   path_init(sc, ws);
   const moat_offer_table_t *ot = &ws->ot;
   moat_market_t market = {2 * ws->ent->n, (size_t)ot->n_cols, ot->stride, ws->base, ws->alpha,
-                          ws->weight, ws->cost, ws->seller, ws->fixed, (size_t)ot->n_sellers};
+                          ws->weight, ws->cost, ws->seller, ws->fixed, (size_t)ot->n_sellers,
+                          ot->nest, ws->nest_lambda, (size_t)ot->n_nests};
   moat_path_stats_t st = {0, 0, 0};
   for (int n = 0; n < T; n++) {
     int status = run_step(sc, n, ws, &market, &lay, out, &st);

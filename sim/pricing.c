@@ -51,6 +51,12 @@
 #define JAC_GROUP 8 /* blocks whose Jacobian terms are added to the accumulators at once */
 #define MAX_PATTERNS 64 /* feasibility patterns told apart when the rows are ordered */
 
+/* Per-offer terms of the nested Jacobian (block_jacobian_nested): of offer i as the variable
+ * (S, SC, ST, SCT, X) and of offer j as the equation (A, B, C, CK, D). */
+enum { NJ_S, NJ_SC, NJ_ST, NJ_SCT, NJ_X, NJ_A, NJ_B, NJ_C, NJ_CK, NJ_D, NJ_COUNT };
+/* Which terms a pair (i, j) of the nested Jacobian has. */
+enum { JP_NEST = 1, JP_SELLER = 2, JP_CROSS = 4, JP_DIAG = 8 };
+
 /* The pass over the rows is compiled for several x86-64 levels (MOAT_FASTEXP_CLONES in
  * fastexp.h); the functions it calls are inlined into each version. */
 #if MOAT_FASTEXP_HAVE_CLONES
@@ -107,6 +113,26 @@ struct moat_pricing_ws {
   uint64_t *row_bits; /* [cap_rows][pat_words] the pattern of each row (bit j: base finite) */
   uint64_t *blk_bits; /* [pat_words] scratch: the union over one block's rows */
   size_t pat_count[MAX_PATTERNS + 2]; /* rows per pattern, then the start of each group */
+  /* Nested logit (see "Nests"), set up for each call by nest_setup: */
+  int nested;       /* 1: some lambda_g < 1, the nested passes run */
+  size_t n_nests;
+  double *nest_lam, *nest_inv; /* [nest] lambda_g, 1 / lambda_g */
+  unsigned char *nest_single; /* [nest] 1 if the nest holds one offer (its ln I'_g is 0) */
+  double *inv_lam, *kap; /* [offer] 1 / lambda_g(j), kappa_j = (1 - lambda_g(j)) / lambda_g(j) */
+  size_t *grp;      /* [offer] the (seller, nest) group of offer j; SIZE_MAX in a nest with
+                       lambda = 1 (kappa = 0: its N never enters) */
+  size_t n_grp;
+  size_t *grp_cross; /* [newton a][newton b] group of (seller of offer b, nest of offer a), or
+                        SIZE_MAX if that seller sells nothing in that nest */
+  unsigned char *pair_kind; /* [newton a][newton b] JP_ bits: which Jacobian terms apply */
+  double *jterms;   /* [JAC_GROUP][NJ_COUNT][offer][lane] per-offer terms of
+                       block_jacobian_nested for a group of blocks */
+  double *jgsum;    /* [JAC_GROUP][group][lane] the group sums N of the same blocks */
+  double *nmax, *nsum, *nshare; /* [nest][lane] max of V/lambda, sum of exp, then s_g */
+  double *cshare;   /* [offer][lane] within-nest shares s_j|g */
+  double *gsum;     /* [group][lane] N_rG = sum_{k in G} s_rk|g (p_k - c_k) */
+  double *zero_lanes; /* [lane] zeros */
+  double *sink_lanes; /* [lane] written, never read: the sums of offers without a group */
 };
 
 static double *alloc_doubles(size_t n) {
@@ -160,6 +186,30 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->newton_g = alloc_doubles(stride);
   size_t bj = (blocks ? blocks : 1), rj = (n_rows ? n_rows : 1);
   ws->pat_words = (sj + 63) / 64;
+  ws->nest_lam = alloc_doubles(sj);
+  ws->nest_inv = alloc_doubles(sj);
+  ws->nest_single = malloc(sj);
+  ws->inv_lam = alloc_doubles(sj);
+  ws->kap = alloc_doubles(sj);
+  ws->grp = malloc(sj * sizeof *ws->grp);
+  ws->grp_cross = malloc(sj * sj * sizeof *ws->grp_cross);
+  ws->pair_kind = malloc(sj * sj);
+  ws->jterms = alloc_doubles(JAC_GROUP * NJ_COUNT * sj * LANES);
+  ws->jgsum = alloc_doubles(JAC_GROUP * sj * LANES);
+  ws->nmax = alloc_doubles(sj * LANES);
+  ws->nsum = alloc_doubles(sj * LANES);
+  ws->nshare = alloc_doubles(sj * LANES);
+  ws->cshare = alloc_doubles(sj * LANES);
+  ws->gsum = alloc_doubles(sj * LANES);
+  ws->zero_lanes = alloc_doubles(LANES);
+  ws->sink_lanes = alloc_doubles(LANES);
+  if (!ws->nest_lam || !ws->nest_inv || !ws->nest_single || !ws->inv_lam || !ws->kap || !ws->grp || !ws->grp_cross || !ws->pair_kind || !ws->jterms || !ws->jgsum ||
+      !ws->nmax || !ws->nsum || !ws->nshare || !ws->cshare || !ws->gsum || !ws->zero_lanes ||
+      !ws->sink_lanes) {
+    moat_pricing_ws_free(ws);
+    return NULL;
+  }
+  memset(ws->zero_lanes, 0, LANES * sizeof *ws->zero_lanes);
   ws->cols = malloc(bj * sj * sizeof *ws->cols);
   ws->ncols = malloc(bj * sizeof *ws->ncols);
   ws->colmask = malloc(bj * sj);
@@ -191,6 +241,23 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
 
 void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   if (!ws) return;
+  free(ws->nest_lam);
+  free(ws->nest_inv);
+  free(ws->nest_single);
+  free(ws->inv_lam);
+  free(ws->kap);
+  free(ws->grp);
+  free(ws->grp_cross);
+  free(ws->pair_kind);
+  free(ws->jterms);
+  free(ws->jgsum);
+  free(ws->nmax);
+  free(ws->nsum);
+  free(ws->nshare);
+  free(ws->cshare);
+  free(ws->gsum);
+  free(ws->zero_lanes);
+  free(ws->sink_lanes);
   free(ws->bt);
   free(ws->alpha);
   free(ws->weight);
@@ -262,11 +329,63 @@ static KERNEL_INLINE void row_shares(const double *b, double alpha, const double
   for (size_t j = 0; j < n; j++) s[j] *= inv;
 }
 
+/* 1 if m has a nest with lambda < 1 (then the nested-logit code runs; otherwise plain logit). */
+static int market_nested(const moat_market_t *m) {
+  if (!m->nest || !m->lambda) return 0;
+  for (size_t g = 0; g < m->n_nests; g++)
+    if (m->lambda[g] < 1.0) return 1;
+  return 0;
+}
+
+/* One row's nested-logit shares (MODEL.md §5), row-major: the same operations in the same order
+ * as block_nested (offers ascending, nests ascending; a nest whose sum is exactly 1 has ln 0,
+ * as lanes_logsum), so that moat_choice_shares gives bitwise the solver's shares. */
+static KERNEL_INLINE void row_shares_nested(const moat_market_t *m, const double *b, double alpha,
+                                            const double *price, double *s) {
+  size_t n = m->n_offers, ng = m->n_nests;
+  double nm[MOAT_MAX_NESTS], ns[MOAT_MAX_NESTS], lg[MOAT_MAX_NESTS];
+  double lmax = -INFINITY, tot = 0.0;
+  for (size_t g = 0; g < ng; g++) nm[g] = -INFINITY, ns[g] = 0.0;
+  for (size_t j = 0; j < n; j++) {
+    size_t g = (size_t)m->nest[j];
+    s[j] = (b[j] - alpha * price[j]) * (1.0 / m->lambda[g]);
+    nm[g] = s[j] > nm[g] ? s[j] : nm[g];
+  }
+  for (size_t g = 0; g < ng; g++) nm[g] = nm[g] == -INFINITY ? 0.0 : nm[g];
+  for (size_t j = 0; j < n; j++) {
+    size_t g = (size_t)m->nest[j];
+    s[j] = moat_fastexp_nonpos(s[j] - nm[g]);
+    ns[g] += s[j];
+  }
+  for (size_t g = 0; g < ng; g++) {
+    double ln = ns[g] == 1.0 ? 0.0 : moat_fastlog_pos(ns[g] > 0.0 ? ns[g] : 1.0);
+    lg[g] = ns[g] > 0.0 ? m->lambda[g] * (nm[g] + ln) : -INFINITY;
+    lmax = lg[g] > lmax ? lg[g] : lmax;
+  }
+  lmax = lmax == -INFINITY ? 0.0 : lmax;
+  for (size_t g = 0; g < ng; g++) {
+    lg[g] = moat_fastexp_nonpos(lg[g] - lmax);
+    tot += lg[g];
+  }
+  double inv = tot > 0.0 ? 1.0 / tot : 0.0;
+  for (size_t g = 0; g < ng; g++) {
+    lg[g] *= inv;
+    ns[g] = ns[g] > 0.0 ? 1.0 / ns[g] : 0.0;
+  }
+  for (size_t j = 0; j < n; j++) s[j] = s[j] * ns[m->nest[j]] * lg[m->nest[j]];
+}
+
 MOAT_FASTEXP_CLONES void moat_choice_shares(const moat_market_t *m, const double *price,
                                             double *shares) {
+  int nested = market_nested(m);
   for (size_t r = 0; r < m->n_rows; r++) {
     double *s = shares + r * m->stride;
-    row_shares(m->base + r * m->stride, m->alpha[r], price, m->n_offers, s);
+    if (nested && m->n_nests > MOAT_MAX_NESTS) /* programming error (see pricing.h) */
+      for (size_t j = 0; j < m->n_offers; j++) s[j] = NAN;
+    else if (nested)
+      row_shares_nested(m, m->base + r * m->stride, m->alpha[r], price, s);
+    else
+      row_shares(m->base + r * m->stride, m->alpha[r], price, m->n_offers, s);
     for (size_t j = m->n_offers; j < m->stride; j++) s[j] = 0.0;
   }
 }
@@ -639,11 +758,409 @@ static void reduce_lanes(size_t nj, const double *acc, double *out) {
   }
 }
 
+/*
+ * Nests (MODEL.md §5-§6). When some lambda_g < 1 (host_similarity > 0) the passes below replace
+ * blocks_zeta and block_jacobian; with every lambda_g = 1 they never run, and the plain-logit
+ * code above gives version 1's results bit for bit. Per block, with V = u = b - alpha p:
+ *   block_nested: each nest's maximum of V/lambda (0 if none), e_j = exp(V_j/lambda - max),
+ *     I'_g = sum_{j in g} e_j in [1, n_g] (or 0), the log-sums L_g = lambda_g (max + ln I'_g)
+ *     shifted by their row maximum, s_g = exp(L_g - max L) / sum_h exp(L_h - max L),
+ *     s_j|g = e_j / I'_g and s_j = s_j|g s_g: stable for any lambda (no exp of a positive
+ *     number). ln is moat_fastlog_pos (a few per row: one per nest and lane).
+ *   The zeta map's sums (MODEL.md §6): Lambda_j = sum W alpha s_j / lambda_g and
+ *     sum_{k in J_f} Gamma_kj m_k = sum W alpha s_j (M_{r,f} + kappa_g N_{r,f,g}) with
+ *     M_{r,f} = sum_{k in J_f} s_rk m_k, N_{r,f,g} = sum_{k in J_f, g(k) = g} s_rk|g m_k and
+ *     kappa_g = (1 - lambda_g)/lambda_g (since s_k s_j / s_g = s_k|g s_j): one markup sum per
+ *     seller and one per (seller, nest) group, so a pass costs O(rows x offers) as before.
+ */
+
+/* Per-call tables of the nests: lambda, 1/lambda, kappa per offer, (seller, nest) groups. Returns
+ * 0, or -1 if the nests are not valid (a nest index out of range, n_nests > n_offers or > the
+ * workspace, a lambda outside (0, 1]). ws->nested = 1 if some lambda < 1. */
+static int nest_setup(const moat_market_t *m, moat_pricing_ws_t *ws) {
+  size_t nj = m->n_offers, ng = m->n_nests;
+  ws->nested = 0;
+  if (!m->nest) return 0;
+  if (!m->lambda || ng > nj || ng > ws->cap_stride || ng > MOAT_MAX_NESTS) return -1;
+  for (size_t g = 0; g < ng; g++) {
+    double l = m->lambda[g];
+    if (!(l > 0.0 && l <= 1.0)) return -1;
+    ws->nest_lam[g] = l;
+    ws->nest_inv[g] = 1.0 / l;
+  }
+  memset(ws->nest_single, 0, ng);
+  for (size_t j = 0; j < nj; j++) {
+    if (m->nest[j] < 0 || (size_t)m->nest[j] >= ng) return -1;
+    ws->nest_single[m->nest[j]]++; /* counts up to 2 are enough */
+    ws->nest_single[m->nest[j]] = ws->nest_single[m->nest[j]] > 2 ? 2 : ws->nest_single[m->nest[j]];
+  }
+  for (size_t g = 0; g < ng; g++) ws->nest_single[g] = ws->nest_single[g] == 1;
+  ws->nested = market_nested(m);
+  ws->n_nests = ng;
+  ws->n_grp = 0;
+  for (size_t j = 0; j < nj; j++) {
+    size_t g = (size_t)m->nest[j], k = 0;
+    ws->inv_lam[j] = ws->nest_inv[g];
+    ws->kap[j] = (1.0 - ws->nest_lam[g]) / ws->nest_lam[g];
+    while (k < j && !(m->seller[k] == m->seller[j] && m->nest[k] == m->nest[j])) k++;
+    if (!(ws->nest_lam[g] < 1.0)) /* kappa = 0: N never enters (no group, no sums) */
+      ws->grp[j] = SIZE_MAX;
+    else
+      ws->grp[j] = k < j ? ws->grp[k] : ws->n_grp++;
+  }
+  return 0;
+}
+
+/* The markup sums N of offer j's group in the current block (zeros if j is in no group). */
+static KERNEL_INLINE const double *group_lanes(const moat_pricing_ws_t *ws, size_t j) {
+  return ws->grp[j] == SIZE_MAX ? ws->zero_lanes : ws->gsum + ws->grp[j] * LANES;
+}
+
+/* ws->grp_cross over the Newton system's offers (after newton_idx is set). */
+static void nest_cross_groups(const moat_market_t *m, moat_pricing_ws_t *ws) {
+  size_t n = ws->n_newton, nj = m->n_offers;
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++) {
+      size_t i = ws->newton_idx[a], j = ws->newton_idx[b], k = 0;
+      while (k < nj && !(m->seller[k] == m->seller[j] && m->nest[k] == m->nest[i])) k++;
+      ws->grp_cross[a * n + b] = k < nj ? ws->grp[k] : SIZE_MAX;
+      ws->pair_kind[a * n + b] =
+          (unsigned char)((m->nest[i] == m->nest[j] ? JP_NEST : 0) |
+                          (m->seller[i] == m->seller[j] ? JP_SELLER : 0) |
+                          (k < nj && ws->kap[i] != 0.0 ? JP_CROSS : 0) | (a == b ? JP_DIAG : 0));
+    }
+}
+
+/* v = V / lambda = (b - alpha p) / lambda and the nest's running maximum of it (one offer). */
+static KERNEL_INLINE void lanes_scale_max(const double *restrict b, const double *restrict alpha,
+                                          double p, double il, double *restrict v,
+                                          double *restrict nm) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = (b[l] - alpha[l] * p) * il;
+    nm[l] = v[l] > nm[l] ? v[l] : nm[l];
+  }
+}
+
+/* e = exp(v - max) in place of v, and the nest's sum of them. */
+static KERNEL_INLINE void lanes_exp_sum(double *restrict v, const double *restrict nm,
+                                        double *restrict ns) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = moat_fastexp_nonpos(v[l] - nm[l]);
+    ns[l] += v[l];
+  }
+}
+
+/* The nest's log-sum L = lambda (max + ln I') (-INFINITY where I' = 0) and the running row
+ * maximum of L. A nest of one offer has I' in {0, 1}: its ln is 0 exactly, as fastlog gives, so
+ * it is left out (most nests are single offers; the log is most of this pass's arithmetic). */
+static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *restrict ns,
+                                       double lam, int single, double *restrict lg,
+                                       double *restrict lmax) {
+  if (single) {
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0, and a quiet compare vectorizes */
+      double v = lam * (nm[l] + 0.0);
+      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+    }
+  } else {
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      double x = ns[l] != 0.0 ? ns[l] : 1.0;
+      double v = lam * (nm[l] + moat_fastlog_pos(x));
+      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+    }
+  }
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
+}
+
+/* lanes_exp_sum for the only offer of a nest: e = 1 where feasible, else 0 (bitwise the same). */
+static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = v[l] > -INFINITY ? 1.0 : 0.0;
+    ns[l] += v[l];
+  }
+}
+
+/* s_j|g = e inv_I and s_j = s_j|g s_g. */
+static KERNEL_INLINE void lanes_nest_share(double *restrict cs, double *restrict s,
+                                           const double *restrict inv_i,
+                                           const double *restrict sg) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    cs[l] = cs[l] * inv_i[l];
+    s[l] = cs[l] * sg[l];
+  }
+}
+
+/* lanes_nest_share, and in the same loop the seller's and the group's markup sums:
+ * ms += s mu, gs += s|g mu. */
+static KERNEL_INLINE void lanes_nest_share_sums(double *restrict cs, double *restrict s,
+                                                const double *restrict inv_i,
+                                                const double *restrict sg, double mu,
+                                                double *restrict ms, double *restrict gs) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    cs[l] = cs[l] * inv_i[l];
+    s[l] = cs[l] * sg[l];
+    ms[l] += s[l] * mu;
+    gs[l] += cs[l] * mu;
+  }
+}
+
+/* Nested-logit shares of block blk over its offers: share[j][l] = s_j, cs[j][l] = s_j|g (see
+ * "Nests"); other offers' entries are not written. ws->nshare holds s_g afterwards. With
+ * with_sums, the markup sums M (ws->msum, per seller) and N (ws->gsum, per group) are added up
+ * in the same loop as the shares (the caller zeroes them). */
+static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                                       const double *restrict price, double *restrict share,
+                                       double *restrict cs, int with_sums) {
+  size_t nj = m->n_offers, nc = ws->ncols[blk], ng = ws->n_nests;
+  const size_t *cols = ws->cols + blk * ws->cap_stride;
+  const double *bt = ws->bt + blk * nj * LANES, *alpha = ws->alpha + blk * LANES;
+  double *restrict nmax = ws->nmax, *restrict nsum = ws->nsum, *restrict nsh = ws->nshare;
+  double lmax[LANES], tot[LANES];
+  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = -INFINITY, nsum[i] = 0.0;
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    lanes_scale_max(bt + j * LANES, alpha, price[j], ws->inv_lam[j], cs + j * LANES,
+                    nmax + (size_t)m->nest[j] * LANES);
+  }
+  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = nmax[i] == -INFINITY ? 0.0 : nmax[i];
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c], g = (size_t)m->nest[j];
+    if (ws->nest_single[g]) /* V/lambda is the nest's maximum: exp(0) = 1 exactly, or 0 */
+      lanes_one_sum(cs + j * LANES, nsum + g * LANES);
+    else
+      lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
+  }
+  for (size_t l = 0; l < LANES; l++) lmax[l] = -INFINITY, tot[l] = 0.0;
+  for (size_t g = 0; g < ng; g++)
+    lanes_logsum(nmax + g * LANES, nsum + g * LANES, ws->nest_lam[g], ws->nest_single[g],
+                 nsh + g * LANES, lmax);
+  for (size_t l = 0; l < LANES; l++) lmax[l] = lmax[l] == -INFINITY ? 0.0 : lmax[l];
+  for (size_t g = 0; g < ng; g++) {
+    double *lg = nsh + g * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      lg[l] = moat_fastexp_nonpos(lg[l] - lmax[l]);
+      tot[l] += lg[l];
+    }
+  }
+  lanes_invert(tot);
+  for (size_t g = 0; g < ng; g++) {
+    double *lg = nsh + g * LANES, *ns = nsum + g * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) lg[l] *= tot[l];
+    if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as below */
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) {
+        double inv = 1.0 / ns[l];
+        ns[l] = ns[l] != 0.0 ? inv : 0.0;
+      }
+  }
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c], g = (size_t)m->nest[j];
+    if (with_sums)
+      lanes_nest_share_sums(cs + j * LANES, share + j * LANES, nsum + g * LANES,
+                            nsh + g * LANES, ws->markup[j], ws->msum + ws->sel[j] * LANES,
+                            ws->grp[j] == SIZE_MAX ? ws->sink_lanes : ws->gsum + ws->grp[j] * LANES);
+    else
+      lanes_nest_share(cs + j * LANES, share + j * LANES, nsum + g * LANES, nsh + g * LANES);
+  }
+}
+
+/* dem += W s, lam += W alpha s / lambda, and (with ms) gam += W alpha s (M + kappa N). */
+static KERNEL_INLINE void lanes_accumulate_nested(const double *restrict s,
+                                                  const double *restrict w,
+                                                  const double *restrict wa, double il,
+                                                  double kap, const double *restrict ms,
+                                                  const double *restrict gs,
+                                                  double *restrict dem, double *restrict lam,
+                                                  double *restrict gam) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double t = s[l];
+    dem[l] += w[l] * t;
+    lam[l] += wa[l] * t * il;
+    gam[l] += wa[l] * t * (ms[l] + kap * gs[l]);
+  }
+}
+
+/* The zeta pass over block blk, nested: shares into ws->share and ws->cshare, the markup sums
+ * into ws->msum (per seller) and ws->gsum (per group) when with_gamma, then the sums of S,
+ * Lambda and (with_gamma) Gamma m. */
+static KERNEL_INLINE void block_zeta_nested(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                            size_t blk, const double *restrict price,
+                                            int with_gamma) {
+  size_t nc = ws->ncols[blk], nf = m->n_sellers + 1;
+  const size_t *cols = ws->cols + blk * ws->cap_stride;
+  const double *w = ws->weight + blk * LANES, *wa = ws->walpha + blk * LANES;
+  double *share = ws->share, *cs = ws->cshare;
+  if (with_gamma) {
+    memset(ws->msum, 0, nf * LANES * sizeof *ws->msum);
+    memset(ws->gsum, 0, ws->n_grp * LANES * sizeof *ws->gsum);
+  }
+  block_nested(m, ws, blk, price, share, cs, with_gamma);
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    const double *ms = with_gamma ? ws->msum + ws->sel[j] * LANES : ws->zero_lanes;
+    const double *gs = with_gamma ? group_lanes(ws, j) : ws->zero_lanes;
+    lanes_accumulate_nested(share + j * LANES, w, wa, ws->inv_lam[j], ws->kap[j], ms, gs,
+                            ws->acc_dem + j * LANES, ws->acc_lam + j * LANES,
+                            ws->acc_gam + j * LANES);
+  }
+}
+
+/*
+ * Jacobian of the first-order conditions, nested (for the Newton phase; block_jacobian is the
+ * plain-logit case). Per row (W, alpha, shares s, s|g, markups m, M = M_{r,f(j)},
+ * N = N_{r,f(j),g(j)}), FOC_j = sum_r W s_j psi_j with psi_j = 1 - alpha m_j/lambda_j + alpha M
+ * + alpha kappa_j N, and the nested-logit derivatives
+ *   ds_k/dp_i = -alpha s_k (delta_ki/lambda - kappa [g(i) = g(k)] s_i|g - s_i),
+ *   ds_k|g/dp_i = -(alpha/lambda) s_k|g (delta_ki - [i in g] s_i|g)
+ * give, with C_j = W alpha s_j, h = g(i), f = f(j), g = g(j), t_i = 1 - alpha m_i/lambda_i:
+ *   dFOC_j/dp_i = sum_r [ C_j (psi_j + alpha M) s_i + [h = g] C_j kappa_j (psi_j
+ *     + alpha N/lambda_j) s_i|g + [f(i) = f] C_j s_i t_i + [f(i) = f, h = g] C_j kappa_j s_i|g t_i
+ *     + C_j alpha kappa_h s_i N_{r,f,h} - [i = j] C_j (psi_j + 1)/lambda_j ].
+ * (tests/test_nested.c checks it against central differences of a slow FOC.) O(offers^2) a row,
+ * like block_jacobian; the whole dFOC_j/dp_i goes into acc_jac[i][j].
+ */
+static KERNEL_INLINE void lanes_jac_terms(const double *restrict s, const double *restrict cs,
+                                          const double *restrict alpha,
+                                          const double *restrict wa, const double *restrict ms,
+                                          const double *restrict gs, double mi, double il,
+                                          double kap, double *restrict out, size_t pitch) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double am = alpha[l] * mi * il, c = wa[l] * s[l], t = 1.0 - am;
+    double psi = 1.0 - am + alpha[l] * ms[l] + alpha[l] * kap * gs[l];
+    out[NJ_S * pitch + l] = s[l];
+    out[NJ_SC * pitch + l] = cs[l];
+    out[NJ_ST * pitch + l] = s[l] * t;
+    out[NJ_SCT * pitch + l] = cs[l] * t;
+    out[NJ_X * pitch + l] = alpha[l] * kap * s[l];
+    out[NJ_A * pitch + l] = c * (psi + alpha[l] * ms[l]);
+    out[NJ_B * pitch + l] = c * kap * (psi + alpha[l] * gs[l] * il);
+    out[NJ_C * pitch + l] = c;
+    out[NJ_CK * pitch + l] = c * kap;
+    out[NJ_D * pitch + l] = c * (psi + 1.0) * il;
+  }
+}
+
+/* acc += the dFOC_j/dp_i of a group of ng blocks (see above); vi, vj: the NJ_ terms of offers i
+ * and j in the group's first block (blocks tpitch apart, terms pitch apart), ncross: the group
+ * sums N_{f(j),g(i)} of the first block (gpitch apart) when kind has JP_CROSS; kind: the JP_
+ * terms the pair has (most pairs have only the first). */
+static KERNEL_INLINE void lanes_jac_pair(double *restrict acc, const double *restrict vi,
+                                         const double *restrict vj,
+                                         const double *restrict ncross, size_t pitch,
+                                         size_t tpitch, size_t gpitch, size_t ng,
+                                         unsigned kind) {
+  double t[LANES];
+  for (size_t l = 0; l < LANES; l++) t[l] = 0.0;
+  for (size_t g = 0; g < ng; g++) {
+    const double *bi = vi + g * tpitch, *bj = vj + g * tpitch;
+    const double *si = bi + NJ_S * pitch, *aj = bj + NJ_A * pitch, *cj = bj + NJ_C * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) t[l] += aj[l] * si[l];
+    if (kind & JP_NEST) {
+      const double *b2 = bj + NJ_B * pitch, *sci = bi + NJ_SC * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += b2[l] * sci[l];
+    }
+    if (kind & JP_SELLER) {
+      const double *sti = bi + NJ_ST * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * sti[l];
+    }
+    if ((kind & (JP_NEST | JP_SELLER)) == (JP_NEST | JP_SELLER)) {
+      const double *ckj = bj + NJ_CK * pitch, *scti = bi + NJ_SCT * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += ckj[l] * scti[l];
+    }
+    if (kind & JP_CROSS) {
+      const double *xi = bi + NJ_X * pitch, *nc = ncross + g * gpitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * xi[l] * nc[l];
+    }
+    if (kind & JP_DIAG) {
+      const double *dj = bj + NJ_D * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] -= dj[l];
+    }
+  }
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
+}
+
+/* Add one block's Jacobian terms: the per-offer terms of the block are kept (slot blk %
+ * JAC_GROUP, as block_jacobian does), and every JAC_GROUP blocks, or at the last, the pairs are
+ * added up over the group and into the accumulators once: one pass over the n^2 accumulators
+ * per group instead of per block (a Jacobian pass cost about 4 zeta passes that way before). */
+static KERNEL_INLINE void block_jacobian_nested(moat_pricing_ws_t *ws, size_t blk) {
+  size_t n = ws->n_newton, pitch = n * LANES, tpitch = NJ_COUNT * pitch;
+  size_t gpitch = ws->n_grp * LANES, slot = blk % JAC_GROUP;
+  const double *restrict alpha = ws->alpha + blk * LANES;
+  const double *restrict wa = ws->walpha + blk * LANES;
+  const size_t *idx = ws->newton_idx;
+  const unsigned char *mask = ws->colmask + blk * ws->cap_stride;
+  double *terms = ws->jterms + slot * tpitch; /* [NJ_COUNT][n][lane] */
+  for (size_t a = 0; a < n; a++) {
+    size_t i = idx[a];
+    if (!mask[i]) { /* no share of offer i in this block: every term 0 */
+      for (size_t k = 0; k < NJ_COUNT; k++)
+        memset(terms + k * pitch + a * LANES, 0, LANES * sizeof *terms);
+      continue;
+    }
+    lanes_jac_terms(ws->share + i * LANES, ws->cshare + i * LANES, alpha, wa,
+                    ws->msum + ws->sel[i] * LANES, group_lanes(ws, i), ws->markup[i],
+                    ws->inv_lam[i], ws->kap[i], terms + a * LANES, pitch);
+  }
+  memcpy(ws->jgsum + slot * gpitch, ws->gsum, gpitch * sizeof *ws->gsum);
+  if (slot + 1 < JAC_GROUP && blk + 1 < ws->n_blocks) return;
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++) {
+      size_t gc = ws->grp_cross[a * n + b];
+      unsigned kind = ws->pair_kind[a * n + b];
+      lanes_jac_pair(ws->acc_jac + (a * n + b) * LANES, ws->jterms + a * LANES,
+                     ws->jterms + b * LANES,
+                     (kind & JP_CROSS) ? ws->jgsum + gc * LANES : ws->zero_lanes, pitch, tpitch,
+                     gpitch, slot + 1, kind);
+    }
+}
+
+/* market_pass for a nested market: the same outputs (ws->jac_a holds the whole Jacobian). */
+MOAT_FASTEXP_CLONES static void market_pass_nested(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                                   const double *price, int with_gamma,
+                                                   int with_jac) {
+  size_t nj = m->n_offers, nn = ws->n_newton;
+  memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_lam, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_gam, 0, nj * LANES * sizeof(double));
+  if (with_jac) memset(ws->acc_jac, 0, nn * nn * LANES * sizeof(double));
+  for (size_t blk = 0; blk < ws->n_blocks; blk++) {
+    block_zeta_nested(m, ws, blk, price, with_gamma);
+    if (with_jac) block_jacobian_nested(ws, blk);
+  }
+  reduce_lanes(nj, ws->acc_dem, ws->dem);
+  reduce_lanes(nj, ws->acc_lam, ws->lam);
+  reduce_lanes(nj, ws->acc_gam, ws->gam);
+  if (with_jac) reduce_lanes(nn * nn, ws->acc_jac, ws->jac_a);
+}
+
 /* One pass over the packed rows at `price`: ws->dem = S_j, ws->lam = Lambda_j and, with_gamma,
  * ws->gam = sum_{k in J_f(j)} Gamma_kj (p_k - c_k); with_jac (needs with_gamma) also
  * ws->jac_a, jac_same and jac_diag (A, B and D of block_jacobian, [i][j] over newton_idx). */
 MOAT_FASTEXP_CLONES static void market_pass(const moat_market_t *m, moat_pricing_ws_t *ws,
                                       const double *price, int with_gamma, int with_jac) {
+  if (ws->nested) {
+    market_pass_nested(m, ws, price, with_gamma, with_jac);
+    return;
+  }
   size_t nj = m->n_offers, nn = ws->n_newton;
   memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
   memset(ws->acc_lam, 0, nj * LANES * sizeof(double));
@@ -681,6 +1198,10 @@ MOAT_FASTEXP_CLONES static void market_pass(const moat_market_t *m, moat_pricing
 void moat_choice_demand(const moat_market_t *m, const double *price, double *demand,
                         moat_pricing_ws_t *ws) {
   if (!ws_fits(m, ws)) { /* programming error: no workspace to work in; nothing is bought */
+    for (size_t j = 0; j < m->n_offers; j++) demand[j] = NAN;
+    return;
+  }
+  if (nest_setup(m, ws) != 0) { /* invalid nests: a programming error, as above */
     for (size_t j = 0; j < m->n_offers; j++) demand[j] = NAN;
     return;
   }
@@ -846,8 +1367,9 @@ static int newton_factor(moat_pricing_ws_t *ws) {
     double inv = 1.0 / ws->lam[j];
     for (size_t c = 0; c < ns; c++) {
       size_t a = ws->sys[c];
-      double v = ws->jac_a[a * n + b] + ws->jac_same[a * n + b];
-      if (a == b) v += ws->jac_diag[b] - 2.0 * ws->lam[j];
+      double v = ws->jac_a[a * n + b]; /* nested: the whole derivative */
+      if (!ws->nested) v += ws->jac_same[a * n + b];
+      if (!ws->nested && a == b) v += ws->jac_diag[b] - 2.0 * ws->lam[j];
       gsl_matrix_set(&h.matrix, r, c, v * inv);
     }
   }
@@ -990,11 +1512,13 @@ int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int ma
   if (!ws_fits(m, ws) || max_iter < 0) return MOAT_EINVAL;
   for (size_t j = 0; j < m->n_offers; j++)
     if (m->seller[j] >= 0 && (size_t)m->seller[j] >= m->n_sellers) return MOAT_EINVAL;
+  if (nest_setup(m, ws) != 0) return MOAT_EINVAL;
   pack_rows(m, ws);
   ws->n_hist = 0;
   ws->n_newton = 0;
   for (size_t j = 0; j < m->n_offers; j++)
     if (is_priced(m, j)) ws->newton_idx[ws->n_newton++] = j;
+  if (ws->nested) nest_cross_groups(m, ws);
   double last_rel = INFINITY, rearm_rel = NEWTON_START, newton_prev_rel = INFINITY;
   int aa_its = 0, newton = 0, newton_steps = 0, jac = 0, n_jac = 0;
   int newton_off = !ws->accelerate || !ws->newton;

@@ -119,19 +119,20 @@ static int create_dims(moat_writer_t *w, hid_t g, int group, int for_paths,
   int st = idx && t ? MOAT_OK : MOAT_ENOMEM;
   if (st == MOAT_OK) {
     for (hsize_t i = 0; i < (w->S > w->P ? w->S : w->P); i++) idx[i] = (int32_t)i;
-    for (hsize_t n = 0; n < w->T; n++) t[n] = (double)n / sc->steps_per_year;
+    for (hsize_t n = 0; n < w->T; n++) t[n] = (double)n * MOAT_CF_DAYS_PER_YEAR / sc->steps_per_year;
     d->scenario = moat_h5_dim_create(g, "scenario", H5T_NATIVE_INT32, w->S, idx, NULL, "1",
                                      "scenario index, in sweep order");
     d->second = for_paths ? moat_h5_dim_create(g, "path", H5T_NATIVE_INT32, w->P, idx, NULL, "1",
                                                "Monte Carlo path index")
                           : moat_h5_dim_create(g, "quantile", H5T_NATIVE_DOUBLE, w->Q, sc->quantiles,
                                                NULL, "1", "quantile level across paths");
-    d->time = moat_h5_dim_create(g, "time", H5T_NATIVE_DOUBLE, w->T, t, NULL, "years",
-                                 "time since the start, t = n dt");
+    d->time = moat_h5_dim_create(g, "time", H5T_NATIVE_DOUBLE, w->T, t, NULL, MOAT_CF_TIME_UNITS,
+                                 "time since the start, t = n dt (360-day years)");
+    if (d->time >= 0 && moat_h5_time_attrs(d->time) < 0) st = MOAT_EIO;
     if (group != G_MARKET)
       d->entity = moat_h5_dim_create(g, entity_names[group], 0, group_entities(w, group), NULL,
                                      (const char *const *)(group == G_LABS ? sc->lab_names : sc->cloud_names),
-                                     "1", group == G_LABS ? "lab name" : "serving cloud name");
+                                     NULL, group == G_LABS ? "lab name" : "serving cloud name");
     if (d->scenario < 0 || d->second < 0 || d->time < 0 || (group != G_MARKET && d->entity < 0))
       st = MOAT_EIO;
   }
@@ -228,15 +229,36 @@ static int create_layout(moat_writer_t *w, const moat_writer_scenarios_t *sc) {
   return MOAT_OK;
 }
 
-/* Root attributes: provenance and the run's identity. */
+/* CF description of the file (title, source, history) from the provenance. */
+static int write_cf_attrs(hid_t f, const moat_writer_desc_t *desc, const moat_writer_scenarios_t *sc,
+                          const moat_provenance_t *p, const char *start) {
+  const char *cmd = desc->command_line ? desc->command_line : "";
+  size_t len = strlen(cmd) + strlen(start) + 2;
+  char *history = malloc(len), title[sizeof sc->first.name + 32], source[256];
+  if (!history) return -1;
+  snprintf(history, len, "%s %s", start, cmd);
+  snprintf(title, sizeof title, "moatsim results: scenario %s", sc->first.name);
+  snprintf(source, sizeof source, "moatsim %s (git %s)", p->moatsim_version, p->git_revision);
+  int bad = moat_h5_attr_text(f, "Conventions", MOAT_CF_CONVENTIONS) < 0 ||
+            moat_h5_attr_text(f, "title", title) < 0 || moat_h5_attr_text(f, "source", source) < 0 ||
+            moat_h5_attr_text(f, "history", history) < 0;
+  free(history);
+  return bad ? -1 : 0;
+}
+
+/* Root attributes: provenance and the run's identity. The seed is decimal text (an unsigned
+ * 64-bit attribute is not a type R's netCDF readers have); the scenario text, often tens of KiB,
+ * is a root variable so that the header stays short. */
 static int write_root_attrs(moat_writer_t *w, const moat_writer_desc_t *desc,
                             const moat_writer_scenarios_t *sc) {
   moat_provenance_t p;
   moat_provenance_get(&p);
-  char start[32];
+  char start[32], seed[32];
   moat_provenance_iso_time(time(NULL), start, sizeof start);
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)sc->seed);
   hid_t f = w->file;
-  int bad = moat_h5_attr_int(f, "format_version", MOAT_FORMAT_VERSION) < 0 ||
+  int bad = write_cf_attrs(f, desc, sc, &p, start) < 0 ||
+            moat_h5_attr_int(f, "format_version", MOAT_FORMAT_VERSION) < 0 ||
             moat_h5_attr_text(f, "moatsim_version", p.moatsim_version) < 0 ||
             moat_h5_attr_text(f, "git_revision", p.git_revision) < 0 ||
             moat_h5_attr_text(f, "compiler", p.compiler) < 0 ||
@@ -244,16 +266,19 @@ static int write_root_attrs(moat_writer_t *w, const moat_writer_desc_t *desc,
             moat_h5_attr_text(f, "gsl_version", p.gsl_version) < 0 ||
             moat_h5_attr_text(f, "hdf5_version", p.hdf5_version) < 0 ||
             moat_h5_attr_text(f, "libconfig_version", p.libconfig_version) < 0 ||
-            moat_h5_attr_uint64(f, "seed", sc->seed) < 0 ||
+            moat_h5_attr_text(f, "seed", seed) < 0 ||
             moat_h5_attr_text(f, "command_line", desc->command_line ? desc->command_line : "") < 0 ||
-            moat_h5_attr_text(f, "scenario_text", desc->scenario_text ? desc->scenario_text : "") < 0 ||
             moat_h5_attr_text(f, "scenario_file", desc->scenario_file ? desc->scenario_file : "") < 0 ||
             moat_h5_attr_text(f, "start_time", start) < 0 ||
             moat_h5_attr_double(f, "wall_time_s", NAN) < 0 ||
             moat_h5_attr_int(f, "threads", desc->threads) < 0 ||
             moat_h5_attr_int(f, "n_scenarios", (int64_t)w->S) < 0 ||
             moat_h5_attr_int(f, "paths", sc->paths) < 0;
-  return bad ? MOAT_EIO : MOAT_OK;
+  hid_t text = bad ? -1
+                   : moat_h5_text_scalar(f, "scenario_text", desc->scenario_text ? desc->scenario_text : "",
+                                         "the scenario file's text followed by the --set lines applied");
+  if (text >= 0) H5Dclose(text);
+  return bad || text < 0 ? MOAT_EIO : MOAT_OK;
 }
 
 static void close_dims(dims_t *d) {

@@ -1,12 +1,15 @@
 /* writer_h5.c — netCDF-4-compatible HDF5 primitives: groups, dimension scales, variables, attributes. */
 #include "moatsim/writer_h5.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <hdf5_hl.h>
+
+#include "moatsim/writer.h"
 
 #define ORDER_FLAGS (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)
 
@@ -143,6 +146,11 @@ int moat_h5_attr_double(hid_t obj, const char *name, double value) {
 }
 
 int moat_h5_attr_int(hid_t obj, const char *name, int64_t value) {
+  /* 32 bits when the value fits: 64-bit integer attributes are a type R's netCDF readers lack. */
+  if (value >= INT32_MIN && value <= INT32_MAX) {
+    int32_t v32 = (int32_t)value;
+    return attr_write(obj, name, H5T_NATIVE_INT32, &v32);
+  }
   return attr_write(obj, name, H5T_NATIVE_INT64, &value);
 }
 
@@ -191,16 +199,17 @@ int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len) {
   return H5DSiterate_scales(ds, dim, NULL, take_scale_name, &s) == 1 ? 0 : -1;
 }
 
-/* units, long_name and, for doubles, _FillValue = NaN on dataset ds. */
-static int describe(hid_t ds, hid_t type, const char *units, const char *long_name) {
-  if (moat_h5_attr_text(ds, "units", units) < 0 || moat_h5_attr_text(ds, "long_name", long_name) < 0)
+/* units (unless NULL: text has none), long_name and, for doubles with `fill`, _FillValue = NaN. */
+static int describe(hid_t ds, hid_t type, const char *units, const char *long_name, int fill) {
+  if ((units && moat_h5_attr_text(ds, "units", units) < 0) || moat_h5_attr_text(ds, "long_name", long_name) < 0)
     return -1;
-  if (H5Tequal(type, H5T_NATIVE_DOUBLE) > 0 && moat_h5_attr_double(ds, "_FillValue", NAN) < 0) return -1;
+  if (fill && H5Tequal(type, H5T_NATIVE_DOUBLE) > 0 && moat_h5_attr_double(ds, "_FillValue", NAN) < 0) return -1;
   return 0;
 }
 
-/* Dataset creation properties: attribute order (netCDF-4), chunking, filters, fill value. */
-static hid_t var_dcpl(const moat_h5_var_t *v) {
+/* Dataset creation properties: attribute order (netCDF-4), chunking, filters, fill value (NaN for
+ * doubles with `fill`; CF wants none on coordinate variables). */
+static hid_t var_dcpl(const moat_h5_var_t *v, int fill) {
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (dcpl < 0) return dcpl;
   const double nan = NAN;
@@ -208,7 +217,7 @@ static hid_t var_dcpl(const moat_h5_var_t *v) {
   if (!bad && v->chunk) bad = H5Pset_chunk(dcpl, v->rank, v->chunk) < 0;
   if (!bad && v->chunk && v->deflate > 0)
     bad = H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)v->deflate) < 0;
-  if (!bad && H5Tequal(v->type, H5T_NATIVE_DOUBLE) > 0)
+  if (!bad && fill && H5Tequal(v->type, H5T_NATIVE_DOUBLE) > 0)
     bad = H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan) < 0;
   if (bad) {
     H5Pclose(dcpl);
@@ -217,12 +226,12 @@ static hid_t var_dcpl(const moat_h5_var_t *v) {
   return dcpl;
 }
 
-hid_t moat_h5_var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids) {
+static hid_t var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids, int fill) {
   hid_t space = H5Screate_simple(v->rank, v->dims, NULL);
   if (space < 0) return -1;
-  hid_t dcpl = var_dcpl(v);
+  hid_t dcpl = var_dcpl(v, fill);
   hid_t ds = dcpl < 0 ? -1 : H5Dcreate2(loc, v->name, v->type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  int bad = ds < 0 || describe(ds, v->type, v->units, v->long_name) < 0;
+  int bad = ds < 0 || describe(ds, v->type, v->units, v->long_name, fill) < 0;
   for (int d = 0; !bad && dim_ids && d < v->rank; d++)
     bad = H5DSattach_scale(ds, dim_ids[d], (unsigned)d) < 0;
   if (dcpl >= 0) H5Pclose(dcpl);
@@ -232,6 +241,10 @@ hid_t moat_h5_var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids
     return -1;
   }
   return ds;
+}
+
+hid_t moat_h5_var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids) {
+  return var_create(loc, v, dim_ids, 1);
 }
 
 /* Variable-length UTF-8 strings (netCDF NC_STRING). */
@@ -245,17 +258,32 @@ static hid_t vlen_utf8(void) {
   return t;
 }
 
+/* Transfer properties for writing a few variable-length strings: a small conversion buffer
+ * (HDF5 allocates and zeroes 1 MiB twice per write by default, which made the ~30 text
+ * parameters of /params cost ~0.5 s of memset and page faults per file). */
+static hid_t small_dxpl(void) {
+  hid_t p = H5Pcreate(H5P_DATASET_XFER);
+  if (p >= 0 && H5Pset_buffer(p, 4096, NULL, NULL) < 0) {
+    H5Pclose(p);
+    p = -1;
+  }
+  return p;
+}
+
 /* A 1-D variable of n values (strings when type is 0), written at once. */
 static hid_t var1d_write(hid_t loc, const char *name, hid_t type, hsize_t n, const void *data,
                          const char *const *strings, const char *units, const char *long_name) {
   hid_t t = type ? H5Tcopy(type) : vlen_utf8();
   if (t < 0) return -1;
   moat_h5_var_t v = {name, t, 1, &n, NULL, 0, units, long_name};
-  hid_t ds = moat_h5_var_create(loc, &v, NULL);
-  if (ds >= 0 && n > 0 && H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, type ? data : (const void *)strings) < 0) {
+  hid_t ds = var_create(loc, &v, NULL, 0); /* coordinates and text: no fill value */
+  hid_t dxpl = small_dxpl();
+  if (ds >= 0 && n > 0 &&
+      (dxpl < 0 || H5Dwrite(ds, t, H5S_ALL, H5S_ALL, dxpl, type ? data : (const void *)strings) < 0)) {
     H5Dclose(ds);
     ds = -1;
   }
+  if (dxpl >= 0) H5Pclose(dxpl);
   H5Tclose(t);
   return ds;
 }
@@ -298,4 +326,117 @@ int moat_h5_write_block(hid_t ds, hid_t mem_type, const void *buf, hsize_t mem_r
   if (ms >= 0) H5Sclose(ms);
   if (fs >= 0) H5Sclose(fs);
   return st;
+}
+
+int moat_h5_time_attrs(hid_t ds) {
+  return moat_h5_attr_text(ds, "standard_name", "time") < 0 ||
+                 moat_h5_attr_text(ds, "calendar", MOAT_CF_CALENDAR) < 0 ||
+                 moat_h5_attr_text(ds, "axis", "T") < 0
+             ? -1
+             : 0;
+}
+
+void moat_h5_cf_name(const char *key, char *buf, size_t len) {
+  if (len == 0) return;
+  size_t n = 0;
+  if (!((key[0] >= 'A' && key[0] <= 'Z') || (key[0] >= 'a' && key[0] <= 'z')) && len > 2)
+    buf[n++] = 'p', buf[n++] = '_';
+  for (const char *c = key; *c && n + 1 < len; c++) {
+    int ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
+    buf[n++] = ok ? *c : '_';
+  }
+  buf[n] = '\0';
+}
+
+hid_t moat_h5_text_scalar(hid_t loc, const char *name, const char *value, const char *long_name) {
+  hid_t t = vlen_utf8(), space = H5Screate(H5S_SCALAR);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dxpl = small_dxpl();
+  hid_t ds = -1;
+  if (t >= 0 && space >= 0 && dcpl >= 0 && dxpl >= 0 && H5Pset_attr_creation_order(dcpl, ORDER_FLAGS) >= 0)
+    ds = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (ds >= 0 && (H5Dwrite(ds, t, H5S_ALL, H5S_ALL, dxpl, &value) < 0 ||
+                  moat_h5_attr_text(ds, "long_name", long_name) < 0)) {
+    H5Dclose(ds);
+    ds = -1;
+  }
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (dxpl >= 0) H5Pclose(dxpl);
+  if (space >= 0) H5Sclose(space);
+  if (t >= 0) H5Tclose(t);
+  return ds;
+}
+
+char *moat_h5_attr_text_alloc(hid_t obj, const char *name) {
+  if (H5Aexists(obj, name) <= 0) return NULL;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+  char *buf = NULL;
+  if (t >= 0 && H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
+    size_t n = H5Tget_size(t);
+    buf = calloc(n + 1, 1);
+    if (buf && H5Aread(a, t, buf) < 0) free(buf), buf = NULL;
+  }
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return buf;
+}
+
+char *moat_h5_read_scenario_text(hid_t file) {
+  if (H5Lexists(file, "scenario_text", H5P_DEFAULT) <= 0) {
+    char *text = moat_h5_attr_text_alloc(file, "scenario_text"); /* format 1 */
+    H5Eclear2(H5E_DEFAULT);
+    return text;
+  }
+  hid_t ds = H5Dopen2(file, "scenario_text", H5P_DEFAULT), t = vlen_utf8();
+  char *value = NULL, *copy = NULL;
+  if (ds >= 0 && t >= 0 && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) >= 0 && value) {
+    size_t n = strlen(value) + 1;
+    copy = malloc(n);
+    if (copy) memcpy(copy, value, n);
+    H5free_memory(value);
+  }
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return copy;
+}
+
+int moat_h5_read_seed(hid_t file, uint64_t *seed) {
+  *seed = 0;
+  if (H5Aexists(file, "seed") <= 0) return -1;
+  hid_t a = H5Aopen(file, "seed", H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1;
+  int st = -1;
+  if (t >= 0 && H5Tget_class(t) == H5T_INTEGER) { /* format 1: unsigned 64-bit */
+    st = H5Aread(a, H5T_NATIVE_UINT64, seed) < 0 ? -1 : 0;
+  } else if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
+    char *text = moat_h5_attr_text_alloc(file, "seed"), *end = NULL;
+    if (text && text[0] >= '0' && text[0] <= '9') {
+      errno = 0;
+      unsigned long long v = strtoull(text, &end, 10);
+      if (errno == 0 && *end == '\0') *seed = (uint64_t)v, st = 0;
+    }
+    free(text);
+  }
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  return st;
+}
+
+double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n) {
+  *n = 0;
+  hid_t ds = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (ds < 0) return NULL;
+  hid_t sp = H5Dget_space(ds);
+  if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, n, NULL) != 1) *n = 0;
+  if (sp >= 0) H5Sclose(sp);
+  char units[128] = "";
+  moat_h5_attr_read_text(ds, "units", units, sizeof units);
+  /* Format 2: days of the 360-day year since the start; format 1: years. */
+  double scale = strncmp(units, "days since", 10) == 0 ? 1.0 / MOAT_CF_DAYS_PER_YEAR : 1.0;
+  double *t = malloc((*n ? *n : 1) * sizeof *t);
+  if (t && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0) free(t), t = NULL;
+  for (hsize_t i = 0; t && i < *n; i++) t[i] *= scale;
+  H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return t;
 }

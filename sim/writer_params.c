@@ -168,23 +168,66 @@ int moat_writer_lab_names(hid_t g, hid_t lab_dim, const moat_writer_scenarios_t 
     origin[j] = sc->first.labs[j].origin;
   }
   hsize_t n = (hsize_t)sc->n_labs;
-  hid_t a = moat_h5_strings_create(g, "lab_kind", lab_dim, n, kind, "1", "closed or open weights");
-  hid_t b = moat_h5_strings_create(g, "lab_origin", lab_dim, n, origin, "1", "origin tag of the lab");
+  hid_t a = moat_h5_strings_create(g, "lab_kind", lab_dim, n, kind, NULL, "closed or open weights");
+  hid_t b = moat_h5_strings_create(g, "lab_origin", lab_dim, n, origin, NULL, "origin tag of the lab");
   int st = a >= 0 && b >= 0 ? MOAT_OK : MOAT_EIO;
   if (a >= 0) H5Dclose(a);
   if (b >= 0) H5Dclose(b);
   return st;
 }
 
-/* One numeric parameter as a variable over scenario. */
-static int param_var(hid_t g, hid_t dim, const moat_writer_param_t *p, hsize_t n) {
-  moat_h5_var_t v = {p->key, H5T_NATIVE_DOUBLE, 1, &n, NULL, 0, p->unit[0] ? p->unit : "1", p->doc};
-  hid_t ds = moat_h5_var_create(g, &v, &dim);
+/* The variable name of parameter i: its key as a CF name (moat_h5_cf_name), with "_2", "_3", ...
+ * when an earlier parameter took that name (keys differing only in '.', '-' or the like). */
+static void param_name(const moat_writer_scenarios_t *sc, size_t i, char *buf, size_t len) {
+  moat_h5_cf_name(sc->params[i].key, buf, len);
+  int taken = 0;
+  char other[MOAT_KEY_MAX];
+  for (size_t j = 0; j < i; j++) {
+    moat_h5_cf_name(sc->params[j].key, other, sizeof other);
+    taken += strncmp(other, buf, strlen(buf)) == 0 && (other[strlen(buf)] == '\0');
+  }
+  if (taken) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, len - n, "_%d", taken + 1);
+  }
+}
+
+/* One parameter: a numeric one as a variable over scenario, a text one (names, kinds, lists;
+ * never swept) as a scalar string with scenario 0's value. Both carry the dotted key as `key`. */
+static int param_var(hid_t g, hid_t dim, const moat_writer_param_t *p, const char *name, hsize_t n) {
+  hid_t ds;
+  if (p->numeric) {
+    moat_h5_var_t v = {name, H5T_NATIVE_DOUBLE, 1, &n, NULL, 0, p->unit[0] ? p->unit : "1", p->doc};
+    ds = moat_h5_var_create(g, &v, &dim);
+    if (ds >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->values) < 0) {
+      H5Dclose(ds);
+      ds = -1;
+    }
+  } else {
+    ds = moat_h5_text_scalar(g, name, p->text, p->doc);
+  }
   if (ds < 0) return MOAT_EIO;
-  int bad = H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, p->values) < 0 ||
-            (p->swept && moat_h5_attr_int(ds, "swept", 1) < 0);
+  int bad = moat_h5_attr_text(ds, "key", p->key) < 0 || (p->swept && moat_h5_attr_int(ds, "swept", 1) < 0);
   H5Dclose(ds);
   return bad ? MOAT_EIO : MOAT_OK;
+}
+
+/* Space-separated list of the swept keys (cf = 0) or of their variable names (cf = 1), in axis
+ * order, malloc'ed. */
+static char *swept_list(const moat_writer_desc_t *desc, const moat_writer_scenarios_t *sc, int cf) {
+  size_t len = 1;
+  for (int a = 0; a < desc->n_swept; a++) len += strlen(desc->swept[a]) + 8;
+  char *list = malloc(len), name[MOAT_KEY_MAX];
+  if (!list) return NULL;
+  list[0] = '\0';
+  for (int a = 0; a < desc->n_swept; a++) {
+    snprintf(name, sizeof name, "%s", desc->swept[a]);
+    for (size_t i = 0; cf && i < sc->n_params; i++)
+      if (strcmp(sc->params[i].key, desc->swept[a]) == 0) param_name(sc, i, name, sizeof name);
+    if (a) strcat(list, " ");
+    strncat(list, name, len - strlen(list) - 1);
+  }
+  return list;
 }
 
 int moat_writer_params(hid_t file, const moat_writer_desc_t *desc, const moat_writer_scenarios_t *sc,
@@ -192,30 +235,27 @@ int moat_writer_params(hid_t file, const moat_writer_desc_t *desc, const moat_wr
   hsize_t n = (hsize_t)sc->n_scenarios;
   hid_t g = moat_h5_group_create(file, "params");
   int32_t *idx = malloc((size_t)n * sizeof *idx);
-  size_t len = 1;
-  for (int a = 0; a < desc->n_swept; a++) len += strlen(desc->swept[a]) + 1;
-  char *swept = malloc(len);
+  char *swept = swept_list(desc, sc, 0), *swept_vars = swept_list(desc, sc, 1);
   hid_t dim = -1;
-  int st = g >= 0 && idx && swept ? MOAT_OK : MOAT_EIO;
+  int st = g >= 0 && idx && swept && swept_vars ? MOAT_OK : MOAT_EIO;
   if (st == MOAT_OK) {
     for (hsize_t k = 0; k < n; k++) idx[k] = (int32_t)k;
     dim = moat_h5_dim_create(g, "scenario", H5T_NATIVE_INT32, n, idx, NULL, "1",
                              "scenario index, in sweep order");
-    swept[0] = '\0';
-    for (int a = 0; a < desc->n_swept; a++) {
-      if (a) strcat(swept, " ");
-      strcat(swept, desc->swept[a]);
-    }
-    if (dim < 0 || moat_h5_attr_text(g, "swept_params", swept) < 0) st = MOAT_EIO;
+    if (dim < 0 || moat_h5_attr_text(g, "swept_params", swept) < 0 ||
+        moat_h5_attr_text(g, "swept_variables", swept_vars) < 0)
+      st = MOAT_EIO;
   }
   for (size_t i = 0; i < sc->n_params && st == MOAT_OK; i++) {
-    const moat_writer_param_t *p = &sc->params[i];
-    st = p->numeric ? param_var(g, dim, p, n) : moat_h5_attr_text(g, p->key, p->text) < 0 ? MOAT_EIO : MOAT_OK;
+    char name[MOAT_KEY_MAX];
+    param_name(sc, i, name, sizeof name);
+    st = param_var(g, dim, &sc->params[i], name, n);
   }
   if (st != MOAT_OK) moat_h5_error(err, errlen, "cannot write the parameters to", "/params");
   if (dim >= 0) H5Dclose(dim);
   if (g >= 0) H5Gclose(g);
   free(idx);
   free(swept);
+  free(swept_vars);
   return st;
 }

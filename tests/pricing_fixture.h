@@ -54,7 +54,7 @@ static inline int fixture_market_alloc(fixture_market_t *fm, size_t rows, size_t
   }
   for (size_t i = 0; i < rows * stride; i++) fm->base[i] = -INFINITY;
   moat_market_t m = {rows, offers, stride, fm->base, fm->alpha, fm->weight,
-                     fm->cost, fm->seller, fm->fixed, sellers};
+                     fm->cost, fm->seller, fm->fixed, sellers, NULL, NULL, 0};
   fm->m = m;
   return 0;
 }

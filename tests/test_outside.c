@@ -50,7 +50,7 @@ static void small_market(small_market_t *sm, size_t n_inside, const double *b, c
   int n_sellers = 0;
   for (size_t j = 0; j < n_inside; j++) n_sellers = sellers[j] + 1 > n_sellers ? sellers[j] + 1 : n_sellers;
   moat_market_t m = {ROWS, cols, STRIDE, sm->base, sm->alpha, sm->weight, sm->cost, sm->seller,
-                     sm->fixed, (size_t)n_sellers};
+                     sm->fixed, (size_t)n_sellers, NULL, NULL, 0};
   sm->m = m;
 }
 

@@ -39,7 +39,7 @@ static void run_symmetric(double f, double theta, int steps, double *margin_firs
   unsigned char fixed[J] = {0, 0, 0};
   moat_pricing_ws_t *ws = moat_pricing_ws_alloc(1, 4, J);
   assert_non_null(ws);
-  moat_market_t m = {1, J, 4, base, &alpha, &weight, cost, seller, fixed, J};
+  moat_market_t m = {1, J, 4, base, &alpha, &weight, cost, seller, fixed, J, NULL, NULL, 0};
   const double c0 = 1.0, p0 = c0 + 1.5 / alpha0, m0 = 1.0 - c0 / p0;
   double p_prev = p0, closed = p0, c = c0;
   *worst_rel = 0.0;

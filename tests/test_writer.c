@@ -16,6 +16,7 @@
 #include "moatsim/model.h"
 #include "moatsim/summary.h"
 #include "moatsim/writer.h"
+#include "moatsim/writer_h5.h"
 
 /* cmocka's assert_float_equal compares floats; these checks need doubles. */
 #define assert_close(a, b, tol) close_or_fail((a), (b), (tol), __FILE__, __LINE__)
@@ -157,6 +158,13 @@ static void attr_text(hid_t obj, const char *name, char *buf, size_t len) {
   H5Aclose(a);
 }
 
+/* Text attribute `name` of obj equals want. */
+static void assert_attr_text(hid_t obj, const char *name, const char *want) {
+  char text[256];
+  attr_text(obj, name, text, sizeof text);
+  assert_string_equal(text, want);
+}
+
 /* Layout, attributes and values of a file with two scenarios and kept paths. */
 static void round_trip(void **state) {
   (void)state;
@@ -172,11 +180,25 @@ static void round_trip(void **state) {
   assert_close(attr_double(f, "format_version"), MOAT_FORMAT_VERSION, 0);
   assert_close(attr_double(f, "n_scenarios"), 2, 0);
   assert_close(attr_double(f, "paths"), N_PATHS, 0);
-  assert_close(attr_double(f, "seed"), 42, 0);
   assert_close(attr_double(f, "wall_time_s"), 1.5, 0);
   char text[256];
-  attr_text(f, "scenario_file", text, sizeof text);
-  assert_string_equal(text, "tiny.cfg");
+  /* CF-1.10 (format 2): Conventions, the seed as decimal text, 32-bit integer attributes (R's
+   * netCDF readers have no 64-bit integer attributes), the scenario text as a root variable. */
+  assert_attr_text(f, "Conventions", "CF-1.10");
+  assert_attr_text(f, "seed", "42");
+  uint64_t seed = 0;
+  assert_int_equal(moat_h5_read_seed(f, &seed), 0);
+  assert_true(seed == 42);
+  hid_t na = H5Aopen(f, "n_scenarios", H5P_DEFAULT), nt = H5Aget_type(na);
+  assert_int_equal(H5Tget_size(nt), 4);
+  H5Tclose(nt);
+  H5Aclose(na);
+  assert_int_equal(H5Aexists(f, "scenario_text"), 0);
+  char *scenario_text = moat_h5_read_scenario_text(f);
+  assert_non_null(scenario_text);
+  assert_string_equal(scenario_text, "name = \"tiny\";\n");
+  free(scenario_text);
+  assert_attr_text(f, "scenario_file", "tiny.cfg");
   attr_text(f, "start_time", text, sizeof text);
   assert_int_equal(strlen(text), 20); /* YYYY-MM-DDTHH:MM:SSZ */
   assert_int_equal(text[19], 'Z');
@@ -192,10 +214,27 @@ static void round_trip(void **state) {
   H5Pclose(gcpl);
   H5Gclose(g);
 
-  /* time = n dt with dt = 1/4 year; the longest scenario (4 steps) sets the length. */
+  /* time = n dt with dt = 1/4 year = 90 days of the 360-day calendar; the longest scenario (4
+   * steps) sets the length. A CF time coordinate, without _FillValue. */
   double t[4];
   read_doubles(f, "/market/time", t, 1, (hsize_t[]){4});
-  for (int n = 0; n < 4; n++) assert_close(t[n], 0.25 * n, 0);
+  for (int n = 0; n < 4; n++) assert_close(t[n], 90.0 * n, 0);
+  hsize_t nt4 = 0;
+  double *years = moat_h5_read_time_years(f, "/labs/time", &nt4);
+  assert_int_equal(nt4, 4);
+  for (int n = 0; n < 4; n++) assert_close(years[n], 0.25 * n, 1e-15);
+  free(years);
+  hid_t tds = H5Dopen2(f, "/market/time", H5P_DEFAULT);
+  assert_attr_text(tds, "units", "days since 2026-01-01 00:00:00");
+  assert_attr_text(tds, "calendar", "360_day");
+  assert_attr_text(tds, "standard_name", "time");
+  assert_int_equal(H5Aexists(tds, "_FillValue"), 0);
+  H5Dclose(tds);
+  hid_t qds = H5Dopen2(f, "/labs/quantile", H5P_DEFAULT), lds = H5Dopen2(f, "/labs/lab", H5P_DEFAULT);
+  assert_int_equal(H5Aexists(qds, "_FillValue"), 0);
+  assert_int_equal(H5Aexists(lds, "units"), 0); /* text has no units */
+  H5Dclose(qds);
+  H5Dclose(lds);
   double q[3];
   read_doubles(f, "/labs/quantile", q, 1, (hsize_t[]){3});
   assert_close(q[1], 0.5, 0);
@@ -248,8 +287,7 @@ static void round_trip(void **state) {
   H5Dclose(done);
   hid_t ds = H5Dopen2(f, "/labs/cash_std", H5P_DEFAULT);
   assert_true(isnan(attr_double(ds, "_FillValue")));
-  attr_text(ds, "units", text, sizeof text);
-  assert_string_equal(text, "USD");
+  assert_attr_text(ds, "units", "USD");
   H5Dclose(ds);
 
   /* Lab names as the coordinate, kinds alongside. */
@@ -267,9 +305,57 @@ static void round_trip(void **state) {
   H5Tclose(st);
 
   hid_t params = H5Gopen2(f, "params", H5P_DEFAULT);
-  attr_text(params, "swept_params", text, sizeof text);
-  assert_string_equal(text, "horizon_years");
+  assert_attr_text(params, "swept_params", "horizon_years");
+  assert_attr_text(params, "swept_variables", "horizon_years");
+  /* Dotted keys become names ncap2 and CDO address; the key stays as an attribute. */
+  assert_int_equal(H5Lexists(params, "quality_gap.long_run", H5P_DEFAULT), 0);
+  hid_t gap = H5Dopen2(params, "quality_gap_long_run", H5P_DEFAULT);
+  assert_true(gap >= 0);
+  assert_attr_text(gap, "key", "quality_gap.long_run");
+  H5Dclose(gap);
+  /* A text parameter: a scalar string with its key. */
+  hid_t kind = H5Dopen2(params, "labs_closed_a_kind", H5P_DEFAULT);
+  assert_true(kind >= 0);
+  assert_attr_text(kind, "key", "labs.closed-a.kind");
+  H5Dclose(kind);
   H5Gclose(params);
+  H5Fclose(f);
+  remove(path);
+}
+
+/* CF names of dotted keys: letters, digits and '_', starting with a letter. */
+static void cf_names(void **state) {
+  (void)state;
+  char buf[64];
+  moat_h5_cf_name("labs.closed-a.quality", buf, sizeof buf);
+  assert_string_equal(buf, "labs_closed_a_quality");
+  moat_h5_cf_name("quality_gap.long_run", buf, sizeof buf);
+  assert_string_equal(buf, "quality_gap_long_run");
+  moat_h5_cf_name("9lives", buf, sizeof buf);
+  assert_string_equal(buf, "p_9lives");
+  moat_h5_cf_name("a b+c", buf, 4); /* truncated, still terminated */
+  assert_string_equal(buf, "a_b");
+}
+
+/* The seed of both formats: format 1's unsigned 64-bit attribute and format 2's text, exactly
+ * (2^64 - 1 has no exact double). */
+static void seed_both_formats(void **state) {
+  (void)state;
+  char path[256];
+  tmp_name(path, sizeof path, "seed");
+  moat_h5_quiet();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  uint64_t seed = 0, big = UINT64_MAX;
+  assert_int_equal(moat_h5_read_seed(f, &seed), -1); /* absent */
+  assert_int_equal(moat_h5_attr_uint64(f, "seed", big), 0);
+  assert_int_equal(moat_h5_read_seed(f, &seed), 0);
+  assert_true(seed == big);
+  assert_int_equal(moat_h5_attr_text(f, "seed", "18446744073709551614"), 0);
+  assert_int_equal(moat_h5_read_seed(f, &seed), 0);
+  assert_true(seed == big - 1);
+  assert_int_equal(moat_h5_attr_text(f, "seed", "12x"), 0);
+  assert_int_equal(moat_h5_read_seed(f, &seed), -1);
   H5Fclose(f);
   remove(path);
 }
@@ -346,6 +432,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(round_trip),
       cmocka_unit_test(no_paths_group),
+      cmocka_unit_test(cf_names),
+      cmocka_unit_test(seed_both_formats),
       cmocka_unit_test(missing_directory),
       cmocka_unit_test(abort_keeps_existing),
       cmocka_unit_test(mismatched_scenarios),

@@ -155,4 +155,40 @@ static inline double moat_fastexp_nonpos(double x) {
   return moat_fastexp_double_(yb | (UINT64_C(0x7ff8000000000000) & moat_fastexp_nan_mask_(xb)));
 }
 
+/*
+ * ln(x) for a normal x > 0 (the nested logit's log-sums, MODEL.md §5; the caller handles 0),
+ * with the same operations on every x86-64 level (no libm call: glibc picks its own log by
+ * processor, which would break the bitwise agreement of the kernel's clones).
+ * Method (as in fdlibm's e_log.c, without its table): x = 2^k·m with m in [sqrt(1/2), sqrt(2)),
+ * f = (m - 1)/(m + 1), ln m = 2 atanh f = 2 (f + f^3/3 + ... + f^23/23); |f| <= 0.1716, so
+ * the first term left out, 2 f^25/25, is below 4e-19 relative; ln x = k ln 2 + ln m with ln 2 in
+ * two parts (k ln2_hi exact). Within a few eps of libm's log (tests/test_choice.c measures it).
+ */
+static inline double moat_fastlog_pos(double x) {
+  const double ln2_hi = 0x1.62e42fee00000p-1;
+  const double ln2_lo = 0x1.a39ef35793c76p-33;
+  uint64_t xb = moat_fastexp_bits_(x);
+  /* the exponent field as a double without an integer conversion (which AVX2 lacks): the bits
+   * of 2^52 + e, minus 2^52 */
+  double k = (moat_fastexp_double_(UINT64_C(0x4330000000000000) | (xb >> 52)) - 0x1p52) - 1023.0;
+  double m = moat_fastexp_double_((xb & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000));
+  double big = m > 0x1.6a09e667f3bcdp+0 ? 1.0 : 0.0; /* m >= sqrt(2): take m/2, k + 1 */
+  m *= 1.0 - 0.5 * big;
+  k += big;
+  double f = (m - 1.0) / (m + 1.0), z = f * f;
+  double q = 1.0 / 23.0;
+  q = q * z + 1.0 / 21.0;
+  q = q * z + 1.0 / 19.0;
+  q = q * z + 1.0 / 17.0;
+  q = q * z + 1.0 / 15.0;
+  q = q * z + 1.0 / 13.0;
+  q = q * z + 1.0 / 11.0;
+  q = q * z + 1.0 / 9.0;
+  q = q * z + 1.0 / 7.0;
+  q = q * z + 1.0 / 5.0;
+  q = q * z + 1.0 / 3.0;
+  double lnm = 2.0 * f + 2.0 * f * (z * q);
+  return k * ln2_hi + (k * ln2_lo + lnm);
+}
+
 #endif

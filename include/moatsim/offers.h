@@ -23,7 +23,8 @@ enum moat_offer_kind {
  * Offers in this order: for each closed lab in lab order its flagship, then its mini; then for
  * each open lab in lab order its first-party API, one offer per cloud in cloud order, and its
  * local offer. Sellers: closed labs in lab order, then open labs' first-party APIs in lab order,
- * then clouds in cloud order. Local offers have seller -1 (priced at cost).
+ * then clouds in cloud order. Local offers have seller -1 (priced at cost). Nests (MODEL.md §5)
+ * are numbered in order of their first column.
  * With enterprises.outside_option, the choice matrices carry one more column after the n
  * offers: buying nothing (price 0, no seller, u_0 = outside_value * v). It is not an offer:
  * loops over offers stop at n; the pricing kernel and the allocations see n_cols columns.
@@ -48,12 +49,23 @@ typedef struct moat_offer_table {
   int mini[MOAT_MAX_LABS];                   /* closed mini, -1 for open labs */
   int first_party[MOAT_MAX_LABS];            /* open first-party API, -1 for closed labs */
   int local[MOAT_MAX_LABS];                  /* open local offer, -1 for closed labs */
+  int nest[MOAT_MAX_OFFERS];                 /* nest of each column (outside option included):
+                                                an open model's offers (first-party, clouds,
+                                                local) share one; every other column is alone */
+  int n_nests;                               /* nests */
+  unsigned char host_nest[MOAT_MAX_OFFERS];  /* per nest: 1 if it holds an open model's hosts
+                                                (lambda = 1 - host_similarity), else 0 (lambda 1) */
   int n_local;                               /* local offers */
   int local_list[MOAT_MAX_LABS];             /* their indices */
 } moat_offer_table_t;
 
 /* Build the table of sc (MODEL.md §2). */
 void moat_offers_build(const moat_scenario_t *sc, moat_offer_table_t *ot);
+
+/* lambda_g of each nest of ot (MODEL.md §5): 1 - enterprises.host_similarity for an open
+ * model's nest, 1 for the others; lambda has ot->n_nests entries. */
+void moat_offers_nest_lambda(const moat_offer_table_t *ot, const moat_scenario_t *sc,
+                             double *lambda);
 
 /* Per offer quality q_j (without the fine-tuning gain) and cost c_j at time t given lab
  * qualities q_lab, the fixed-capability cost index, local cost and local quality penalty:

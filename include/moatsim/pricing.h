@@ -10,9 +10,14 @@
  *     u_rj / tau_r = base[r][j] - alpha[r] * p_j
  * where base[r][j] = v_is * Qual_ij / tau_is (everything but the price) and alpha[r] = 1 / tau_is.
  * Infeasible offers have base = -INFINITY and get share exactly 0.
+ * Shares are nested logit (MODEL.md §5) over the nests given by nest and lambda; when every
+ * lambda_g is 1 (or nest is NULL) they are plain logit and the kernel runs its plain-logit code,
+ * bitwise the same as a market without nests.
  * All arrays are caller-owned; rows are `stride` doubles apart (stride >= n_offers; padding
  * columns must hold -INFINITY).
  */
+#define MOAT_MAX_NESTS 64 /* nests of one market (the model has at most 2 labs + 1: 33) */
+
 typedef struct moat_market {
   size_t n_rows;        /* enterprise-segment rows */
   size_t n_offers;      /* offers */
@@ -24,6 +29,10 @@ typedef struct moat_market {
   const int *seller;    /* [n_offers], seller index in [0, n_sellers), or -1: not priced by a seller */
   const unsigned char *fixed; /* [n_offers], 1: price held as given (local at cost, war aggressor) */
   size_t n_sellers;
+  /* Nested logit (MODEL.md §5). nest == NULL: every offer is a nest of its own (plain logit). */
+  const int *nest;       /* [n_offers], nest g(j) in [0, n_nests) */
+  const double *lambda;  /* [n_nests], lambda_g in (0, 1] (1 - host similarity; 1: plain logit) */
+  size_t n_nests;        /* <= n_offers and <= MOAT_MAX_NESTS */
 } moat_market_t;
 
 /* Outcome of one solve. */
@@ -39,7 +48,9 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
 void moat_pricing_ws_free(moat_pricing_ws_t *ws);
 
 /* Logit shares s[r][j] at prices p (row maximum subtracted; rows sum to 1 over feasible offers;
- * a row with no feasible offer gets all zeros). shares has the layout of base. */
+ * a row with no feasible offer gets all zeros). shares has the layout of base. Nested: each
+ * nest's V/lambda shifted by its maximum, the nests' log-sums by their row maximum; bitwise the
+ * shares the solver works with. Nest indices must be valid (moat_pricing_solve checks them). */
 void moat_choice_shares(const moat_market_t *m, const double *price, double *shares);
 
 /* Aggregate demand S_j = sum_r weight_r s_rj at prices p. ws must be at least as large as m
@@ -59,7 +70,8 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
  * nobody can buy, Lambda_j = 0, keeps the price it came with: 1.5 c_j at a cold start), and a
  * negative update is raised to 0. Bitwise reproducible for the same binary and input (also
  * across the processor-specific versions of the kernel). Returns MOAT_OK, or MOAT_EINVAL if
- * ws is smaller than m, a seller index is >= n_sellers or max_iter < 0 (price untouched).
+ * ws is smaller than m, a seller index is >= n_sellers, a nest index is >= n_nests, n_nests >
+ * n_offers or MOAT_MAX_NESTS, a lambda is outside (0, 1] or max_iter < 0 (price untouched).
  */
 int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int max_iter,
                        moat_pricing_ws_t *ws, moat_pricing_result_t *res);

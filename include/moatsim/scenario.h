@@ -124,6 +124,7 @@ typedef struct moat_scenario {
     int outside_option;          /* boolean: enterprises may buy nothing (outside good) */
     double outside_value;        /* o: utility of buying nothing is o * v_is */
     double value_price_elasticity; /* theta: v_is(t) = v_is(0) (P_is(t - dt) / P_is(0))^theta */
+    double host_similarity;      /* sigma: nested logit over each open model's hosts, lambda = 1 - sigma */
   } enterprises;
   struct {
     int n_restricted_origins;

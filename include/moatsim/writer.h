@@ -9,7 +9,15 @@
 #include "moatsim/scenario.h"
 #include "moatsim/summary.h"
 
-#define MOAT_FORMAT_VERSION 1 /* root attribute format_version; bump on layout changes */
+#define MOAT_FORMAT_VERSION 2 /* root attribute format_version; bump on layout changes */
+
+/* The CF time coordinate (docs/output.md): days of a 360-day model year since the start, so that
+ * step n of steps_per_year is n * 360 / steps_per_year days (a month is 30 days) and t in years
+ * is days / 360. The date only anchors calendars of tools (CDO, NCO, xarray) that need one. */
+#define MOAT_CF_CONVENTIONS "CF-1.10"
+#define MOAT_CF_TIME_UNITS "days since 2026-01-01 00:00:00"
+#define MOAT_CF_CALENDAR "360_day"
+#define MOAT_CF_DAYS_PER_YEAR 360.0
 
 /* Scenario k of the run (0 <= k < n_scenarios), validated; 0 or a MOAT_E... status. */
 typedef int (*moat_scenario_source_fn)(void *ctx, size_t k, moat_scenario_t *sc, char *err,

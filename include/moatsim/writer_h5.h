@@ -1,6 +1,7 @@
 /* writer_h5.h — HDF5 building blocks that netCDF-4 readers (ncdump, xarray) understand as-is:
  * groups and variables that track attribute/link creation order, dimension scales (H5DS),
- * text attributes, `units` / `long_name` on every variable, _FillValue = NaN on floats. */
+ * text attributes, `units` / `long_name` on every variable, _FillValue = NaN on floats (not on
+ * coordinates), CF names and the CF time coordinate. */
 #ifndef MOATSIM_WRITER_H5_H
 #define MOATSIM_WRITER_H5_H
 
@@ -31,6 +32,8 @@ int moat_h5_attr_int(hid_t obj, const char *name, int64_t value);
 int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value);
 /* Read a text attribute into buf (NUL-terminated, truncated to len); 0 or negative. */
 int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
+/* A fixed-length text attribute of any length, malloc'ed (caller frees), or NULL. */
+char *moat_h5_attr_text_alloc(hid_t obj, const char *name);
 
 /* Name of the dimension scale attached to dimension `dim` of dataset ds into buf; 0 or negative. */
 int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len);
@@ -51,7 +54,8 @@ typedef struct moat_h5_var {
  * dimension scales dim_ids[0..rank-1]. Returns the dataset id or a negative value. */
 hid_t moat_h5_var_create(hid_t loc, const moat_h5_var_t *v, const hid_t *dim_ids);
 
-/* A one-dimensional coordinate variable `name`(name) of n values made a dimension scale.
+/* A one-dimensional coordinate variable `name`(name) of n values made a dimension scale (no
+ * _FillValue: CF forbids missing coordinates; units NULL for strings, which have none).
  * type H5T_NATIVE_DOUBLE / H5T_NATIVE_INT32 with values in data, or `strings` (UTF-8,
  * variable-length) when type is 0. Returns the dataset id or a negative value. */
 hid_t moat_h5_dim_create(hid_t loc, const char *name, hid_t type, hsize_t n, const void *data,
@@ -70,5 +74,26 @@ hid_t moat_h5_strings_create(hid_t loc, const char *name, hid_t dim_id, hsize_t 
 int moat_h5_write_block(hid_t ds, hid_t mem_type, const void *buf, hsize_t mem_rows,
                         hsize_t mem_cols, hsize_t col, hsize_t ncols, hsize_t k, int frank,
                         const hsize_t *fcount);
+
+/* standard_name "time", calendar and axis "T" on the time coordinate ds (units and values are the
+ * caller's: MOAT_CF_TIME_UNITS, days). 0 or negative. */
+int moat_h5_time_attrs(hid_t ds);
+
+/* `key` as a name CF and netCDF tools (ncap2, CDO) can address: letters, digits and '_', starting
+ * with a letter ("labs.closed-a.quality" -> "labs_closed_a_quality"; a leading digit gets "p_"). */
+void moat_h5_cf_name(const char *key, char *buf, size_t len);
+
+/* A scalar variable-length UTF-8 string variable (netCDF NC_STRING) with a long_name. Returns the
+ * dataset id or a negative value. */
+hid_t moat_h5_text_scalar(hid_t loc, const char *name, const char *value, const char *long_name);
+
+/* Readers of both file formats (1: root attributes; 2: CF layout, docs/output.md). */
+/* The scenario text (format 2: root variable scenario_text; 1: root attribute), malloc'ed, or NULL. */
+char *moat_h5_read_scenario_text(hid_t file);
+/* The master seed (format 2: decimal text attribute; 1: unsigned 64-bit). 0 or -1. */
+int moat_h5_read_seed(hid_t file, uint64_t *seed);
+/* The 1-D time coordinate at path in years (format 2 stores days of 360-day years), malloc'ed,
+ * *n its length; NULL on failure. */
+double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n);
 
 #endif

@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   long iterations = 0;
-  int nonconverged = 0;
+  int nonconverged = 0, max_iterations = 0;
   double seconds = 0.0, busy[2] = {0.0, 0.0};
   for (int p = 0; p < paths; p++) {
     moat_path_stats_t st;
@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
     busy[busy[1] < busy[0]] += best;
     iterations += st.pricing_iterations;
     nonconverged += st.nonconverged_steps;
+    max_iterations = st.max_iterations > max_iterations ? st.max_iterations : max_iterations;
   }
   double makespan = busy[0] > busy[1] ? busy[0] : busy[1];
   printf("run_enterprises %d 1\n", sc->enterprises.count);
@@ -101,6 +102,7 @@ int main(int argc, char **argv) {
   printf("run_paths_per_second %.6g 1/s\n", paths / seconds);
   printf("run_iterations_per_path %.6g 1\n", (double)iterations / paths);
   printf("run_nonconverged_steps_per_path %.6g 1\n", (double)nonconverged / paths);
+  printf("run_max_iterations_per_step %d 1\n", max_iterations);
   /* the efficiency two threads could reach on these paths if nothing but their unequal lengths
    * held them back (no contention, no serial part) */
   printf("run_schedule_efficiency_2_threads %.4g 1\n", seconds / (2.0 * makespan));

@@ -214,7 +214,10 @@ static int put_step0(const moat_scenario_t *sc, const moat_enterprises_t *e) {
       weight[r] = e->d0[r / 2] * (r % 2 == MOAT_SEG_HARD ? e->hard[r / 2] : 1.0 - e->hard[r / 2]);
     }
     moat_offers_fill_base(&ot, sc, e, quality, ps.frontier, active, adopted, 0, base);
-    moat_market_t m = {rows, J, ot.stride, base, alpha, weight, cost, seller, fixed, (size_t)ot.n_sellers};
+    double lambda[MOAT_MAX_OFFERS];
+    moat_offers_nest_lambda(&ot, sc, lambda);
+    moat_market_t m = {rows, J, ot.stride, base, alpha, weight, cost, seller, fixed,
+                       (size_t)ot.n_sellers, ot.nest, lambda, (size_t)ot.n_nests};
     moat_pricing_result_t res;
     moat_pricing_solve(&m, price, sc->pricing.tolerance, sc->pricing.max_iterations, pws, &res);
     moat_choice_shares(&m, price, shares);

@@ -118,6 +118,22 @@ class Offers:
         self.owner = np.zeros((self.n, self.n_sellers))
         owned = self.seller >= 0
         self.owner[np.nonzero(owned)[0], self.seller[owned]] = 1.0
+        # nests (MODEL.md §5): an open model's offers share its lab's nest; a closed offer is
+        # alone; numbered in order of their first offer
+        first = {}
+        self.nest = np.array([first.setdefault(("open", l) if sc.labs[l]["kind"] == OPEN else ("offer", j), len(first))
+                              for j, l in enumerate(lab)])
+        self.n_nests = len(first)
+        self.host_nest = np.array([key[0] == "open" for key in first])
+
+    def nests(self, sc, outside):
+        """(nest per column, lambda per nest) with the outside option's column (a nest of its own)
+        when outside; lambda_g = 1 - enterprises.host_similarity for an open model's nest."""
+        sigma = sc.p.get("enterprises.host_similarity", 0.0)
+        lam = np.where(self.host_nest, 1.0 - sigma, 1.0)
+        if outside:
+            return np.append(self.nest, self.n_nests), np.append(lam, 1.0)
+        return self.nest, lam
 
     def update(self, sc, q_lab, cost_index, local_cost, local_penalty):
         """Quality (without fine-tuning gains) and cost of each offer; cost grows with the offer's
@@ -163,6 +179,99 @@ def logit_shares(base, alpha, price):
     return np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
 
 
+def nested_shares(base, alpha, price, nests):
+    """Nested logit (MODEL.md §5): (s, s_j|g, s_g) for nests = (nest per column, lambda per nest),
+    stably: V/lambda shifted by each nest's maximum, the log-sums by their row maximum."""
+    nest, lam = nests
+    u = base - alpha[:, None] * price[None, :]
+    v = u * (1.0 / lam)[nest][None, :]
+    G = len(lam)
+    nm = np.stack([v[:, nest == g].max(axis=1) if np.any(nest == g) else np.full(len(v), -np.inf)
+                   for g in range(G)], axis=1)
+    nm[~np.isfinite(nm)] = 0.0
+    e = np.exp(v - nm[:, nest])
+    inc = np.stack([e[:, nest == g].sum(axis=1) for g in range(G)], axis=1)
+    with np.errstate(divide="ignore"):
+        L = np.where(inc > 0, lam[None, :] * (nm + np.log(np.where(inc > 0, inc, 1.0))), -np.inf)
+    Lmax = L.max(axis=1, keepdims=True)
+    Lmax[~np.isfinite(Lmax)] = 0.0
+    w = np.exp(L - Lmax)
+    tot = w.sum(axis=1, keepdims=True)
+    sg = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+    cond = np.divide(e, inc[:, nest], out=np.zeros_like(e), where=inc[:, nest] > 0)
+    return cond * sg[:, nest], cond, sg
+
+
+def is_nested(nests):
+    return nests is not None and bool(np.any(nests[1] < 1.0))
+
+
+def choice_shares(base, alpha, price, nests=None):
+    """Logit shares, nested when some lambda < 1 (the C kernel runs plain logit otherwise)."""
+    return nested_shares(base, alpha, price, nests)[0] if is_nested(nests) else logit_shares(base, alpha, price)
+
+
+def nest_groups(nests, seller):
+    """One-hot [column, group] of the (seller, nest) groups, kappa per column, and cross[j, i]: the
+    group of (seller of j, nest of i), or -1 (MODEL.md §6, sim/pricing.c "Nests")."""
+    nest, lam = nests
+    keys = {}
+    grp = np.array([keys.setdefault((seller[j], nest[j]), len(keys)) for j in range(len(nest))])
+    onehot = np.zeros((len(nest), len(keys)))
+    onehot[np.arange(len(nest)), grp] = 1.0
+    cross = np.array([[keys.get((seller[j], nest[i]), -1) for i in range(len(nest))] for j in range(len(nest))])
+    kappa = ((1.0 - lam) / lam)[nest]
+    return onehot, kappa, cross
+
+
+def nested_terms(b, a, wa, p, cost, seller, owner, nests):
+    """Shares and the per-row markup sums of the generalized zeta map: M_{r,f(j)} and
+    N_{r,f(j),g(j)} = sum over j's (seller, nest) group of s_k|g (p_k - c_k)."""
+    s, cond, _ = nested_shares(b, a, p, nests)
+    markup = np.where(seller >= 0, p - cost, 0.0)
+    onehot, kappa, cross = nest_groups(nests, seller)
+    m_of = (s @ (owner * markup[:, None])) @ owner.T
+    n_grp = cond @ (onehot * markup[:, None])
+    return s, cond, markup, m_of, n_grp, onehot, kappa, cross
+
+
+def zeta_terms(b, a, w, wa, p, cost, seller, owner, nests=None):
+    """(S, Lambda, sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) of MODEL.md §6, nested when some
+    lambda < 1."""
+    if not is_nested(nests):
+        s = logit_shares(b, a, p)
+        markup = np.where(seller >= 0, p - cost, 0.0)
+        m_seller = s @ (owner * markup[:, None])          # [r, f]: sum_{k in f} s_rk (p_k - c_k)
+        return w @ s, wa @ s, wa @ (s * (m_seller @ owner.T))
+    s, cond, markup, m_of, n_grp, onehot, kappa, _ = nested_terms(b, a, wa, p, cost, seller, owner, nests)
+    inv_lam = (1.0 / nests[1])[nests[0]]
+    return w @ s, (wa @ s) * inv_lam, wa @ (s * (m_of + kappa[None, :] * (n_grp @ onehot.T)))
+
+
+def nested_jacobian(b, a, w, wa, p, cost, seller, owner, nests):
+    """jac[j, i] = dFOC_j/dp_i of the nested first-order conditions (sim/pricing.c,
+    block_jacobian_nested), and Lambda."""
+    s, cond, markup, m_of, n_grp, onehot, kappa, cross = nested_terms(b, a, wa, p, cost, seller, owner, nests)
+    inv_lam = (1.0 / nests[1])[nests[0]]
+    n_of = n_grp @ onehot.T                                 # [r, j]: N_{r, f(j), g(j)}
+    am = a[:, None] * markup[None, :] * inv_lam[None, :]
+    psi = 1.0 - am + a[:, None] * m_of + a[:, None] * kappa[None, :] * n_of
+    c = wa[:, None] * s
+    A = c * (psi + a[:, None] * m_of)
+    B = c * kappa[None, :] * (psi + a[:, None] * n_of * inv_lam[None, :])
+    D = c * (psi + 1.0) * inv_lam[None, :]
+    t = 1.0 - am
+    same_n = (nests[0][:, None] == nests[0][None, :]).astype(float)
+    same_f = ((seller[:, None] == seller[None, :]) & (seller[:, None] >= 0)).astype(float)
+    n_ext = np.hstack([n_grp, np.zeros((len(n_grp), 1))])
+    ncross = n_ext[:, cross]                                # [r, j, i]: N_{r, f(j), g(i)}
+    jac = (A.T @ s + same_n * (B.T @ cond) + same_f * (c.T @ (s * t))
+           + same_n * same_f * kappa[:, None] * (c.T @ (cond * t))
+           + np.einsum("rj,r,i,ri,rji->ji", c, a, kappa, s, ncross))
+    jac -= np.diag(D.sum(axis=0))
+    return jac, (wa @ s) * inv_lam
+
+
 # Anderson acceleration as in the C solver (sim/pricing.c): differences of the last AA_DEPTH
 # iterates, started once the plain map moves no price by more than AA_START relative (so that
 # the plain iteration's dynamics choose among several solutions of the first-order conditions),
@@ -183,13 +292,9 @@ NEWTON_REARM = 0.25
 NEWTON_TRUST = 1000.0
 
 
-def zeta_map(b, a, w, wa, p, cost, seller, owner, priced):
+def zeta_map(b, a, w, wa, p, cost, seller, owner, priced, nests=None):
     """g(p) = c + (S + sum_{k in J_f} Gamma_k. (p_k - c_k)) / Lambda for priced offers."""
-    s = logit_shares(b, a, p)
-    demand, lam = w @ s, wa @ s
-    markup = np.where(seller >= 0, p - cost, 0.0)
-    m_seller = s @ (owner * markup[:, None])          # [r, f]: sum_{k in f} s_rk (p_k - c_k)
-    gam = wa @ (s * (m_seller @ owner.T))             # m_{r, f(j)} for each offer j
+    demand, lam, gam = zeta_terms(b, a, w, wa, p, cost, seller, owner, nests)
     with np.errstate(divide="ignore", invalid="ignore"):
         update = cost + (demand + gam) / lam  # Lambda_j = 0: nobody can buy j, keep its price
     return np.where(priced & np.isfinite(update), np.maximum(update, 0.0), p)
@@ -212,11 +317,18 @@ def plain_map_contracts(jac_s):
     return log_scale < 0.0
 
 
-def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced):
+def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced, nests=None):
     """(offers in the system, J) for Newton steps on F_j = (dProfit_f / dp_j) / Lambda_j (= g_j(p) - p_j
     before clamping) over the priced offers someone can buy, J = dF/dp at p from the logit
-    derivatives ds_rk/dp_i = -a_r s_rk (delta_ki - s_ri), assembled from matrix products; None when
-    nothing can be bought or the plain map does not contract at p."""
+    derivatives ds_rk/dp_i = -a_r s_rk (delta_ki - s_ri), assembled from matrix products (nested:
+    nested_jacobian); None when nothing can be bought or the plain map does not contract at p."""
+    if is_nested(nests):
+        jac, lam = nested_jacobian(b, a, w, wa, p, cost, seller, owner, nests)
+        sys_ = priced & (lam > 0)
+        if not sys_.any():
+            return None
+        jac_s = jac[np.ix_(sys_, sys_)] / lam[sys_, None]
+        return (sys_, jac_s) if plain_map_contracts(jac_s) else None
     s = logit_shares(b, a, p)
     lam = wa @ s
     markup = np.where(seller >= 0, p - cost, 0.0)
@@ -234,15 +346,13 @@ def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced):
     return (sys_, jac_s) if plain_map_contracts(jac_s) else None
 
 
-def newton_step(b, a, w, wa, p, cost, seller, owner, system, rel):
+def newton_step(b, a, w, wa, p, cost, seller, owner, system, rel, nests=None):
     """p + dp, J dp = -F(p), with the J of newton_matrix from the last Jacobian (chord method);
     None when an offer of the system can no longer be bought, J is singular, or a price would not
     be finite and positive or would move by more than NEWTON_TRUST * rel relative."""
     sys_, jac_s = system
-    s = logit_shares(b, a, p)
-    demand, lam = w @ s, wa @ s
+    demand, lam, gam = zeta_terms(b, a, w, wa, p, cost, seller, owner, nests)
     markup = np.where(seller >= 0, p - cost, 0.0)
-    gam = wa @ (s * ((s @ (owner * markup[:, None])) @ owner.T))
     if not np.all(lam[sys_] > 0):
         return None
     foc = (demand[sys_] + gam[sys_]) / lam[sys_] - markup[sys_]
@@ -271,12 +381,13 @@ def anderson(hist_f, hist_g, priced):
     return p if np.all(np.isfinite(gamma)) and np.all(~priced | (np.isfinite(p) & (p > 0))) else None
 
 
-def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter):
+def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter, nests=None):
     """Multi-product Bertrand-Nash prices by the zeta fixed point of Morrow & Skerlos (2011),
         p_j <- c_j + (S_j + sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) / Lambda_j,
     accelerated (Anderson, see AA_DEPTH) and finished with Newton steps (see NEWTON_START; each
     counts as one iteration, as in C), stopping when the map moves no price by tol relative and
     returning g(p); after max_iter iterations damped (p += (g(p) - p) / 2) for up to max_iter more.
+    nests: (nest per column, lambda per nest) for nested logit (MODEL.md §5-6), or None.
     Returns (prices, iterations, converged)."""
     rows = (weight > 0) & np.isfinite(base).any(axis=1)
     args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
@@ -287,7 +398,7 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
     newton_steps, n_jac, rearm, prev_rel, system, saved = 0, 0, NEWTON_START, math.inf, None, None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, 2 * max_iter + 1):
-            g = zeta_map(*args, p, cost, seller, owner, priced)
+            g = zeta_map(*args, p, cost, seller, owner, priced, nests)
             if it > max_iter:  # damped
                 new = p + 0.5 * (g - p)
                 change = np.max(np.abs(new - p) / np.maximum(new, DBL_MIN))
@@ -305,10 +416,10 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
                     rel, last_rel = last_rel, prev_rel
                 else:
                     if jac:  # this pass's Jacobian (and the contraction test)
-                        system = newton_matrix(*args, p, cost, seller, owner, priced)
+                        system = newton_matrix(*args, p, cost, seller, owner, priced, nests)
                     if not jac or system is not None:
                         saved = (p, g)
-                        step = newton_step(*args, p, cost, seller, owner, system, rel)
+                        step = newton_step(*args, p, cost, seller, owner, system, rel, nests)
                         if step is not None:
                             jac = newton_steps > 0 and rel > CHORD_GAIN * last_rel and n_jac < NEWTON_MAX_JAC
                             n_jac += jac
@@ -602,6 +713,7 @@ def run_path(dump, sc=None):
     outside_base = sc["enterprises.outside_value"] / sc["enterprises.taste_dispersion"]
     seller_c = np.append(ot.seller, [-1] * outside)
     owner_c = np.vstack([ot.owner, np.zeros((outside, ot.n_sellers))])
+    nests = ot.nests(sc, outside)
     alloc = np.zeros((2 * N, Jc))
     price, markup, markup2, last_price = np.zeros(J), np.zeros(J), np.zeros(J), np.zeros(J)
     paid0, paid_prev = np.zeros(N), np.zeros(N)
@@ -663,8 +775,8 @@ def run_path(dump, sc=None):
         zeros = np.zeros(outside)
         price_c, iters, converged = solve_prices(base, alpha, weight, np.append(cost, zeros), seller_c, owner_c,
                                                  np.append(fixed, [True] * outside), np.append(price, zeros),
-                                                 sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
-        shares = logit_shares(base, alpha, price_c)
+                                                 sc["pricing.tolerance"], int(sc["pricing.max_iterations"]), nests)
+        shares = choice_shares(base, alpha, price_c, nests)
         price = price_c[:J]
         last_price, markup2, markup = price.copy(), markup, price - cost
 

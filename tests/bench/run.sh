@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh — the figures of `make bench` (docs/performance.md): pricing kernel against a bare exp
 # loop, C paths against the NumPy reference on one core, OpenMP efficiency, HDF5 share of wall
-# time, peak memory, and how time grows with enterprises, offers, paths and steps.
+# time, peak memory, how time grows with enterprises, offers, paths and steps, and the solver's
+# iterations against the nested logit's host_similarity (tests/bench/nested.sh).
 # usage: sh tests/bench/run.sh MOATSIM BENCH_DIR   (BENCH_DIR holds the built tests/bench/*.c)
 # Prints `name value unit` lines, then a table. Takes a few minutes on two cores.
 set -eu
@@ -148,6 +149,10 @@ scale paths "4 4 $S, 8 8 $S, 16 16 $S, 32 32 $S"
 S="2 best enterprises.count=250"
 scale steps "15 $S horizon_years=1.25, 30 $S horizon_years=2.5, 60 $S horizon_years=5, 120 $S horizon_years=10"
 
+echo "== (g) nested logit: iterations and CPU per path against enterprises.host_similarity (one thread)"
+sh "$HERE/nested.sh" "$BENCH" 8 | tee "$TMP/nested"
+grep '^nested_' "$TMP/nested" >> "$LINES"
+
 echo "== summary"
 "$PYTHON" - "$LINES" <<'EOF'
 import sys
@@ -176,6 +181,10 @@ rows = [
     ("baseline run on 2 cores (projected), s", "%.0f" % g("baseline_run_seconds_projected_2_cores"), "< 30"),
     ("peak RSS, 2 threads, MB", "%.0f" % (g("peak_rss_2_threads") / 1024), ""),
 ]
+for sg in ["0", "0.5", "0.8", "0.9", "0.95"]:
+    rows.append(("host_similarity %s: iterations/step, s/path" % sg,
+                 "%s, %.3f" % (v["nested_iterations_per_step_sigma_" + sg][0],
+                               g("nested_cpu_seconds_per_path_sigma_" + sg)), ""))
 for dim in ["enterprises", "offers", "paths", "steps"]:
     rows.append(("slope of time vs %s" % dim, "%.2f" % g("slope_time_vs_" + dim), ""))
     rows.append(("  per zeta iteration", "%.2f" % g("slope_time_per_iteration_vs_" + dim), ""))

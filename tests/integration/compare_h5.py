@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 RUN_ATTRS = {"command_line", "scenario_file", "start_time", "wall_time_s", "threads", "merged_from", "shard_index",
-             "shard_count", "shard_scenarios"}
+             "shard_count", "shard_scenarios", "history"}  # history: the start time and command line
 REF_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST"}  # object references: addresses, not content
 
 

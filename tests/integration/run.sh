@@ -65,11 +65,15 @@ for engine in netcdf4 h5netcdf; do
   check "xarray engine=$engine" "$PYTHON" -c "
 import sys, xarray as xr
 f = sys.argv[1]
-m = xr.open_dataset(f, group='market', engine='$engine')
+m = xr.open_dataset(f, group='market', engine='$engine', decode_times=False)
 assert m['premium_flagship_quantile'].dims == ('scenario', 'quantile', 'time'), m['premium_flagship_quantile'].dims
 assert set(('scenario', 'time', 'quantile')) <= set(m.sizes), m.sizes
 assert m.sizes['scenario'] == 2 and m.sizes['time'] == 36, m.sizes
-assert float(m['time'][12]) == 1.0 and m['time'].attrs['units'] == 'years'
+# CF time: step 12 of 12 a year is day 360 of the 360-day calendar
+assert float(m['time'][12]) == 360.0 and m['time'].attrs['units'] == 'days since 2026-01-01 00:00:00'
+assert m['time'].attrs['calendar'] == '360_day' and '_FillValue' not in m['time'].attrs
+d = xr.open_dataset(f, group='market', engine='$engine')  # decoded: dates of the 360-day calendar
+assert (d['time'].values[12].year, d['time'].values[12].month) == (2027, 1), d['time'].values[12]
 assert (m['scenario_done'].values == 1).all()
 l = xr.open_dataset(f, group='labs', engine='$engine')
 assert l['price_quantile'].dims == ('scenario', 'quantile', 'lab', 'time')
@@ -78,7 +82,9 @@ assert l['dcf_ratio_mean'].dims == ('scenario', 'lab')
 c = xr.open_dataset(f, group='clouds', engine='$engine')
 assert c['revenue_mean'].dims == ('scenario', 'cloud', 'time')
 p = xr.open_dataset(f, group='params', engine='$engine')
-assert list(p['quality_gap.long_run'].values) == [0.01, 0.05], p['quality_gap.long_run'].values
+assert list(p['quality_gap_long_run'].values) == [0.01, 0.05], p['quality_gap_long_run'].values
+assert p['quality_gap_long_run'].attrs['key'] == 'quality_gap.long_run'
+assert not [v for v in p.variables if '.' in v]
 assert p.attrs['swept_params'] == 'quality_gap.long_run'
 k = xr.open_dataset(f, group='paths/labs', engine='$engine')
 assert k['price'].dims == ('scenario', 'path', 'lab', 'time')
@@ -88,11 +94,27 @@ done
 check "h5py reads dims and attributes" "$PYTHON" -c "
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], 'r') as h:
-    assert int(h.attrs['format_version']) == 1 and int(h.attrs['n_scenarios']) == 2
-    for key in ('moatsim_version', 'git_revision', 'compiler', 'cflags', 'gsl_version', 'hdf5_version',
-                'libconfig_version', 'seed', 'command_line', 'scenario_text', 'scenario_file',
-                'start_time', 'wall_time_s', 'threads', 'n_scenarios', 'paths'):
+    assert int(h.attrs['format_version']) == 2 and int(h.attrs['n_scenarios']) == 2
+    for key in ('Conventions', 'title', 'source', 'history', 'moatsim_version', 'git_revision', 'compiler',
+                'cflags', 'gsl_version', 'hdf5_version', 'libconfig_version', 'seed', 'command_line',
+                'scenario_file', 'start_time', 'wall_time_s', 'threads', 'n_scenarios', 'paths'):
         assert key in h.attrs, key
+    assert h.attrs['Conventions'] == b'CF-1.10'
+    # the scenario text is a variable, not a 16 KB header attribute
+    assert 'scenario_text' not in h.attrs and 'sweep' in h['scenario_text'].asstr()[()]
+    # no 8-byte integer attribute anywhere (R's ncdf4 has no such type)
+    def no_int64(name, obj):
+        for k, a in obj.attrs.items():
+            assert not (hasattr(a, 'dtype') and a.dtype.kind in 'iu' and a.dtype.itemsize == 8), (name, k)
+    no_int64('/', h)
+    h.visititems(no_int64)
+    # no _FillValue on coordinates, no units on strings
+    for g in ('market', 'labs', 'clouds', 'paths/labs'):
+        for c in ('time', 'quantile', 'scenario', 'path', 'lab', 'cloud'):
+            if c in h[g]:
+                assert '_FillValue' not in h[g][c].attrs, (g, c)
+    for s in ('labs/lab', 'labs/lab_kind', 'labs/lab_origin', 'clouds/cloud'):
+        assert 'units' not in h[s].attrs, s
     v = h['market/premium_flagship_mean']
     assert [d[0].name for d in v.dims] == ['/market/scenario', '/market/time']
     assert np.isnan(v.attrs['_FillValue']) and v.attrs['units'] == b'1'
@@ -106,6 +128,20 @@ check "info" sh -c "'$MOATSIM' info '$F' | grep -q 'premium_flagship_mean(scenar
 check "info --scenario prints the scenario text" sh -c "'$MOATSIM' info --scenario '$F' | grep -q 'sweep = '"
 check "summary" sh -c "'$MOATSIM' summary '$F' | grep -q 'flagship premium p50'"
 check "summary --scenario 1 names the swept value" sh -c "'$MOATSIM' summary '$F' --scenario 1 | grep -q 'quality_gap.long_run = 0.05'"
+# The year columns from the CF time (days of 360-day years): in a 3-year monthly run, 1 y is step
+# 12 (day 360), 3 y the last step, 35 (day 1050); 5 and 10 y lie beyond the horizon.
+"$MOATSIM" summary "$F" --scenario 1 >"$TMP/summary.txt" 2>&1
+check "summary: year columns from the CF time coordinate" "$PYTHON" - "$F" "$TMP/summary.txt" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    q = f["market/premium_flagship_quantile"][1, 2, :]   # scenario 1, level 0.5
+    assert f["market/time"][12] == 360.0 and len(q) == 36
+row = [l.split() for l in open(sys.argv[2]) if "flagship premium p50" in l][0][3:]
+assert row == ["%.4g" % q[12], "%.4g" % q[35], "-", "-"], (row, q[12], q[35])
+PY
+check "info names the format" sh -c "'$MOATSIM' info '$F' | grep -q 'format_version     2 (CF-1.10 layout'"
+check "info of a format-1 file" sh -c "'$MOATSIM' info '$ROOT/tests/python/data/v1_grid.h5' | grep -q 'format_version     1 (layout before CF'"
+check "summary of a format-1 file" sh -c "'$MOATSIM' summary '$ROOT/tests/python/data/v1_grid.h5' --scenario 3 | grep -q 'quality_gap.long_run = 0.06'"
 expect_rc "summary --scenario out of range" 2 "$MOATSIM" summary "$F" --scenario 5
 echo "not an HDF5 file" >"$TMP/text.h5"
 head -c 30000 "$F" >"$TMP/truncated.h5"
@@ -157,7 +193,7 @@ fi
 check "--force replaces an existing file" "$MOATSIM" run "$CFG" -o "$TMP/keep.h5" --force $SMALL
 check "replaced file differs" test "$(cksum <"$TMP/keep.h5")" != "$sum_before"
 # shellcheck disable=SC2086
-check "--seed is recorded" sh -c "'$MOATSIM' run '$CFG' -o '$TMP/seed.h5' --seed 7 $SMALL && h5dump -a /seed '$TMP/seed.h5' | grep -q '(0): 7\$'"
+check "--seed is recorded" sh -c "'$MOATSIM' run '$CFG' -o '$TMP/seed.h5' --seed 7 $SMALL && h5dump -a /seed '$TMP/seed.h5' | grep -q '(0): \"7\"\$'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -43,9 +43,9 @@ with h5py.File(sys.argv[2], "r") as f:
     p = f["params"]
     assert p.attrs["swept_params"].decode().split() == ["quality_gap.long_run",
                                                         "price_compression.cost_decline_per_year"]
-    np.testing.assert_array_equal(p["quality_gap.long_run"][()], [0.01, 0.01, 0.03, 0.03, 0.06, 0.06])
-    np.testing.assert_array_equal(p["price_compression.cost_decline_per_year"][()], [0.2, 0.6] * 3)
-    assert p["quality_gap.long_run"].attrs["swept"] == 1
+    np.testing.assert_array_equal(p["quality_gap_long_run"][()], [0.01, 0.01, 0.03, 0.03, 0.06, 0.06])
+    np.testing.assert_array_equal(p["price_compression_cost_decline_per_year"][()], [0.2, 0.6] * 3)
+    assert p["quality_gap_long_run"].attrs["swept"] == 1
     np.testing.assert_array_equal(p["scenario"][()], np.arange(6))
 PY
 

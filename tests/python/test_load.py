@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import analysis
-from conftest import (CLOUDS, GRID_AXES, HORIZON_YEARS, LAB_KINDS, LAB_ORIGINS, LABS, LHS_AXES,
+from analysis.load import string_param, time_in_years
+from conftest import (DATA, CLOUDS, GRID_AXES, HORIZON_YEARS, LAB_KINDS, LAB_ORIGINS, LABS, LHS_AXES,
                       LHS_SAMPLES, LIST_HORIZONS, PATHS, QUANTILES, STEPS_PER_YEAR)
 
 T = round(HORIZON_YEARS * STEPS_PER_YEAR)
@@ -144,16 +145,81 @@ def test_both_engines_read_the_same_values_and_default_has_no_warnings(grid_file
 
 
 def test_every_variable_has_units_and_long_name_and_floats_fill_with_nan(grid_file):
+    # CF-1.10 (format 2): long_name everywhere, units on every non-text variable and on none of
+    # the text ones, _FillValue = NaN on float data and on no coordinate.
     with h5py.File(grid_file, "r") as f:
         def check(name, obj):
             if isinstance(obj, h5py.Dataset):
-                assert "units" in obj.attrs and "long_name" in obj.attrs, name
-                if obj.dtype.kind == "f" and not obj.attrs.get("CLASS") == b"DIMENSION_SCALE":
+                assert "long_name" in obj.attrs, name
+                text = obj.dtype.kind == "O"
+                assert ("units" in obj.attrs) != text, name
+                scale = obj.attrs.get("CLASS") == b"DIMENSION_SCALE"
+                if obj.dtype.kind == "f" and not scale:
                     assert np.isnan(obj.attrs["_FillValue"]), name
+                if scale:
+                    assert "_FillValue" not in obj.attrs, name
         f.visititems(check)
-        for key in ("format_version", "moatsim_version", "git_revision", "seed", "scenario_text",
+        for key in ("Conventions", "format_version", "moatsim_version", "git_revision", "seed",
                     "command_line", "start_time", "n_scenarios", "paths"):
             assert key in f.attrs, key
+        assert int(f.attrs["format_version"]) == 2
+        assert "scenario_text" in f and "scenario_text" not in f.attrs
+
+
+def test_format_2_params_are_cf_names_read_back_by_key(grid_file, grid):
+    # /params in the file: no dots in names, the dotted key as `key`; load() gives them back
+    # under the dotted keys, text parameters as attributes, as format 1 had them.
+    with h5py.File(grid_file, "r") as f:
+        p = f["params"]
+        assert not [n for n in p if "." in n or "-" in n]
+        assert p["quality_gap_long_run"].attrs["key"] == b"quality_gap.long_run"
+        assert p["labs_closed_a_kind"].asstr()[()] == '"closed"'
+        text = f["scenario_text"].asstr()[()]
+        seed = f.attrs["seed"]
+    assert "quality_gap.long_run" in grid.params and "quality_gap_long_run" not in grid.params
+    assert string_param(grid.params.attrs["labs.closed-a.kind"]) == "closed"
+    assert grid.attrs["scenario_text"] == text and 'name = "pytest-grid"' in text
+    assert int(grid.attrs["seed"]) == int(seed) == 20261201
+
+
+# A file of format 1 (time in years, dotted /params names, text parameters and the scenario
+# text as attributes, 64-bit seed), written by moatsim at git f1322d9 from data/grid.cfg with
+# --paths 4 --set enterprises.count=40 --set horizon_years=0.5 (6 monthly steps).
+V1_FILE = DATA / "v1_grid.h5"
+# parameters added to the table after the revision that wrote V1_FILE
+NEW_SINCE_V1_FILE = {"enterprises.host_similarity"}
+
+
+def test_format_1_file_loads_as_format_2(grid):
+    with h5py.File(V1_FILE, "r") as f:
+        assert int(f.attrs["format_version"]) == 1 and f.attrs["seed"].dtype == np.uint64
+        assert "quality_gap.long_run" in f["params"] and "scenario_text" in f.attrs
+        years = f["market/time"][()]
+        gap = f["params/quality_gap.long_run"][()]
+    with analysis.load(V1_FILE) as v1:
+        np.testing.assert_allclose(v1.time, np.arange(6) / STEPS_PER_YEAR, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(v1.time, years)
+        assert v1.swept == grid.swept and v1.sweep_method == "grid"
+        np.testing.assert_array_equal(v1.param("quality_gap.long_run"), gap)
+        assert string_param(v1.params.attrs["labs.closed-a.kind"]) == "closed"
+        assert 'name = "pytest-grid"' in v1.attrs["scenario_text"]
+        assert int(v1.attrs["seed"]) == 20261201
+        # the same views as a format 2 file: dims, coordinates, names
+        assert v1.market["premium_flagship_quantile"].dims == grid.market["premium_flagship_quantile"].dims
+        # the same parameters, but for those added to the table since f1322d9 (a file of that
+        # revision cannot hold them)
+        assert set(v1.params.data_vars) <= set(grid.params.data_vars)
+        assert set(grid.params.data_vars) - set(v1.params.data_vars) <= NEW_SINCE_V1_FILE
+        assert set(v1.params.attrs) - {"swept_variables"} <= set(grid.params.attrs)
+        assert v1.horizon("share_closed").sizes["scenario"] == 4
+
+
+def test_time_years_of_both_formats():
+    # Hand values: 360-day years, days 0, 30, ..., 330 are 0, 1/12, ..., 11/12 years.
+    days = np.arange(12) * 30.0
+    np.testing.assert_allclose(time_in_years(days, "days since 2026-01-01 00:00:00"),
+                               np.arange(12) / 12, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(time_in_years([0.5, 1.0], "years"), [0.5, 1.0])
 
 
 def test_tidy_dataframe(grid):

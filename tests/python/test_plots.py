@@ -26,6 +26,11 @@ def h5(path, name):
         return f[name][()]
 
 
+def param_var(key):
+    """The /params variable of a dotted key (its CF name, docs/output.md)."""
+    return "params/" + key.replace(".", "_").replace("-", "_")
+
+
 def drawn_lines(ax):
     return [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 0]
 
@@ -34,7 +39,7 @@ def test_fan_chart(grid, grid_file):
     fig = plots.fan_chart(grid, "premium_flagship")
     axes = fig.axes
     assert len(axes) == grid.n_scenarios
-    t = h5(grid_file, "market/time")
+    t = h5(grid_file, "market/time") / 360.0  # days of 360-day years -> years (docs/output.md)
     q = h5(grid_file, "market/premium_flagship_quantile")  # (scenario, quantile, time)
     mean = h5(grid_file, "market/premium_flagship_mean")
     for s, ax in enumerate(axes):
@@ -144,7 +149,7 @@ def test_tornado_spearman(design, request):
     y = h5(path, "market/premium_flagship_mean")[:, -1]
     widths = {lab: bar.get_width() for lab, bar in zip(labels, bars)}
     for key in labels:
-        x = h5(path, f"params/{key}")
+        x = h5(path, param_var(key))
         assert widths[key] == pytest.approx(slow_spearman(x, y), abs=1e-12)
     # sorted by influence, largest on top (the last bar)
     assert [abs(w) for w in widths.values()] == sorted(abs(w) for w in widths.values())
@@ -153,7 +158,7 @@ def test_tornado_spearman(design, request):
 def test_tornado_standardized_regression(lhs, lhs_file):
     coef = plots.sensitivity(lhs, "share_closed", method="src")
     # slow version: normal equations on z-scores
-    X = np.column_stack([h5(lhs_file, f"params/{k}") for k, _, _ in LHS_AXES])
+    X = np.column_stack([h5(lhs_file, param_var(k)) for k, _, _ in LHS_AXES])
     y = h5(lhs_file, "market/share_closed_mean")[:, -1]
     Z = (X - X.mean(0)) / X.std(0)
     zy = (y - y.mean()) / y.std()

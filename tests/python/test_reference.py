@@ -242,3 +242,57 @@ def test_no_war_restarts_in_the_step_one_ends(tmp_path):
     res = R.run_path(d)
     worst = {k: v for k, v in R.differences(d, res).items() if not v <= RTOL}
     assert not worst, worst
+
+
+# Nested logit over the hosts of each open model (MODEL.md §5-6) at host_similarity 0.8: the
+# NumPy reference's nested shares, generalized zeta map and nested Newton Jacobian against the C
+# kernel, on the small baseline.
+NESTED = SMALL + ["enterprises.host_similarity=0.8"]
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory):
+    return dump(tmp_path_factory.mktemp("nested"), NESTED)
+
+
+def test_nested_step0_matches(nested):
+    """Step 0 at sigma = 0.8: from 1.5 c NumPy reaches the C prices, they are a fixed point of the
+    NumPy generalized zeta map, and the C shares are NumPy's nested-logit shares."""
+    sc, ot, base, alpha, weight, cost, cols = step0_market(nested)
+    s0 = nested["step0"]
+    assert s0["converged"] == 1
+    nests = ot.nests(sc, cols["outside"])
+    assert ot.host_nest.sum() == 3 and np.allclose(nests[1][:ot.n_nests][ot.host_nest], 0.2, rtol=0, atol=1e-15)
+    fixed, seller, owner = cols["fixed"], cols["seller"], cols["owner"]
+    start = np.where(fixed, cost, 1.5 * cost)
+    p, _, converged = R.solve_prices(base, alpha, weight, cost, seller, owner, fixed, start,
+                                     sc["pricing.tolerance"], int(sc["pricing.max_iterations"]), nests)
+    assert converged
+    assert rel_err(p, s0["price"]) < RTOL
+    c_price = np.array(s0["price"])
+    rows = weight > 0
+    g = R.zeta_map(base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows], c_price, cost,
+                   seller, owner, ~fixed, nests)
+    assert rel_err(g, c_price) < RTOL
+    c_shares = np.array(s0["shares"]).reshape(-1, base.shape[1])
+    mine = R.choice_shares(base, alpha, c_price, nests)
+    assert np.array_equal(mine == 0, c_shares == 0)
+    assert np.max(np.abs(mine - c_shares)) < RTOL
+    # hosts of the same weights are close substitutes: the nested markups of the clouds are below
+    # the plain-logit ones at the same costs
+    plain, _, _ = R.solve_prices(base, alpha, weight, cost, seller, owner, fixed, start,
+                                 sc["pricing.tolerance"], int(sc["pricing.max_iterations"]))
+    clouds = np.nonzero(ot.kind == R.CLOUD)[0]
+    assert np.all(c_price[clouds] - cost[clouds] < plain[clouds] - cost[clouds])
+
+
+def test_nested_path_matches(nested):
+    """The whole small baseline path at sigma = 0.8: every metric, and the same iterations a step
+    on at least 90 % of the steps (the two solvers follow the same rules)."""
+    res = R.run_path(nested)
+    worst = {k: v for k, v in R.differences(nested, res).items() if not v <= RTOL}
+    assert not worst, worst
+    r = nested["results"]
+    c = R.Results.split(np.array(r["values"], float), r, res.T, res.L, res.K)["market"].reshape(res.market.shape)
+    i = r["market_names"].index("pricing_iterations")
+    assert np.mean(res.market[i] == c[i]) >= 0.9, list(zip(res.market[i], c[i]))
