@@ -1,8 +1,8 @@
 # moatsim — build, test, run, bench, install.
 #   make            build bin/moatsim
 #   make run        install missing packages, build, run the baseline, print its summary
-#   make test       unit tests (plain and with SANITIZE=1), integration and Python tests, and
-#                   the MPI test (make MPI=1) when mpicc exists
+#   make test       unit tests (plain and with SANITIZE=1), integration and Python tests, the
+#                   MPI test (make MPI=1) when mpicc exists, and the Slurm test (as root)
 #   make bench      benchmarks that print figures
 # Variables: OPT= optimisation flags, SANITIZE=1 (ASan + UBSan), MPI=1 (build with mpicc),
 #            PREFIX, DESTDIR (install), PYTHON (default /usr/bin/python3).
@@ -111,17 +111,18 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests
+	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory MPI=1 all; fi
 	@$(MAKE) --no-print-directory integration-tests
 	@$(MAKE) --no-print-directory python-tests
-	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory MPI=1 all && \
-	  echo "== tests/integration/mpi.sh (MPI build)" && \
-	  MOATSIM_MPI=build/release-mpi/moatsim PYTHON=$(PYTHON) sh tests/integration/mpi.sh; fi
 
 unit-tests: $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; OMP_NUM_THREADS=2 ./$$t; done
 
+# mpi.sh and slurm.sh's MPI job use the MPI build when it exists (make test builds it first).
+MOATSIM_MPI ?= $(wildcard build/release-mpi/moatsim)
 integration-tests: $(BIN)
-	@set -e; for t in tests/integration/*.sh; do echo "== $$t"; MOATSIM=./$(BIN) PYTHON=$(PYTHON) sh $$t; done
+	@set -e; for t in tests/integration/*.sh; do echo "== $$t"; \
+	  MOATSIM=./$(BIN) MOATSIM_MPI=$(MOATSIM_MPI) PYTHON=$(PYTHON) sh $$t; done
 
 python-tests: $(BIN)
 	@if ls tests/python/test_*.py >/dev/null 2>&1; then \
@@ -140,6 +141,8 @@ install: $(BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/moatsim
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/moatsim/
 	install -m 644 scenarios/*.cfg $(DESTDIR)$(PREFIX)/share/moatsim/scenarios/
+	install -d $(DESTDIR)$(PREFIX)/share/moatsim/slurm
+	install -m 755 scripts/slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/moatsim/slurm/
 	install -d $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis
 	install -m 644 analysis/*.py $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/
 

@@ -5,7 +5,7 @@ set -eu
 DEB_PKGS="gcc make pkg-config libgsl-dev libhdf5-dev hdf5-tools libconfig-dev libcmocka-dev
 netcdf-bin cdo nco openmpi-bin libopenmpi-dev python3 python3-numpy python3-h5py python3-xarray
 python3-netcdf4 python3-h5netcdf python3-pandas python3-matplotlib python3-scipy python3-pytest
-python3-nbclient python3-nbformat python3-ipykernel"
+python3-nbclient python3-nbformat python3-ipykernel slurm-wlm munge"
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   missing=""
@@ -29,7 +29,7 @@ moatsim: automatic installation supports Debian and Ubuntu (apt-get). Install th
   Fedora/RHEL (dnf): gcc make pkgconf-pkg-config gsl-devel hdf5-devel hdf5 libconfig-devel
       libcmocka-devel netcdf cdo nco openmpi-devel python3-numpy python3-h5py python3-xarray
       python3-netcdf4 python3-h5netcdf python3-pandas python3-matplotlib python3-scipy
-      python3-pytest python3-nbclient python3-ipykernel
+      python3-pytest python3-nbclient python3-ipykernel slurm slurm-slurmctld slurm-slurmd munge
   macOS (brew): gsl hdf5 libconfig cmocka netcdf cdo nco open-mpi pkg-config libomp python
       (then: python3 -m pip install h5py xarray netcdf4 h5netcdf pandas matplotlib scipy pytest nbclient ipykernel)
 MSG

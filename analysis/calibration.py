@@ -868,8 +868,15 @@ def comparison_table(singles: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _sensitivity_design(path: str) -> bool:
+    """A saltelli or morris sweep: its answer is `moatsim sensitivity` (docs/scenarios.md has its
+    own section, with the command that regenerates it), not a headline table."""
+    with open(path, encoding="utf-8") as f:
+        return re.search(r'method\s*=\s*"(saltelli|morris)"', f.read()) is not None
+
+
 def cmd_scenarios(args) -> int:
-    files = [BASELINE] + library_files()
+    files = [BASELINE] + [f for f in library_files() if not _sensitivity_design(f)]
     if args.only:
         files = [f for f in files if os.path.basename(f)[:-4] in args.only]
     sets = tuple(args.set or ())

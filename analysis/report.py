@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import plots  # noqa: E402
+from analysis import plots, report_sensitivity  # noqa: E402
 from analysis.load import Result, _as_text, load, string_param  # noqa: E402
 
 MAX_TABLE_COLUMNS = 8
@@ -230,7 +230,7 @@ def write(path: str, out_dir: str, scenario: int = 0) -> str:
             raise ValueError(f"--scenario {scenario}: the file has scenarios 0..{res.n_scenarios - 1}")
         table = headline(res)
         table.to_csv(os.path.join(out_dir, "headline.csv"), index=False)
-        figs = figures(res, out_dir, scenario)
+        figs = figures(res, out_dir, scenario) + report_sensitivity.figures(path, res, out_dir)
         name = string_param(res.params.attrs.get("name", os.path.basename(path)))
         parts = [
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",

@@ -289,7 +289,10 @@ static int parse_entries(loader_t *ld, const config_setting_t *list, int scope) 
 
 /* ---- sweep section (MODEL.md §11 `sweep`) ---- */
 
-static const char *const sweep_keys[] = {"method", "samples", "axes", "common_random_numbers", NULL};
+static const char *const sweep_keys[] = {"method",       "samples",
+                                         "axes",         "levels",
+                                         "second_order", "common_random_numbers",
+                                         NULL};
 static const char *const axis_keys[] = {"param", "values", "min", "max", "log", "low", "mid", "high", NULL};
 
 /* Unknown key in the sweep section: suggest the nearest of `known`. */
@@ -386,14 +389,15 @@ static int parse_axis(const loader_t *ld, const config_setting_t *g, moat_sweep_
 }
 
 static int sweep_method(const loader_t *ld, const config_setting_t *s, moat_sweep_t *sw) {
-  static const char *const names[] = {"grid", "list", "lhs", "sobol"};
+  static const char *const names[] = {"grid", "list", "lhs", "sobol", "saltelli", "morris"};
   const char *m = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : "";
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < 6; k++)
     if (strcmp(m, names[k]) == 0) {
       sw->method = MOAT_SWEEP_GRID + k;
       return MOAT_OK;
     }
-  return fail(ld, s, "sweep.method must be \"grid\", \"list\", \"lhs\" or \"sobol\"");
+  return fail(ld, s, "sweep.method must be \"grid\", \"list\", \"lhs\", \"sobol\", \"saltelli\" or "
+                     "\"morris\"");
 }
 
 static int sweep_axes(const loader_t *ld, const config_setting_t *s, moat_sweep_t *sw) {
@@ -432,11 +436,25 @@ static int parse_sweep(loader_t *ld, const config_setting_t *group) {
                ? MOAT_OK
                : fail(ld, s, "sweep.samples expects a whole number in [1, 10000000]");
       if (!st) sw->samples = (int)v;
+    } else if (strcmp(name, "levels") == 0) {
+      long long v = config_setting_get_int64(s);
+      int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
+      st = whole && v >= 2 && v <= 1000 && v % 2 == 0
+               ? MOAT_OK
+               : fail(ld, s, "sweep.levels expects an even whole number in [2, 1000] (Morris grid levels p)");
+      if (!st) sw->levels = (int)v;
+    } else if (strcmp(name, "second_order") == 0) {
+      st = config_setting_type(s) == CONFIG_TYPE_BOOL
+               ? MOAT_OK
+               : fail(ld, s, "sweep.second_order expects true or false, got %s", type_word(s));
+      if (!st) sw->second_order = config_setting_get_bool(s) != 0;
     } else
       st = unknown_in(ld, s, "sweep.", sweep_keys);
     if (st) return st;
   }
-  if (!have_method) return fail(ld, group, "sweep.method is missing: \"grid\", \"list\", \"lhs\" or \"sobol\"");
+  if (!have_method)
+    return fail(ld, group, "sweep.method is missing: \"grid\", \"list\", \"lhs\", \"sobol\", \"saltelli\" "
+                           "or \"morris\"");
   return MOAT_OK;
 }
 

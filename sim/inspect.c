@@ -72,6 +72,8 @@ static hid_t open_results(const char *cmd, const char *file, int *rc) {
   return f;
 }
 
+hid_t moat_cli_open_results(const char *cmd, const char *file, int *rc) { return open_results(cmd, file, rc); }
+
 /* ---- info --------------------------------------------------------------------------------- */
 
 /* Print a scalar or short attribute value. */
@@ -258,21 +260,7 @@ static double *read_slice(hid_t f, const char *path, hsize_t k, hsize_t *dims, i
 }
 
 /* A whole 1-D double dataset (coordinates); *n its length. */
-static double *read_1d(hid_t f, const char *path, hsize_t *n) {
-  hid_t ds = H5Dopen2(f, path, H5P_DEFAULT);
-  if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds);
-  *n = 0;
-  H5Sget_simple_extent_dims(sp, n, NULL);
-  H5Sclose(sp);
-  double *buf = malloc((*n ? *n : 1) * sizeof *buf);
-  if (buf && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-    free(buf);
-    buf = NULL;
-  }
-  H5Dclose(ds);
-  return buf;
-}
+static double *read_1d(hid_t f, const char *path, hsize_t *n) { return moat_h5_read_doubles(f, path, n); }
 
 /* Lab names and kinds (variable-length strings); returns the lab count or -1. */
 static int read_labs(hid_t f, char ***names, char ***kinds) {

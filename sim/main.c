@@ -18,6 +18,7 @@
 #include "moatsim/export.h"
 #include "moatsim/merge.h"
 #include "moatsim/model.h"
+#include "moatsim/progress.h"
 #include "moatsim/runner.h"
 #include "moatsim/scenario.h"
 #include "moatsim/signals.h"
@@ -51,6 +52,8 @@ static const char usage_top[] =
     "  merge PART.h5...      merge the shard files of one sweep into -o OUT.h5\n"
     "  export FILE.h5        write each group as a flat CF netCDF file into -o DIR (CDO, NCO)\n"
     "  report FILE.h5        write a report of a results file\n"
+    "  sensitivity FILE.h5   Sobol or Morris indices of outputs over a sweep's parameters\n"
+    "  discover FILE.h5      PRIM boxes of parameters where a condition on an output holds\n"
     "  version               print version, git revision, compiler and libraries\n"
     "\n"
     "'moatsim COMMAND --help' describes a command's options.\n"
@@ -169,39 +172,6 @@ static void join_command_line(int argc, char **argv, char *buf, size_t len) {
   }
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Progress on stderr: one redrawn line on a terminal, a line per scenario otherwise. */
-typedef struct progress {
-  int tty, quiet, drawn;
-  size_t k, n_scen, paths, done_before; /* scenario, scenarios, its paths, paths of earlier ones */
-  double start, last;                   /* seconds (monotonic) */
-} progress_t;
-
-static void progress_draw(void *ctx, size_t done) {
-  progress_t *p = ctx;
-  double t = now_s();
-  if (p->quiet || !p->tty || (done < p->paths && t - p->last < 0.25)) return;
-  p->last = t;
-  double all = (double)(p->done_before + done), rate = all / (t - p->start + 1e-9);
-  double left = ((double)(p->n_scen - p->k) * (double)p->paths - (double)done) / (rate + 1e-300);
-  long s = (long)(left + 0.5);
-  fprintf(stderr, "\rscenario %zu/%zu  paths %zu/%zu  %.1f paths/s  %ld:%02ld:%02ld left\033[K",
-          p->k + 1, p->n_scen, done, p->paths, rate, s / 3600, s / 60 % 60, s % 60);
-  p->drawn = 1;
-}
-
-static void progress_scenario_done(progress_t *p, double seconds) {
-  p->done_before += p->paths;
-  if (p->quiet || p->tty) return;
-  fprintf(stderr, "moatsim run: scenario %zu/%zu done: %zu paths in %.2f s (%.1f paths/s)\n",
-          p->k + 1, p->n_scen, p->paths, seconds, (double)p->paths / (seconds + 1e-9));
-}
-
 /* ---- running scenarios: computed on any rank, stored by the writing rank (rank 0) ---------- */
 
 typedef struct run_ctx {
@@ -211,14 +181,14 @@ typedef struct run_ctx {
   double *paths;       /* its path results, capacity cap doubles */
   size_t cap;
   moat_writer_t *w;    /* writing rank only */
-  progress_t *pg;
+  moat_progress_t *pg;
   double write_s, t0;  /* seconds in HDF5 writes; start of the scenario being computed */
 } run_ctx_t;
 
 /* Run and summarize scenario k into res (the dispatcher's compute). */
 static int compute_one(void *ctx, size_t k, moat_scenario_result_t *res, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
-  c->t0 = now_s();
+  c->t0 = moat_progress_now();
   int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
   if (st != MOAT_OK) return st;
   moat_scenario_layout(c->sc, &res->lay);
@@ -231,8 +201,8 @@ static int compute_one(void *ctx, size_t k, moat_scenario_result_t *res, char *e
     }
     c->paths = grown, c->cap = need;
   }
-  c->pg->k = k, c->pg->paths = n_paths;
-  st = moat_runner_run(c->r, c->sc, k, c->paths, NULL, progress_draw, c->pg, err, errlen);
+  moat_progress_scenario(c->pg, k, n_paths);
+  st = moat_runner_run(c->r, c->sc, k, c->paths, NULL, moat_progress_path, c->pg, err, errlen);
   if (st == MOAT_OK)
     st = moat_summary_init(&res->s, per_path, c->sc->output.quantiles, c->sc->output.n_quantiles, err, errlen);
   if (st != MOAT_OK) return st;
@@ -241,18 +211,18 @@ static int compute_one(void *ctx, size_t k, moat_scenario_result_t *res, char *e
     moat_summary_clear(&res->s);
     return st;
   }
-  res->paths = c->paths, res->n_paths = n_paths, res->seconds = now_s() - c->t0;
+  res->paths = c->paths, res->n_paths = n_paths, res->seconds = moat_progress_now() - c->t0;
   return MOAT_OK;
 }
 
 /* Write a finished scenario (the dispatcher's store). */
 static int store_one(void *ctx, const moat_scenario_result_t *res, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
-  double t1 = now_s();
+  double t1 = moat_progress_now();
   int st = moat_writer_write_scenario(c->w, res->k, &res->lay, &res->s, res->paths, res->n_paths, err, errlen);
-  c->write_s += now_s() - t1;
-  c->pg->k = res->k, c->pg->paths = res->n_paths;
-  if (st == MOAT_OK) progress_scenario_done(c->pg, res->seconds);
+  c->write_s += moat_progress_now() - t1;
+  moat_progress_scenario(c->pg, res->k, res->n_paths);
+  if (st == MOAT_OK) moat_progress_scenario_done(c->pg, res->seconds);
   return st;
 }
 
@@ -309,13 +279,13 @@ static int open_results(const moat_config_t *cfg, const moat_run_options_t *opt,
 /* Writing rank: finish the file, or keep FILE.partial for --resume, or remove it; report.
  * Returns the exit code. */
 static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, const char *file,
-                         const char *cmdline, size_t n_pending, int threads, char *err, size_t errlen) {
-  double wall = now_s() - c->pg->start, t1 = now_s();
+                         const char *cmdline, int threads, char *err, size_t errlen) {
+  double wall = moat_progress_now() - c->pg->start, t1 = moat_progress_now();
   if (st == MOAT_OK) st = moat_writer_finish(c->w, wall, err, errlen);
   else if (st == MOAT_EINTR || opt->resume) moat_writer_suspend(c->w);
   else moat_writer_abort(c->w);
-  c->write_s += now_s() - t1;
-  if (c->pg->drawn) fputc('\n', stderr);
+  c->write_s += moat_progress_now() - t1;
+  moat_progress_end(c->pg);
   if (st == MOAT_EINTR) {
     int sig = moat_signals_pending();
     fprintf(stderr, "moatsim run: %s; '%s.partial' keeps every finished scenario: continue with\n  %s%s%s\n",
@@ -327,19 +297,15 @@ static int close_results(run_ctx_t *c, int st, const moat_run_options_t *opt, co
     fprintf(stderr, "moatsim run: %s\n", err);
     return exit_code(st);
   }
-  const moat_scenario_t *b = &c->cfg->base;
-  printf("wrote %s: %zu scenario%s", file, n_pending, n_pending == 1 ? "" : "s");
-  if (opt->shard_count > 1) printf(" (shard %d/%d)", opt->shard_index, opt->shard_count);
-  if (moat_dispatch_size() > 1) printf(" on %d MPI ranks", moat_dispatch_size());
-  printf(", %d paths each, %d thread%s, %.2f s (HDF5 writing %.3f s)\n", b->paths, threads,
-         threads == 1 ? "" : "s", wall, c->write_s);
+  moat_progress_print_summary(c->pg, stdout, file, c->cfg->base.paths, threads, moat_dispatch_size(), wall,
+                              c->write_s);
   return EXIT_OK;
 }
 
 /* Create (or reopen) the results file, run the scenarios into it, finish it; returns the exit
  * code, the same on every MPI rank. */
 static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt, const char *file,
-                         const char *cmdline) {
+                         const char *cmdline, double heartbeat_s) {
   char err[MOAT_ERR_MAX] = "";
   size_t n_scen = moat_sweep_count(cfg), n_pending = 0;
   int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
@@ -350,18 +316,25 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
                           .threads = threads, .keep_paths = cfg->base.output.keep_paths};
   for (int a = 0; cfg->sweep.method != MOAT_SWEEP_NONE && a < cfg->sweep.n_axes; a++)
     d.swept[d.n_swept++] = cfg->sweep.axes[a].param;
-  progress_t pg = {isatty(STDERR_FILENO), opt->quiet || !writer, 0, 0, n_scen, 0, 0, now_s(), 0};
+  d.sweep_method = moat_sweep_method_name(cfg->sweep.method);
+  d.sweep_samples = cfg->sweep.samples;
+  d.sweep_levels = cfg->sweep.method == MOAT_SWEEP_MORRIS ? moat_sweep_levels(&cfg->sweep) : 0;
+  d.sweep_second_order = cfg->sweep.second_order;
+  /* moatsim sensitivity skips its noise correction when the scenarios share their draws. */
+  d.sweep_common_random_numbers = cfg->base.sweep.common_random_numbers;
+  moat_progress_t pg;
+  moat_progress_init(&pg, opt->quiet || !writer, heartbeat_s, n_scen, opt->shard_index, opt->shard_count);
   run_ctx_t c = {.cfg = cfg, .pg = &pg};
   uint8_t *pending = NULL;
   int st = writer ? open_results(cfg, opt, file, &d, &c.w, &pending, err, sizeof err) : MOAT_OK;
-  c.write_s = now_s() - pg.start;
+  c.write_s = moat_progress_now() - pg.start;
   for (size_t k = 0; pending && k < n_scen; k++) n_pending += pending[k];
-  if (st == MOAT_OK && !pg.quiet)
-    fprintf(stderr, "moatsim run: %s '%s.partial': %zu of %zu scenarios to run\n",
-            opt->resume ? "resuming" : "writing", file, n_pending, n_scen);
+  char partial[MOAT_PATH_MAX + 16];
+  snprintf(partial, sizeof partial, "%s.partial", file);
+  if (st == MOAT_OK) moat_progress_begin(&pg, partial, opt->resume, n_pending);
   if (moat_dispatch_agree(st) == MOAT_OK) st = run_scenarios(&c, threads, n_scen, pending, err, sizeof err);
   free(pending);
-  int rc = writer ? close_results(&c, st, opt, file, cmdline, n_pending, threads, err, sizeof err) : 0;
+  int rc = writer ? close_results(&c, st, opt, file, cmdline, threads, err, sizeof err) : 0;
   return moat_dispatch_agree(rc);
 }
 
@@ -394,6 +367,12 @@ static int cmd_run(int argc, char **argv) {
   moat_config_t cfg;
   int st = load_scenario(&opt, &cfg);
   if (st != MOAT_OK) rc = exit_code(st);
+  double heartbeat_s = MOAT_PROGRESS_INTERVAL_S; /* progress lines in batch logs (MOATSIM_PROGRESS_INTERVAL) */
+  char err[MOAT_ERR_MAX];
+  if (rc < 0 && moat_progress_interval_from_env(&heartbeat_s, err, sizeof err) != MOAT_OK) {
+    if (moat_dispatch_rank() == 0) fprintf(stderr, "moatsim run: %s\n", err);
+    rc = EXIT_USAGE;
+  }
 
   /* 2. The results file (rank 0): refused before any work if it exists (without --force) or its
    * directory does not; --resume needs FILE.partial. */
@@ -402,7 +381,7 @@ static int cmd_run(int argc, char **argv) {
     rc = opt.resume ? check_resume(file) : check_output(file, opt.force);
   rc = moat_dispatch_agree(rc);
   /* 3. Expand the sweep, run the paths of each scenario, summarize, write. */
-  if (rc < 0) rc = run_and_write(&cfg, &opt, file, cmdline);
+  if (rc < 0) rc = run_and_write(&cfg, &opt, file, cmdline, heartbeat_s);
   if (st == MOAT_OK) moat_config_clear(&cfg);
   moat_dispatch_finalize();
   return rc;
@@ -522,6 +501,8 @@ static const command_t commands[] = {
     {"merge", moat_cmd_merge},
     {"export", moat_cmd_export},
     {"report", moat_cmd_report},
+    {"sensitivity", moat_cmd_sensitivity},
+    {"discover", moat_cmd_discover},
     {"version", cmd_version},
 };
 

@@ -1,4 +1,5 @@
-/* sweep.c — sweep designs (grid, list, Latin hypercube, Sobol, presets), expanded one scenario at a time. */
+/* sweep.c — sweep designs (grid, list, Latin hypercube, Sobol, Saltelli, Morris, presets), expanded
+ * one scenario at a time. */
 #include "moatsim/sweep.h"
 
 #include <math.h>
@@ -21,16 +22,32 @@ static const char *method_name(int method) {
   case MOAT_SWEEP_LIST: return "list";
   case MOAT_SWEEP_LHS: return "lhs";
   case MOAT_SWEEP_SOBOL: return "sobol";
+  case MOAT_SWEEP_SALTELLI: return "saltelli";
+  case MOAT_SWEEP_MORRIS: return "morris";
   default: return "none";
   }
 }
 
-static int is_sampled(int method) { return method == MOAT_SWEEP_LHS || method == MOAT_SWEEP_SOBOL; }
+const char *moat_sweep_method_name(int method) { return method_name(method); }
+
+/* Designs that sample the unit cube and map it through each axis's range or preset. */
+static int is_sampled(int method) { return method >= MOAT_SWEEP_LHS && method <= MOAT_SWEEP_MORRIS; }
+
+size_t moat_sweep_saltelli_block(int k, int second_order) {
+  return (size_t)(second_order ? 2 * k + 2 : k + 2);
+}
+
+int moat_sweep_levels(const moat_sweep_t *sw) { return sw->levels > 0 ? sw->levels : 4; }
+
+double moat_sweep_morris_delta(int levels) { return (double)levels / (2.0 * (levels - 1)); }
 
 size_t moat_sweep_count(const moat_config_t *cfg) {
   const moat_sweep_t *sw = &cfg->sweep;
   if (sw->method == MOAT_SWEEP_NONE || sw->n_axes == 0) return 1;
-  if (is_sampled(sw->method)) return sw->samples > 0 ? (size_t)sw->samples : 0;
+  size_t samples = sw->samples > 0 ? (size_t)sw->samples : 0;
+  if (sw->method == MOAT_SWEEP_SALTELLI) return samples * moat_sweep_saltelli_block(sw->n_axes, sw->second_order);
+  if (sw->method == MOAT_SWEEP_MORRIS) return samples * (size_t)(sw->n_axes + 1);
+  if (is_sampled(sw->method)) return samples;
   if (sw->method == MOAT_SWEEP_LIST) return sw->axes[0].n_values > 0 ? (size_t)sw->axes[0].n_values : 0;
   size_t n = 1;
   for (int a = 0; a < sw->n_axes; a++) {
@@ -79,9 +96,64 @@ static uint64_t permute(uint64_t k, uint64_t n, uint64_t key) {
   return x;
 }
 
-/* Coordinate `axis` of point `index` of the unit-cube design, in (0, 1). */
+/* Coordinate `coord` of point `index` (from the first) of GSL's Sobol sequence in `dims`
+ * dimensions. GSL's generator is sequential; the point is reached by stepping from the start,
+ * O(index * dims) per call: a few milliseconds for designs of thousands of points. GSL's first
+ * point is (0.5, ..., 0.5), not the origin, so no point is skipped. */
+static double sobol_coord(unsigned dims, size_t index, unsigned coord) {
+  gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, dims);
+  double point[2 * MOAT_SWEEP_SALTELLI_MAX_AXES];
+  if (!q) return NAN;
+  for (size_t i = 0; i <= index; i++) gsl_qrng_get(q, point);
+  gsl_qrng_free(q);
+  return point[coord];
+}
+
+/*
+ * Saltelli (2002, 2010): base row j of a 2k-dimensional Sobol sequence holds A_j (the first k
+ * coordinates) and B_j (the last k). Scenario j·block + r is A_j (r = 0), A_B^(i)_j = A_j with
+ * column i from B_j (r = 1 + i), with second order B_A^(i)_j = B_j with column i from A_j
+ * (r = 1 + k + i), and B_j (r = block − 1): SALib's order, so that a shard or a prefix of the
+ * file holds whole rows.
+ */
+static double saltelli_unit(const moat_sweep_t *sw, size_t index, int axis) {
+  int k = sw->n_axes;
+  size_t block = moat_sweep_saltelli_block(k, sw->second_order);
+  size_t j = index / block, r = index % block;
+  int from_b;
+  if (r == 0) from_b = 0;
+  else if (r == block - 1) from_b = 1;
+  else if (r <= (size_t)k) from_b = (size_t)axis == r - 1;
+  else from_b = (size_t)axis != r - 1 - (size_t)k;
+  return sobol_coord((unsigned)(2 * k), j, (unsigned)(from_b ? k + axis : axis));
+}
+
+/*
+ * Morris (1991) trajectory t = index / (k + 1), step m = index % (k + 1): a base point on the
+ * p-level grid {0, 1/(p−1), ..., 1}, drawn per axis among the p/2 levels l/(p−1) from which a
+ * step of Delta = p/(2(p−1)) stays in [0, 1]; a direction per axis (up: start low, move to
+ * low + Delta; down: the reverse); a random order of the axes. Step m has moved the axes whose
+ * place in the order is < m, so consecutive points differ in exactly one axis by ±Delta. All
+ * draws are keyed hashes of (seed, t, axis): any scenario is computed alone.
+ */
+static double morris_unit(const moat_config_t *cfg, size_t index, int axis) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  int p = moat_sweep_levels(sw);
+  uint64_t k = (uint64_t)sw->n_axes, t = (uint64_t)index / (k + 1), m = (uint64_t)index % (k + 1);
+  uint64_t key = hash3(cfg->base.seed, 0x4d4f52ULL /* "MOR" */, t);
+  uint64_t place = permute((uint64_t)axis, k, key);
+  double level = floor(unit_from(hash3(key, 0x6c6576ULL /* "lev" */, (uint64_t)axis)) * (p / 2));
+  double low = level / (p - 1), high = low + moat_sweep_morris_delta(p);
+  int up = (hash3(key, 0x646972ULL /* "dir" */, (uint64_t)axis) & 1) != 0;
+  int moved = m > place;
+  return up == moved ? high : low;
+}
+
+/* Coordinate `axis` of point `index` of the unit-cube design, in [0, 1]. */
 static double unit_value(const moat_config_t *cfg, size_t index, int axis) {
   const moat_sweep_t *sw = &cfg->sweep;
+  if (sw->method == MOAT_SWEEP_SALTELLI) return saltelli_unit(sw, index, axis);
+  if (sw->method == MOAT_SWEEP_MORRIS) return morris_unit(cfg, index, axis);
   if (sw->method == MOAT_SWEEP_LHS) {
     uint64_t n = (uint64_t)sw->samples;
     uint64_t key = hash3(cfg->base.seed, 0x4c4853ULL /* "LHS" */, (uint64_t)axis);
@@ -89,14 +161,7 @@ static double unit_value(const moat_config_t *cfg, size_t index, int axis) {
     double jitter = unit_from(hash3(key, 0x6a6974ULL /* "jit" */, (uint64_t)index));
     return ((double)stratum + jitter) / (double)n;
   }
-  /* Sobol: GSL's generator is sequential; point `index` is reached by stepping from the start.
-   * O(index * dims) per call, a few milliseconds for designs of thousands of points. */
-  gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)sw->n_axes);
-  double point[MOAT_MAX_AXES];
-  if (!q) return NAN;
-  for (size_t i = 0; i <= index; i++) gsl_qrng_get(q, point);
-  gsl_qrng_free(q);
-  return point[axis];
+  return sobol_coord((unsigned)sw->n_axes, index, (unsigned)axis);
 }
 
 /* Map a unit coordinate to the axis's value: uniform (or log-uniform) on [min, max], or the
@@ -133,7 +198,9 @@ double moat_sweep_value(const moat_config_t *cfg, size_t index, int axis) {
     return ax->values[rest % (size_t)ax->n_values];
   }
   case MOAT_SWEEP_LHS:
-  case MOAT_SWEEP_SOBOL: return axis_value_from_unit(ax, unit_value(cfg, index, axis));
+  case MOAT_SWEEP_SOBOL:
+  case MOAT_SWEEP_SALTELLI:
+  case MOAT_SWEEP_MORRIS: return axis_value_from_unit(ax, unit_value(cfg, index, axis));
   default: return NAN;
   }
 }
@@ -231,6 +298,38 @@ static int check_axis(const moat_config_t *cfg, int a, char *err, size_t errlen)
   return MOAT_OK;
 }
 
+/* The keys only some designs take (levels, second_order), and the sensitivity designs' limits. */
+static int check_design_keys(const moat_config_t *cfg, char *err, size_t errlen) {
+  const moat_sweep_t *sw = &cfg->sweep;
+  if (sw->levels != 0 && sw->method != MOAT_SWEEP_MORRIS) {
+    snprintf(err, errlen, "%s:%d: sweep.levels = %d applies to method = \"morris\" only (this sweep is "
+             "\"%s\"): remove it", cfg->path, sw->line, sw->levels, method_name(sw->method));
+    return MOAT_EINVAL;
+  }
+  if (sw->second_order && sw->method != MOAT_SWEEP_SALTELLI) {
+    snprintf(err, errlen, "%s:%d: sweep.second_order applies to method = \"saltelli\" only (this sweep "
+             "is \"%s\"): remove it", cfg->path, sw->line, method_name(sw->method));
+    return MOAT_EINVAL;
+  }
+  if (sw->method == MOAT_SWEEP_SALTELLI && sw->n_axes > MOAT_SWEEP_SALTELLI_MAX_AXES) {
+    snprintf(err, errlen, "%s:%d: a saltelli sweep has at most %d axes (its Sobol sequence has 2k "
+             "dimensions and GSL's stops at 40), got %d: screen with method = \"morris\" first",
+             cfg->path, sw->line, MOAT_SWEEP_SALTELLI_MAX_AXES, sw->n_axes);
+    return MOAT_EINVAL;
+  }
+  if (sw->method == MOAT_SWEEP_SALTELLI && sw->samples == 1) {
+    snprintf(err, errlen, "%s:%d: sweep.samples = 1: a saltelli sweep needs at least 2 base rows "
+             "(variances and bootstrap); 64 or more is usual", cfg->path, sw->line);
+    return MOAT_EINVAL;
+  }
+  if (sw->method == MOAT_SWEEP_MORRIS)
+    for (int a = 0; a < sw->n_axes; a++)
+      if (sw->axes[a].has_preset)
+        return axis_error(cfg, a, err, errlen, "a morris axis takes `min` and `max` (its grid spans the "
+                          "range), not a preset low/mid/high");
+  return MOAT_OK;
+}
+
 int moat_sweep_check(const moat_config_t *cfg, char *err, size_t errlen) {
   const moat_sweep_t *sw = &cfg->sweep;
   if (sw->method == MOAT_SWEEP_NONE) return MOAT_OK;
@@ -244,6 +343,8 @@ int moat_sweep_check(const moat_config_t *cfg, char *err, size_t errlen) {
              cfg->path, sw->line, sw->samples, MOAT_SWEEP_MAX_SCENARIOS, method_name(sw->method));
     return MOAT_EINVAL;
   }
+  int err_rc = check_design_keys(cfg, err, errlen);
+  if (err_rc != MOAT_OK) return err_rc;
   if (sw->method == MOAT_SWEEP_SOBOL && (unsigned)sw->n_axes > gsl_qrng_sobol->max_dimension) {
     snprintf(err, errlen, "%s:%d: sweep has %d axes but GSL's Sobol sequence supports at most %u "
              "dimensions: use method = \"lhs\", or fewer axes",

@@ -183,6 +183,22 @@ int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len) {
   return st;
 }
 
+double *moat_h5_read_doubles(hid_t loc, const char *name, hsize_t *n) {
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) return NULL;
+  hid_t sp = H5Dget_space(ds);
+  *n = 0;
+  H5Sget_simple_extent_dims(sp, n, NULL);
+  H5Sclose(sp);
+  double *buf = malloc((*n ? *n : 1) * sizeof *buf);
+  if (buf && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    free(buf);
+    buf = NULL;
+  }
+  H5Dclose(ds);
+  return buf;
+}
+
 typedef struct scale_name {
   char *buf;
   size_t len;

@@ -212,6 +212,20 @@ static int param_var(hid_t g, hid_t dim, const moat_writer_param_t *p, const cha
   return bad ? MOAT_EIO : MOAT_OK;
 }
 
+/* The design the scenarios come from (docs/output.md `/params`): what `moatsim sensitivity`
+ * needs to find A, B and A_B^(i), or the Morris trajectories, among the scenarios. */
+static int design_attrs(hid_t g, const moat_writer_desc_t *desc) {
+  const char *method = desc->sweep_method ? desc->sweep_method : "none";
+  return moat_h5_attr_text(g, "sweep_method", method) < 0 ||
+                 moat_h5_attr_int(g, "sweep_samples", desc->sweep_samples) < 0 ||
+                 moat_h5_attr_int(g, "sweep_levels", desc->sweep_levels) < 0 ||
+                 moat_h5_attr_int(g, "sweep_second_order", desc->sweep_second_order) < 0 ||
+                 moat_h5_attr_int(g, "sweep_common_random_numbers",
+                                  desc->sweep_common_random_numbers) < 0
+             ? -1
+             : 0;
+}
+
 /* Space-separated list of the swept keys (cf = 0) or of their variable names (cf = 1), in axis
  * order, malloc'ed. */
 static char *swept_list(const moat_writer_desc_t *desc, const moat_writer_scenarios_t *sc, int cf) {
@@ -243,7 +257,7 @@ int moat_writer_params(hid_t file, const moat_writer_desc_t *desc, const moat_wr
     dim = moat_h5_dim_create(g, "scenario", H5T_NATIVE_INT32, n, idx, NULL, "1",
                              "scenario index, in sweep order");
     if (dim < 0 || moat_h5_attr_text(g, "swept_params", swept) < 0 ||
-        moat_h5_attr_text(g, "swept_variables", swept_vars) < 0)
+        moat_h5_attr_text(g, "swept_variables", swept_vars) < 0 || design_attrs(g, desc) < 0)
       st = MOAT_EIO;
   }
   for (size_t i = 0; i < sc->n_params && st == MOAT_OK; i++) {

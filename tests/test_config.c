@@ -378,7 +378,7 @@ static void sweep_section(void **state) {
 
   load_fails(MINIMAL "sweep = { method = \"grid\"; axez = (); };\n", NULL, 0, at_line(4),
              "did you mean `sweep.axes`?", NULL);
-  load_fails(MINIMAL "sweep = { method = \"random\"; };\n", NULL, 0, "\"grid\", \"list\", \"lhs\" or \"sobol\"", NULL);
+  load_fails(MINIMAL "sweep = { method = \"random\"; };\n", NULL, 0, "\"grid\", \"list\", \"lhs\", \"sobol\", \"saltelli\" or \"morris\"", NULL);
   load_fails(MINIMAL "sweep = { axes = (); };\n", NULL, 0, "sweep.method is missing", NULL);
   load_fails(MINIMAL "sweep = { method = \"lhs\"; samples = 4; axes = ( { param = \"paths\"; min = 1; } ); };\n",
              NULL, 0, "only one of min and max", NULL);

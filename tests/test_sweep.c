@@ -197,6 +197,73 @@ static void presets_percentiles(void **state) {
 }
 
 /* Every bad design is refused at load with file:line, the key, the value and the rule. */
+
+/* Saltelli: N = 8 base rows, k = 3, with second order: 8 blocks of 2k + 2 = 8 scenarios. Row j
+ * of GSL's 6-dimensional Sobol sequence gives A (coordinates 0..2) and B (3..5); each block is
+ * A, A_B^(1..3) (A with column i from B), B_A^(1..3) (B with column i from A), B. */
+static void saltelli_blocks(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  load_ok(MINIMAL "sweep = { method = \"saltelli\"; samples = 8; second_order = true; axes = (\n"
+                  "  { param = \"quality_gap.long_run\"; min = 0.01; max = 0.5; },\n"
+                  "  { param = \"market.price_elasticity\"; min = 0.5; max = 2.5; },\n"
+                  "  { param = \"quality_gap.volatility\"; min = 0.0; max = 1.0; } ); };\n",
+          &cfg);
+  const double lo[] = {0.01, 0.5, 0.0}, width[] = {0.49, 2.0, 1.0};
+  assert_int_equal(moat_sweep_count(&cfg), 8 * 8);
+  assert_int_equal(moat_sweep_saltelli_block(3, 1), 8);
+  assert_int_equal(moat_sweep_saltelli_block(3, 0), 5);
+  gsl_qrng *q = gsl_qrng_alloc(gsl_qrng_sobol, 6);
+  assert_non_null(q);
+  for (size_t j = 0; j < 8; j++) {
+    double u[6];
+    gsl_qrng_get(q, u);
+    for (size_t r = 0; r < 8; r++)
+      for (int a = 0; a < 3; a++) {
+        int from_b = r == 7 || (r >= 1 && r <= 3 && a == (int)r - 1) || (r >= 4 && r <= 6 && a != (int)r - 4);
+        double want = lo[a] + width[a] * u[from_b ? 3 + a : a];
+        assert_true(fabs(moat_sweep_value(&cfg, j * 8 + r, a) - want) <= 1e-15);
+      }
+  }
+  gsl_qrng_free(q);
+  moat_config_clear(&cfg);
+}
+
+/* Morris: r = 20 trajectories of k + 1 = 4 points, p = 6 levels (Delta = 6/10 of the range).
+ * Every point is on the grid {0, 1/5, ..., 1} of each axis; consecutive points of a trajectory
+ * differ in exactly one axis, by exactly ±Delta, and each axis moves once per trajectory. */
+static void morris_trajectories(void **state) {
+  (void)state;
+  moat_config_t cfg;
+  load_ok(MINIMAL "sweep = { method = \"morris\"; samples = 20; levels = 6; axes = (\n"
+                  "  { param = \"quality_gap.long_run\"; min = 0.01; max = 0.51; },\n"
+                  "  { param = \"market.price_elasticity\"; min = 0.5; max = 1.5; },\n"
+                  "  { param = \"quality_gap.volatility\"; min = 0.0; max = 1.0; } ); };\n",
+          &cfg);
+  assert_int_equal(moat_sweep_count(&cfg), 20 * 4);
+  const double lo[] = {0.01, 0.5, 0.0}, width[] = {0.5, 1.0, 1.0}, delta = 6.0 / 10.0;
+  int moves_up = 0;
+  for (size_t t = 0; t < 20; t++) {
+    int moved[3] = {0, 0, 0};
+    for (size_t m = 0; m < 4; m++)
+      for (int a = 0; a < 3; a++) {
+        double u = (moat_sweep_value(&cfg, t * 4 + m, a) - lo[a]) / width[a];
+        assert_true(fabs(u * 5 - round(u * 5)) < 1e-9 && u >= -1e-12 && u <= 1 + 1e-12);
+        if (m == 0) continue;
+        double prev = (moat_sweep_value(&cfg, t * 4 + m - 1, a) - lo[a]) / width[a];
+        if (fabs(u - prev) < 1e-12) continue;
+        assert_true(fabs(fabs(u - prev) - delta) < 1e-9);
+        moved[a]++;
+        moves_up += u > prev;
+      }
+    assert_int_equal(moved[0] + moved[1] + moved[2], 3);
+    assert_true(moved[0] == 1 && moved[1] == 1 && moved[2] == 1);
+  }
+  /* directions are drawn, not fixed: 60 moves, each up with probability 1/2 (binomial sd 3.9) */
+  assert_true(moves_up > 10 && moves_up < 50);
+  moat_config_clear(&cfg);
+}
+
 static void bad_designs(void **state) {
   (void)state;
   char line5[96];
@@ -252,12 +319,33 @@ static void bad_designs(void **state) {
   snprintf(want, sizeof want, "has %u axes but GSL's Sobol sequence supports at most %u", dims, dims - 1);
   load_fails(text, want, "use method = \"lhs\"", NULL);
   free(text);
+  /* design keys on the wrong design, morris with presets, odd levels, too many saltelli axes */
+  load_fails(MINIMAL "sweep = { method = \"lhs\"; samples = 4; levels = 4;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "sweep.levels = 4 applies to method = \"morris\" only", NULL);
+  load_fails(MINIMAL "sweep = { method = \"morris\"; samples = 4; second_order = true;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "sweep.second_order applies to method = \"saltelli\" only", NULL);
+  load_fails(MINIMAL "sweep = { method = \"morris\"; samples = 4; levels = 5;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "sweep.levels expects an even whole number", NULL);
+  load_fails(MINIMAL "sweep = { method = \"morris\"; samples = 4;\n axes = ( { param = \"quality_gap.long_run\"; low = 0.01; mid = 0.02; high = 0.05; } ); };\n",
+             line5, "a morris axis takes `min` and `max`", NULL);
+  load_fails(MINIMAL "sweep = { method = \"saltelli\"; samples = 1;\n axes = ( { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; } ); };\n",
+             "a saltelli sweep needs at least 2 base rows", NULL);
+  text = malloc(cap);
+  assert_non_null(text);
+  n = (size_t)snprintf(text, cap, MINIMAL "sweep = { method = \"saltelli\"; samples = 8; axes = (\n");
+  for (unsigned a = 0; a < MOAT_SWEEP_SALTELLI_MAX_AXES + 1; a++)
+    n += (size_t)snprintf(text + n, cap - n, "%s { param = \"quality_gap.long_run\"; min = 0.01; max = 0.05; }\n",
+                          a ? "," : "");
+  snprintf(text + n, cap - n, "); };\n");
+  load_fails(text, "a saltelli sweep has at most 20 axes", NULL);
+  free(text);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(grid_order),  cmocka_unit_test(list_rows),           cmocka_unit_test(lhs_strata),
       cmocka_unit_test(sobol_is_gsl), cmocka_unit_test(presets_percentiles), cmocka_unit_test(bad_designs),
+      cmocka_unit_test(saltelli_blocks), cmocka_unit_test(morris_trajectories),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   if (tmp_path[0]) remove(tmp_path);

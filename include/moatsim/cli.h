@@ -51,5 +51,15 @@ int moat_cmd_info(int argc, char **argv);
 int moat_cmd_summary(int argc, char **argv);
 int moat_cmd_merge(int argc, char **argv);
 int moat_cmd_report(int argc, char **argv);
+/* sensitivity and discover in sim/analysis_cmd.c. */
+int moat_cmd_sensitivity(int argc, char **argv);
+int moat_cmd_discover(int argc, char **argv);
+
+/* Open a results file read-only for command `cmd` (sim/inspect.c): the HDF5 file id, or a
+ * negative value after printing why (missing, not HDF5, not a moatsim file) with *rc the exit
+ * code. The caller includes <hdf5.h> for hid_t. */
+#ifdef H5_VERS_MAJOR
+hid_t moat_cli_open_results(const char *cmd, const char *file, int *rc);
+#endif
 
 #endif

@@ -180,7 +180,10 @@ enum moat_sweep_method {
   MOAT_SWEEP_GRID,     /* Cartesian product of each axis's values; last axis fastest */
   MOAT_SWEEP_LIST,     /* zipped: scenario k takes values[k] of every axis */
   MOAT_SWEEP_LHS,      /* Latin hypercube of `samples` points */
-  MOAT_SWEEP_SOBOL     /* first `samples` points of the Sobol sequence */
+  MOAT_SWEEP_SOBOL,    /* first `samples` points of the Sobol sequence */
+  MOAT_SWEEP_SALTELLI, /* Saltelli design: `samples` base rows of a 2k-dim Sobol sequence, each
+                          giving A, the k matrices A_B^(i) (and B_A^(i)), B (MODEL.md §13) */
+  MOAT_SWEEP_MORRIS    /* Morris: `samples` trajectories of k + 1 points on a `levels`-level grid */
 };
 
 typedef struct moat_sweep_axis {
@@ -196,8 +199,10 @@ typedef struct moat_sweep_axis {
 } moat_sweep_axis_t;
 
 typedef struct moat_sweep {
-  int method; /* enum moat_sweep_method */
-  int samples;
+  int method;       /* enum moat_sweep_method */
+  int samples;      /* lhs/sobol: points; saltelli: base rows N; morris: trajectories r */
+  int levels;       /* morris: grid levels p (even, >= 2; 0 in the file means 4) */
+  int second_order; /* saltelli: also the k matrices B_A^(i), for second-order indices */
   int line;
   int n_axes;
   moat_sweep_axis_t axes[MOAT_MAX_AXES];

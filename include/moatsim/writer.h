@@ -35,6 +35,11 @@ typedef struct moat_writer_desc {
   int keep_paths;           /* also write /paths */
   int n_swept;              /* swept parameters, in axis order */
   const char *swept[MOAT_MAX_AXES];
+  const char *sweep_method; /* design name ("grid", ..., "saltelli", "morris"); NULL: "none" */
+  int sweep_samples;        /* design parameters as the file states them (0 when not used) */
+  int sweep_levels;
+  int sweep_second_order;
+  int sweep_common_random_numbers; /* 1: path p of every scenario drew the same uniforms */
 } moat_writer_desc_t;
 
 typedef struct moat_writer moat_writer_t;

@@ -35,6 +35,10 @@ int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
 /* A fixed-length text attribute of any length, malloc'ed (caller frees), or NULL. */
 char *moat_h5_attr_text_alloc(hid_t obj, const char *name);
 
+/* A whole 1-D dataset `name` under loc as doubles (malloc'd, caller frees); *n its length.
+ * NULL when it cannot be read. */
+double *moat_h5_read_doubles(hid_t loc, const char *name, hsize_t *n);
+
 /* Name of the dimension scale attached to dimension `dim` of dataset ds into buf; 0 or negative. */
 int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len);
 

@@ -51,7 +51,7 @@ interrupt() {
   echo "  $name: stopped by SIG$sig with $n of 6 scenarios done"
   if $RUN --resume --quiet -o "$out" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "$name: --resume failed"; fi
   [ -e "$out.partial" ] && bad "$name: partial file left after resume"
-  grep -qF "$((6 - n)) scenario" "$tmp/out" && ok || bad "$name: resume did not run the $((6 - n)) missing scenarios"
+  grep -qF "$((6 - n)) of 6 scenarios written by this run; the file holds 6 of 6" "$tmp/out" && ok || bad "$name: resume did not run the $((6 - n)) missing scenarios"
   "$PYTHON" $COMPARE "$tmp/ref.h5" "$out" >"$tmp/cmp" 2>&1 && ok || {
     bad "$name: resumed file differs"
     cat "$tmp/cmp"

@@ -35,7 +35,7 @@ from analysis import calibration as cal
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SCEN = REPO / "scenarios"
 LIBRARY = ["gap-collapses", "gap-compounds", "price-war", "local-surge", "capital-crunch",
-           "export-controls", "sweep-gap-local", "uncertainty"]
+           "export-controls", "sweep-gap-local", "uncertainty", "drivers"]
 SINGLE = ["baseline", "gap-collapses", "gap-compounds", "price-war", "local-surge",
           "capital-crunch", "export-controls"]
 PATHS = 16  # paths of the start-of-run check
