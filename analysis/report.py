@@ -92,6 +92,8 @@ def headline(res: Result) -> pd.DataFrame:
         rows[f"{metric} (mean)"] = res.horizon(metric, "mean", "market").values
     if "unserved_share_mean" in res.market:  # files written before the outside option lack it
         rows["unserved_share (mean)"] = res.horizon("unserved_share", "mean", "market").values
+    if "hosting_margin_mean" in res.market:  # files written before model version 2 lack it
+        rows["hosting_margin (mean)"] = res.horizon("hosting_margin", "mean", "market").values
     for metric, title in CLOSED_METRICS:
         for lab, v in _closed_medians(res, metric).items():
             rows[f"{lab} {title} (median)"] = v

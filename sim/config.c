@@ -79,7 +79,6 @@ static const char *expected(int type) {
   case MOAT_PT_BOOL: return "true or false";
   case MOAT_PT_DLIST: return "a list of numbers such as [0.05, 0.5, 0.95]";
   case MOAT_PT_SLIST: return "a list of strings such as [\"cn\"]";
-  case MOAT_PT_KIND: return "\"closed\" or \"open\"";
   default: return "a string in double quotes";
   }
 }
@@ -165,9 +164,9 @@ static int assign(const loader_t *ld, const config_setting_t *s, const moat_para
     if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
     snprintf((char *)base + p->offset, p->size, "%s", str);
     return MOAT_OK;
-  case MOAT_PT_KIND:
+  case MOAT_PT_CHOICE:
     if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
-    *(int *)(void *)((char *)base + p->offset) = strcmp(str, "open") == 0 ? MOAT_LAB_OPEN : MOAT_LAB_CLOSED;
+    *(int *)(void *)((char *)base + p->offset) = moat_param_choice_index(p, str);
     return MOAT_OK;
   case MOAT_PT_BOOL:
     if (config_setting_type(s) != CONFIG_TYPE_BOOL) return wrong_type(ld, s, p, key);
@@ -441,6 +440,9 @@ static int parse_sweep(loader_t *ld, const config_setting_t *group) {
     int st;
     if (strcmp(name, moat_sweep_keys[MOAT_SK_METHOD].key) == 0) st = sweep_method(ld, s, sw), have_method = 1;
     else if (strcmp(name, moat_sweep_keys[MOAT_SK_AXES].key) == 0) st = sweep_axes(ld, s, sw);
+    else if (strcmp(name, moat_sweep_keys[MOAT_SK_CRN].key) == 0) /* a table row: --set and params see it */
+      st = assign(ld, s, moat_param_find(MOAT_PS_GLOBAL, "sweep.common_random_numbers"),
+                  &ld->cfg->base, "sweep.common_random_numbers");
     else if (strcmp(name, moat_sweep_keys[MOAT_SK_SAMPLES].key) == 0) {
       long long v = config_setting_get_int64(s);
       int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
@@ -499,7 +501,7 @@ static int set_number(const loader_t *ld, const moat_param_t *p, void *base, con
 /* Other types: read "v = <text>;" with libconfig (bare words are strings for string keys). */
 static int set_value(const loader_t *ld, const moat_param_t *p, void *base, const char *key,
                      const char *text) {
-  int bare = (p->type == MOAT_PT_STRING || p->type == MOAT_PT_KIND) && text[0] != '"';
+  int bare = (p->type == MOAT_PT_STRING || p->type == MOAT_PT_CHOICE) && text[0] != '"';
   size_t len = strlen(text) + 16;
   char *src = malloc(len);
   if (!src) return fail(ld, NULL, "out of memory");

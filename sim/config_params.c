@@ -30,7 +30,7 @@ static void range_text(const moat_param_t *p, char *out, size_t outlen) {
   snprintf(hi, sizeof hi, "%.*g", prec, p->max);
   switch (p->type) {
   case MOAT_PT_STRING: snprintf(out, outlen, "length <= %s", hi); break;
-  case MOAT_PT_KIND: snprintf(out, outlen, "closed, open"); break;
+  case MOAT_PT_CHOICE: moat_param_choice_text(p, 0, out, outlen); break;
   case MOAT_PT_BOOL: snprintf(out, outlen, "true, false"); break;
   case MOAT_PT_SLIST:
     snprintf(out, outlen, "<= %zu entries, length <= %zu", p->size, p->elem_size - 1);

@@ -362,6 +362,10 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
   double *unserved = H5Lexists(f, "/market/unserved_share_mean", H5P_DEFAULT) > 0
                          ? read_slice(f, "/market/unserved_share_mean", k, dims, &rank)
                          : NULL;
+  /* Files written before model version 2 lack hosting_margin: its row then shows "-". */
+  double *hosting = H5Lexists(f, "/market/hosting_margin_mean", H5P_DEFAULT) > 0
+                        ? read_slice(f, "/market/hosting_margin_mean", k, dims, &rank)
+                        : NULL;
   double *rerate = read_slice(f, "/labs/rerating_quantile", k, dims, &rank);
   double *dilution = read_slice(f, "/labs/dilution_quantile", k, dims, &rank);
   double *dcf = read_slice(f, "/labs/dcf_ratio_quantile", k, dims, &rank);
@@ -377,6 +381,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
     print_row(h, "closed revenue share (mean)", revenue, 1);
     print_row(h, "local share (mean)", local, 1);
     print_row(h, "unserved demand share (mean)", unserved, 1);
+    print_row(h, "hosting margin (mean)", hosting, 1);
     char label[128];
     for (int j = 0; j < L; j++) {
       if (strcmp(h->kind[j], "closed") != 0) continue;
@@ -392,7 +397,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
         printf(" %s %.3g", h->lab[j], i50 < 0 ? NAN : dcf[(size_t)i50 * (size_t)L + (size_t)j]);
     printf("\n");
   }
-  free(prem), free(closed), free(revenue), free(local), free(unserved), free(rerate), free(dilution), free(dcf);
+  free(prem), free(closed), free(revenue), free(local), free(unserved), free(hosting), free(rerate), free(dilution), free(dcf);
   return ok ? 0 : -1;
 }
 

@@ -380,6 +380,8 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   d.sweep_samples = cfg->sweep.samples;
   d.sweep_levels = cfg->sweep.method == MOAT_SWEEP_MORRIS ? moat_sweep_levels(&cfg->sweep) : 0;
   d.sweep_second_order = cfg->sweep.second_order;
+  /* moatsim sensitivity skips its noise correction when the scenarios share their draws. */
+  d.sweep_common_random_numbers = cfg->base.sweep.common_random_numbers;
   moat_progress_t pg;
   moat_progress_init(&pg, opt->quiet || !writer, heartbeat_s, n_scen, opt->shard_index, opt->shard_count);
   run_ctx_t c = {.cfg = cfg, .pg = &pg};

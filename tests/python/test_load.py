@@ -187,7 +187,9 @@ def test_format_2_params_are_cf_names_read_back_by_key(grid_file, grid):
 # --paths 4 --set enterprises.count=40 --set horizon_years=0.5 (6 monthly steps).
 V1_FILE = DATA / "v1_grid.h5"
 # parameters added to the table after the revision that wrote V1_FILE
-NEW_SINCE_V1_FILE = {"enterprises.host_similarity"}
+NEW_SINCE_V1_FILE = {"enterprises.host_similarity", "enterprises.value_price_elasticity",
+                     "price_compression.cost_per_quality_point", "labs.closed-a.training_returns",
+                     "labs.closed-b.training_returns"}
 
 
 def test_format_1_file_loads_as_format_2(grid):
