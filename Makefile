@@ -133,9 +133,13 @@ python-tests: $(BIN)
 	  MOATSIM=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python; \
 	fi
 
+# The benchmarks also run at -O2 (build/bench-O2) to show that the kernel's speed does not
+# depend on the optimisation level (tests/bench/run.sh, section (h)).
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
-	@sh tests/bench/run.sh ./$(BIN) $(B)/bench
+	@$(MAKE) --no-print-directory VARIANT=bench-O2 OPT=-O2 build/bench-O2/bench/bench_run \
+	  build/bench-O2/bench/bench_kernel
+	@BENCH_O2=build/bench-O2/bench sh tests/bench/run.sh ./$(BIN) $(B)/bench
 
 docs: $(BIN)
 	./$(BIN) params --format markdown > docs/parameters.md
@@ -147,8 +151,9 @@ install: $(BIN)
 	install -m 644 scenarios/*.cfg $(DESTDIR)$(PREFIX)/share/moatsim/scenarios/
 	install -d $(DESTDIR)$(PREFIX)/share/moatsim/slurm
 	install -m 755 scripts/slurm/*.sbatch $(DESTDIR)$(PREFIX)/share/moatsim/slurm/
-	install -d $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis
+	install -d $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/notebooks
 	install -m 644 analysis/*.py $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/
+	install -m 644 analysis/notebooks/*.ipynb $(DESTDIR)$(PREFIX)/share/moatsim/python/analysis/notebooks/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/moatsim

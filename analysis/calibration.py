@@ -28,8 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCENARIOS = os.path.join(ROOT, "scenarios")
+from analysis import resources
+
+# The repository (for the docs this module regenerates) and the scenario library, wherever the
+# package is installed (analysis.resources).
+ROOT = os.path.dirname(resources.PACKAGE)
+SCENARIOS = resources.scenarios_dir()
 BASELINE = os.path.join(SCENARIOS, "baseline.cfg")
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +214,7 @@ def check_library() -> list[str]:
     for path in library_files():
         got = set(differing_keys(base, flatten(read_cfg(path))))
         want = set(declared_keys(path))
-        rel = os.path.relpath(path, ROOT)
+        rel = os.path.join("scenarios", os.path.basename(path))
         # A sweep's axes count as declared when the file declares "sweep".
         if "sweep" in want:
             got = {k for k in got if not k.startswith("sweep.")}
@@ -294,11 +298,7 @@ def derive_library() -> list[str]:
 # --------------------------------------------------------------------------------------------
 # Running moatsim and reading its summaries.
 # --------------------------------------------------------------------------------------------
-def moatsim_binary() -> str:
-    exe = os.environ.get("MOATSIM") or os.path.join(ROOT, "bin", "moatsim")
-    if not os.path.exists(exe):
-        raise FileNotFoundError(f"{exe}: moatsim binary not found (run `make`, or set MOATSIM)")
-    return exe
+moatsim_binary = resources.moatsim_binary
 
 
 def run(cfg: str, out: str, paths: int | None = None, seed: int | None = None,
@@ -917,7 +917,7 @@ def cmd_check_library(args) -> int:
 
 def cmd_derive_library(args) -> int:
     for path in derive_library():
-        print(f"wrote {os.path.relpath(path, ROOT)}")
+        print(f"wrote {path}")
     return cmd_check_library(args)
 
 

@@ -135,6 +135,14 @@ def root_attrs(path: str, engine: str | None = None) -> dict:
     return attrs
 
 
+class MissingGroupError(KeyError):
+    """A group the file does not have ('paths/market' without --keep-paths); a KeyError whose
+    text reads as a sentence (KeyError's own str() quotes it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass
 class Result:
     """A moatsim result file: one xarray Dataset per group, with the swept parameters as
@@ -152,7 +160,24 @@ class Result:
 
     # -- access ----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> xr.Dataset:
+        if name not in self.groups:
+            have = ", ".join(self.groups)
+            if name.startswith("paths"):
+                raise MissingGroupError(
+                    f"{self.path} has no group /{name}: paths are kept only when the run asks for "
+                    "them (moatsim run --keep-paths, or output.keep_paths = true); the summaries "
+                    f"are in /market, /labs and /clouds (groups: {have})")
+            raise MissingGroupError(f"{self.path} has no group /{name} (groups: {have})")
         return self.groups[name]
+
+    @property
+    def done(self) -> np.ndarray:
+        """Per scenario: True when it was written (scenario_done = 1). A run stopped early, or
+        one shard of a sweep, leaves the others False (their values read as NaN)."""
+        market = self.groups["market"]
+        if "scenario_done" not in market:
+            return np.ones(self.n_scenarios, dtype=bool)
+        return market["scenario_done"].values == 1
 
     def __contains__(self, name: str) -> bool:
         return name in self.groups
@@ -304,7 +329,7 @@ class Result:
 
         Summary groups give one row per stat: 'mean', 'std', 'count' and 'q0.05' ... for the
         quantiles. A /paths group ('paths/labs') gives stat 'path' with a `path` column."""
-        ds = self.groups[group]
+        ds = self[group]
         params = list(self.swept if params is None else params)
         frames = []
         if group.startswith("paths/"):

@@ -19,12 +19,14 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
+from analysis import labels  # noqa: E402
+
 SHARES = (("share_closed", "closed labs", "#c0392b"),
           ("share_open_cloud", "open models on clouds", "#2e86c1"),
           ("share_open_first_party", "open labs' own APIs", "#85c1e9"),
           ("share_local", "local inference", "#27ae60"))
 BAND_COLOR = "#2e86c1"
-TITLE_PARAMS = 3  # panel titles list the swept values up to this many parameters
+MAX_PANELS = 16  # small multiples: every scenario of a sweep up to this many panels
 
 
 def _pick_scenarios(res, scenarios, max_panels: int) -> list[int]:
@@ -40,7 +42,7 @@ def _pick_scenarios(res, scenarios, max_panels: int) -> list[int]:
 def _panels(n: int, width: float = 4.2, height: float = 3.0, sharey: bool = True):
     if n == 1:  # one scenario: one wide panel
         width, height = 2 * width, 1.4 * height
-    cols = min(n, 3)
+    cols = min(n, 3 if n <= 9 else 4)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.6), squeeze=False,
                              sharex=True, sharey=sharey)
@@ -49,15 +51,10 @@ def _panels(n: int, width: float = 4.2, height: float = 3.0, sharey: bool = True
     return fig, list(axes.flat[:n])
 
 
-def _title(res, s: int, width: int = 48) -> str:
-    """Panel title: the scenario's label (its number alone beyond TITLE_PARAMS swept
-    parameters), wrapped so that neighbouring panels do not collide."""
-    return textwrap.fill(res.scenario_label(s, max_params=TITLE_PARAMS), width)
-
-
-def _units(da) -> str:
-    u = str(da.attrs.get("units", ""))
-    return "" if u in ("", "1") else f" [{u}]"
+def _title(res, s: int, width: int = 44) -> str:
+    """Panel title: the scenario's swept values (or its name), wrapped so that neighbouring
+    panels do not collide."""
+    return textwrap.fill(labels.scenario_label(res, s), width)
 
 
 def _select(da, lab=None, cloud=None):
@@ -69,12 +66,14 @@ def _select(da, lab=None, cloud=None):
 
 
 def fan_chart(res, metric: str = "premium_flagship", group: str | None = None, scenarios=None,
-              lab: str | None = None, cloud: str | None = None, max_panels: int = 6,
+              lab: str | None = None, cloud: str | None = None, max_panels: int = MAX_PANELS,
               logy: bool = False) -> Figure:
     """Fan chart of `metric` over time: nested quantile bands (outermost pair lightest), the
-    median, and the mean dashed; one panel per scenario."""
-    q = _select(res.stat(metric, "quantile", group), lab, cloud)
-    mean = _select(res.stat(metric, "mean", group), lab, cloud)
+    median, and the mean dashed; one panel per scenario (every scenario up to max_panels).
+    Shares are drawn in %."""
+    k = labels.scale(metric)
+    q = _select(res.stat(metric, "quantile", group), lab, cloud) * k
+    mean = _select(res.stat(metric, "mean", group), lab, cloud) * k
     levels = q["quantile"].values
     picks = _pick_scenarios(res, scenarios, max_panels)
     fig, axes = _panels(len(picks))
@@ -96,31 +95,40 @@ def fan_chart(res, metric: str = "premium_flagship", group: str | None = None, s
             ax.set_yscale("log")
     for ax in axes:
         ax.set_xlabel("time [years]")
-    axes[0].set_ylabel(metric + _units(mean))
+    unit = labels.metric_unit(metric, mean)
+    axes[0].set_ylabel(labels.axis_label(metric, mean))
     axes[0].legend(fontsize=7, loc="best")
-    what = metric + (f" of {lab}" if lab else "")
-    fig.suptitle(f"{what}: quantiles across paths", fontsize=11)
+    what = labels.metric_title(metric, mean) + (f", {lab}" if lab else "") + (f", {cloud}" if cloud else "")
+    fig.suptitle(textwrap.fill(f"{what}{f' [{unit}]' if unit else ''}: quantiles across paths", 110), fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def market_shares(res, scenarios=None, max_panels: int = 6) -> Figure:
-    """Mean volume shares over time, stacked: closed labs, open models on clouds, open labs'
-    first-party APIs, local inference; one panel per scenario."""
+def market_shares(res, scenarios=None, max_panels: int = MAX_PANELS) -> Figure:
+    """Mean volume shares over time in %, stacked: closed labs, open models on clouds, open
+    labs' first-party APIs, local inference; the spread across paths of the closed labs' share
+    (5 % and 95 % quantiles) as dotted lines; one panel per scenario."""
     picks = _pick_scenarios(res, scenarios, max_panels)
     fig, axes = _panels(len(picks))
     t = res.time
+    closed_q = res.stat("share_closed", "quantile", "market")
+    levels = closed_q["quantile"].values
     for ax, s in zip(axes, picks):
-        ys = [res.stat(m, "mean", "market").isel(scenario=s).values for m, _, _ in SHARES]
+        ys = [100 * res.stat(m, "mean", "market").isel(scenario=s).values for m, _, _ in SHARES]
         ax.stackplot(t, *ys, labels=[lab for _, lab, _ in SHARES], colors=[c for _, _, c in SHARES],
                      alpha=0.85)
-        ax.set_ylim(0, 1)
+        qs = 100 * closed_q.isel(scenario=s).transpose("quantile", "time").values
+        ax.plot(t, qs[0], color="black", lw=0.9, ls=":",
+                label=f"closed labs, {levels[0] * 100:g}–{levels[-1] * 100:g} % of paths")
+        ax.plot(t, qs[-1], color="black", lw=0.9, ls=":")
+        ax.set_ylim(0, 100)
         ax.set_xlim(t[0], t[-1])
         ax.set_title(_title(res, s), fontsize=9)
         ax.set_xlabel("time [years]")
-    axes[0].set_ylabel("share of token volume (mean over paths)")
+    axes[0].set_ylabel("share of token volume [%]")
     axes[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle("Market shares by volume", fontsize=11)
+    fig.suptitle("Who serves the tokens: share of token volume [%], mean over paths "
+                 "(dotted: spread of the closed labs' share across paths)", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -136,13 +144,15 @@ def _grid_axes(res, x, y):
 
 
 def grid_table(res, metric: str, x: str | None = None, y: str | None = None, stat: str = "mean",
-               group: str | None = None, lab: str | None = None, cloud: str | None = None):
+               group: str | None = None, lab: str | None = None, cloud: str | None = None,
+               level: float = 0.5):
     """(x values, y values, matrix[y, x]) of `stat` of `metric` at the horizon over a
-    two-parameter sweep; cells averaging several scenarios (other swept axes) are averaged."""
+    two-parameter sweep ('quantile': the quantile `level`; 'median' = level 0.5); cells
+    averaging several scenarios (other swept axes) are averaged."""
     x, y = _grid_axes(res, x, y)
-    da = _select(res.horizon(metric, stat if stat != "median" else "quantile", group), lab, cloud)
-    if stat == "median":
-        da = da.sel(quantile=0.5, method="nearest")
+    da = _select(res.horizon(metric, "quantile" if stat in ("median", "quantile") else stat, group), lab, cloud)
+    if stat in ("median", "quantile"):
+        da = da.sel(quantile=0.5 if stat == "median" else level, method="nearest")
     xv, yv, vals = res.param(x), res.param(y), da.values
     xs, ys = np.unique(xv), np.unique(yv)
     total = np.zeros((ys.size, xs.size))
@@ -162,26 +172,34 @@ def heatmap(res, metric: str = "premium_flagship", x: str | None = None, y: str 
     grid: x and y default to the first two swept parameters; each cell is annotated."""
     x, y = _grid_axes(res, x, y)
     xs, ys, z = grid_table(res, metric, x, y, stat, group, lab, cloud)
-    fig, ax = plt.subplots(figsize=(1.2 * xs.size + 3.5, 0.9 * ys.size + 2.4))
-    im = ax.imshow(z, origin="lower", cmap=cmap, aspect="auto")
+    # The spread across paths in each cell: the outermost stored quantiles (5 % and 95 %).
+    q = res.stat(metric, "quantile", group)["quantile"].values
+    _, _, lo = grid_table(res, metric, x, y, "quantile", group, lab, cloud, level=q[0])
+    _, _, hi = grid_table(res, metric, x, y, "quantile", group, lab, cloud, level=q[-1])
+    k = labels.scale(metric)
+    fig, ax = plt.subplots(figsize=(1.5 * xs.size + 3.8, 1.0 * ys.size + 2.6))
+    im = ax.imshow(z * k, origin="lower", cmap=cmap, aspect="auto")
     ax.set_xticks(range(xs.size), [f"{v:.4g}" for v in xs])
     ax.set_yticks(range(ys.size), [f"{v:.4g}" for v in ys])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    finite = z[np.isfinite(z)]
+    ax.set_xlabel(labels.param_label(res, x))
+    ax.set_ylabel(labels.param_label(res, y))
+    finite = z[np.isfinite(z)] * k
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-    for (i, j), v in np.ndenumerate(z):
+    for (i, j), v in np.ndenumerate(z * k):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=9,
-                    color="white" if v < mid else "black")
+            ax.text(j, i, f"{v:.3g}\n[{lo[i, j] * k:.3g}, {hi[i, j] * k:.3g}]", ha="center",
+                    va="center", fontsize=8, color="white" if v < mid else "black")
     da = res.stat(metric, "mean", group)
-    fig.colorbar(im, ax=ax, label=f"{metric}{_units(da)}")
-    what = f"{stat} {metric}" + (f" of {lab}" if lab else "") + (f" of {cloud}" if cloud else "")
+    unit = labels.metric_unit(metric, da)
+    fig.colorbar(im, ax=ax, label=f"{stat} across paths" + (f" [{unit}]" if unit else ""))
+    what = (f"{labels.metric_title(metric, da)}: {stat} across paths "
+            f"[{q[0] * 100:g}–{q[-1] * 100:g} % of paths]" + (f", {lab}" if lab else "")
+            + (f", {cloud}" if cloud else ""))
     if "time" in da.dims:
         t_last = np.unique(res.time[res.last_step()])
         what += (f" at the last step, t = {t_last[0]:.3g} years" if t_last.size == 1
                  else " at each scenario's last step")
-    ax.set_title(what, fontsize=10)
+    ax.set_title(textwrap.fill(what, 80), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -195,9 +213,9 @@ def _box_from_quantiles(levels, qs, mean, label) -> dict:
                 whishi=float(qs[-1]), mean=float(mean), fliers=[])
 
 
-DISTRIBUTION_METRICS = (("rerating", "re-rating of the multiple", True),
-                        ("dilution", "dilution S(t)/S(0)", True),
-                        ("dcf_ratio", "DCF value / V(0)", False))
+DISTRIBUTION_METRICS = (("rerating", "Re-rating of the revenue multiple", True),
+                        ("dilution", "Dilution: shares over today's", True),
+                        ("dcf_ratio", "DCF value over today's valuation", False))
 
 
 def distributions(res, scenario: int = 0, labs=None) -> Figure:
@@ -233,10 +251,10 @@ def distributions(res, scenario: int = 0, labs=None) -> Figure:
                 ax.axhline(1.0, color="grey", lw=0.8, ls=":")
                 ax.set_ylim(lo, hi)
         ax.set_title(title + (" at the horizon" if at_horizon else ""), fontsize=10)
-        ax.set_ylabel(metric)
+        ax.set_ylabel(labels.axis_label(metric))
         ax.grid(axis="y", alpha=0.3)
         ax.tick_params(axis="x", labelrotation=20)
-    fig.suptitle(textwrap.fill(f"Closed labs across paths ({source}), scenario {res.scenario_label(scenario, max_params=TITLE_PARAMS)}",
+    fig.suptitle(textwrap.fill(f"Closed labs across paths ({source}): {labels.scenario_label(res, scenario)}",
                                110), fontsize=11)
     fig.tight_layout()
     return fig
@@ -286,10 +304,10 @@ def tornado(res, metric: str = "premium_flagship", stat: str = "mean", group: st
                    label=f"noise band (95 %) for n = {n}")
         ax.legend(fontsize=8, loc="lower right")
     label = "Spearman rank correlation" if method == "spearman" else "standardized regression coefficient"
-    ax.set_xlabel(label)
-    what = f"{stat} {metric}" + (f" of {lab}" if lab else "")
-    ax.set_title(f"Influence on {what} at the horizon ({res.n_scenarios} scenarios, "
-                 f"{res.sweep_method} sweep)", fontsize=10)
+    ax.set_xlabel(label + " [-1, 1]" if method == "spearman" else label)
+    what = f"{labels.metric_title(metric)} ({stat} at the horizon" + (f", {lab})" if lab else ")")
+    ax.set_title(textwrap.fill(f"What drives it: {what}, over {res.n_scenarios} scenarios of the "
+                               f"{res.sweep_method} sweep", 90), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

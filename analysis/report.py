@@ -1,13 +1,20 @@
-"""HTML report of a moatsim result file: PNG figures and an index.html that tells the run's story.
+"""HTML report of moatsim result files: PNG figures, an index.html that tells the run's story,
+an interactive page (plotly, self-contained), and a side-by-side comparison of several files.
 
-    python -m analysis.report FILE -o DIR [--scenario N]
-    moatsim report FILE -o DIR                  (the same, through the moatsim binary)
+    python -m analysis.report FILE... -o DIR [--scenario N]
+    moatsim report FILE... -o DIR                (the same, through the moatsim binary)
+
+The report is a list of pages (PAGES): each is a function of a Page context returning HTML
+sections; register another with `register_page` to add one (sensitivity, scenario discovery).
+Exit codes: 0 written, 2 bad input (missing or foreign file, --scenario out of range), 1 a
+failure while writing.
 """
 from __future__ import annotations
 
 import argparse
 import html
 import os
+import re
 import sys
 
 import matplotlib
@@ -17,10 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis import plots, report_sensitivity  # noqa: E402
+from analysis import labels, plots, report_sensitivity  # noqa: E402
 from analysis.load import Result, _as_text, load, string_param  # noqa: E402
 
-MAX_TABLE_COLUMNS = 8
+MAX_TABLE_COLUMNS = 200  # the headline table shows every scenario up to this many
 PROVENANCE = ("moatsim_version", "git_revision", "format_version", "command_line", "scenario_file",
               "seed", "n_scenarios", "paths", "threads", "start_time", "wall_time_s", "compiler",
               "cflags", "gsl_version", "hdf5_version", "libconfig_version")
@@ -36,7 +43,8 @@ th { background: #eef2f6; } td.l, th.l { text-align: left; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #e3e8ee; }
 figcaption { color: #40505f; font-size: 0.93em; margin-top: 0.4em; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-.story p { margin: 0.5em 0; } .wide { overflow-x: auto; } tr.param th, tr.param td { background: #fbf7e9; } code { background: #f0f3f6; padding: 0 0.2em; }
+.story p { margin: 0.5em 0; } .warn { background: #fdecea; border: 1px solid #e6a19a; padding: 0.5em 0.8em; }
+nav a { margin-right: 1em; } .cols { display: flex; gap: 1em; flex-wrap: wrap; } .cols figure { flex: 1 1 480px; } .wide { overflow-x: auto; } tr.param th, tr.param td { background: #fbf7e9; } code { background: #f0f3f6; padding: 0 0.2em; }
 """
 
 
@@ -84,29 +92,13 @@ def headline(res: Result) -> pd.DataFrame:
         rows[f"{metric} (mean)"] = res.horizon(metric, "mean", "market").values
     if "unserved_share_mean" in res.market:  # files written before the outside option lack it
         rows["unserved_share (mean)"] = res.horizon("unserved_share", "mean", "market").values
+    if "hosting_margin_mean" in res.market:  # files written before model version 2 lack it
+        rows["hosting_margin (mean)"] = res.horizon("hosting_margin", "mean", "market").values
     for metric, title in CLOSED_METRICS:
         for lab, v in _closed_medians(res, metric).items():
             rows[f"{lab} {title} (median)"] = v
     rows["lab exits per path (mean)"] = res.horizon("lab_exits", "mean", "market").values
     return pd.DataFrame(rows)
-
-
-def headline_html(res: Result, table: pd.DataFrame) -> str:
-    """The headline table transposed (a row per figure, a column per scenario), at most
-    MAX_TABLE_COLUMNS scenarios."""
-    shown = table.head(MAX_TABLE_COLUMNS)
-    head = '<th class="l">figure (horizon unless t=0)</th>' + "".join(
-        f'<th>#{int(s)}</th>' for s in shown["scenario"])
-    body = []
-    for col in shown.columns[1:]:
-        is_share = col.startswith(("share", "revenue_share"))
-        cells = "".join(f"<td>{_pct(v) if is_share else _fmt(v)}</td>" for v in shown[col].astype(float))
-        css = ' class="param"' if col in res.swept else ""
-        body.append(f'<tr{css}><th class="l">{html.escape(col)}</th>{cells}</tr>')
-    note = (f"<p>First {MAX_TABLE_COLUMNS} of {len(table)} scenarios; all of them in "
-            '<a href="headline.csv">headline.csv</a>.</p>' if len(table) > MAX_TABLE_COLUMNS else
-            '<p>The same as <a href="headline.csv">headline.csv</a>.</p>')
-    return f'<div class="wide"><table><tr>{head}</tr>{"".join(body)}</table></div>' + note
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -133,8 +125,35 @@ def lab_table(res: Result, scenario: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _cell(column: str, v: float) -> str:
+    """A headline table cell: shares in %, ratios with "×" (the column names say which)."""
+    if column.startswith(("share", "revenue_share", "unserved")):
+        return f"<td>{_pct(v)}</td>"
+    ratio = any(w in column for w in ("premium", "re-rating", "dilution", "DCF"))
+    return f"<td>{_fmt(v)}{'×' if ratio and np.isfinite(v) else ''}</td>"
+
+
+def headline_html(res: Result, table: pd.DataFrame) -> str:
+    """The headline table transposed: a row per figure, a column per scenario headed by its
+    swept values (every scenario up to MAX_TABLE_COLUMNS; the rest in headline.csv)."""
+    shown = table.head(MAX_TABLE_COLUMNS)
+    head = '<th class="l">figure (at the horizon unless t=0)</th>' + "".join(
+        f'<th>{html.escape(labels.scenario_label(res, int(s))).replace(", ", "<br>")}</th>'
+        for s in shown["scenario"])
+    body = []
+    for col in shown.columns[1:]:
+        if col in res.swept:
+            continue  # already in the column heads
+        cells = "".join(_cell(col, v) for v in shown[col].astype(float))
+        body.append(f'<tr><th class="l">{html.escape(col)}</th>{cells}</tr>')
+    note = (f"<p>First {MAX_TABLE_COLUMNS} of {len(table)} scenarios; all of them in "
+            '<a href="headline.csv">headline.csv</a>.</p>' if len(table) > MAX_TABLE_COLUMNS else
+            '<p>The same as <a href="headline.csv">headline.csv</a>.</p>')
+    return f'<div class="wide"><table><tr>{head}</tr>{"".join(body)}</table></div>' + note
+
+
 def story(res: Result, scenario: int) -> str:
-    """A few sentences on the focus scenario, from the summaries."""
+    """A few sentences on one scenario, from the summaries."""
     years = float(res.param("horizon_years")[scenario])
     s = scenario
     p0 = float(_q(res, "premium_flagship", 0.5, "market", start=True)[s])
@@ -143,67 +162,103 @@ def story(res: Result, scenario: int) -> str:
     hi = float(_q(res, "premium_flagship", 0.95, "market")[s])
     sc0 = float(res.stat("share_closed", "mean", "market").isel(scenario=s, time=0))
     sc1 = float(res.horizon("share_closed", "mean", "market")[s])
+    q1 = _q(res, "share_closed", 0.05, "market")[s], _q(res, "share_closed", 0.95, "market")[s]
     sl1 = float(res.horizon("share_local", "mean", "market")[s])
     closed = {title: _closed_medians(res, metric) for metric, title in CLOSED_METRICS}
 
     def per_lab(title):
         return ", ".join(f"{_fmt(float(v[s]))}× ({html.escape(lab)})" for lab, v in closed[title].items())
     exits = float(res.horizon("lab_exits", "mean", "market")[s])
-    sweep = ""
-    if res.n_scenarios > 1:
-        med = _q(res, "premium_flagship", 0.5, "market").values
-        lo_s, hi_s = int(np.nanargmin(med)), int(np.nanargmax(med))
-        sweep = (f"<p>Across the {res.n_scenarios} scenarios of the sweep the median premium at the horizon "
-                 f"runs from <b>{_fmt(med[lo_s])}×</b> ({html.escape(res.scenario_label(lo_s, max_params=3))}) to "
-                 f"<b>{_fmt(med[hi_s])}×</b> ({html.escape(res.scenario_label(hi_s, max_params=3))}).</p>")
     n_paths = int(res.stat("premium_flagship", "count", "market").isel(scenario=s).max())
-    label = html.escape(res.scenario_label(s, short=False))
+    label = html.escape(labels.scenario_label(res, s, short=False))
     return (f"<p>Scenario <b>{label}</b>, {n_paths} paths, {years:.3g}-year horizon.</p>"
             f"<p>Closed flagships start at <b>{_fmt(p0)}×</b> the price of open offers and end at "
             f"<b>{_fmt(p1)}×</b> (median; 90 % of paths between {_fmt(lo)}× and {_fmt(hi)}×).</p>"
             f"<p>Closed labs carry <b>{_pct(sc0)}</b> of token volume at the start and <b>{_pct(sc1)}</b> "
-            f"at the horizon; local inference reaches <b>{_pct(sl1)}</b>.</p>"
+            f"at the horizon (mean; 90 % of paths between {_pct(float(q1[0]))} and {_pct(float(q1[1]))}); "
+            f"local inference reaches <b>{_pct(sl1)}</b>.</p>"
             f"<p>Closed labs at the horizon (medians over paths): revenue multiples re-rated by "
             f"{per_lab('re-rating')}; share counts at {per_lab('dilution')} the initial ones; discounted "
             f"cash flows worth {per_lab('DCF ratio')} the starting valuation. "
-            f"On average {_fmt(exits, 2)} lab(s) exit per path.</p>" + sweep)
+            f"On average {_fmt(exits, 2)} lab(s) exit per path.</p>")
+
+
+def design_summary(res: Result) -> str:
+    """For a sweep: the design (method, size, each parameter's values or range) and what the
+    scenarios say together (the spread of the headline numbers across the design, and which
+    scenarios end highest and lowest)."""
+    rows = []
+    for key in res.swept:
+        v = res.param(key)
+        u = np.unique(v)
+        values = (", ".join(f"{x:.4g}" for x in u) if u.size <= 8 and res.sweep_method in ("grid", "list")
+                  else f"{u.size} values in [{u.min():.4g}, {u.max():.4g}], median {np.median(v):.4g}")
+        unit = str(res.params[key].attrs.get("units", ""))
+        rows.append(f'<tr><th class="l"><code>{html.escape(key)}</code></th><td class="l">{values}</td>'
+                    f'<td class="l">{html.escape(unit if unit not in ("", "1") else "")}</td>'
+                    f'<td class="l">{html.escape(str(res.params[key].attrs.get("long_name", "")))}</td></tr>')
+    what = {"grid": "every combination of the values below", "list": "row k of every axis",
+            "lhs": "a Latin hypercube sample", "sobol": "points of a Sobol sequence"}.get(res.sweep_method, "")
+    med = _q(res, "premium_flagship", 0.5, "market").values
+    share = res.horizon("share_closed", "mean", "market").values
+    lo_s, hi_s = int(np.nanargmin(med)), int(np.nanargmax(med))
+    qs = np.nanpercentile(med, [5, 50, 95])
+    return (f"<p>A <b>{html.escape(res.sweep_method)}</b> sweep of <b>{res.n_scenarios}</b> scenarios "
+            f"({what}) over {len(res.swept)} parameter(s):</p>"
+            '<table><tr><th class="l">parameter</th><th class="l">values</th><th class="l">unit</th>'
+            f'<th class="l">meaning</th></tr>{"".join(rows)}</table>'
+            f"<p>Across the design the median flagship premium at the horizon runs from <b>{_fmt(med[lo_s])}×</b> "
+            f"({html.escape(labels.scenario_label(res, lo_s))}) to <b>{_fmt(med[hi_s])}×</b> "
+            f"({html.escape(labels.scenario_label(res, hi_s))}); over the scenarios its 5th, 50th and 95th "
+            f"percentiles are {_fmt(qs[0])}×, {_fmt(qs[1])}× and {_fmt(qs[2])}×. The closed labs' mean "
+            f"volume share at the horizon runs from {_pct(np.nanmin(share))} to {_pct(np.nanmax(share))}.</p>")
 
 
 def _save(fig, out_dir: str, name: str) -> str:
-    fig.savefig(os.path.join(out_dir, name), dpi=110)
+    fig.savefig(os.path.join(out_dir, name), dpi=100)
     plt.close(fig)
     return name
+
+
+def _shown(res: Result) -> str:
+    n = res.n_scenarios
+    return ("every scenario" if n <= plots.MAX_PANELS else
+            f"{plots.MAX_PANELS} of the {n} scenarios, spread over the sweep (every one on the interactive page)")
 
 
 def figures(res: Result, out_dir: str, scenario: int) -> list:
     """Draw every figure that applies to this run; [(file, title, caption)]."""
     out = []
     fan = plots.fan_chart(res, "premium_flagship")
-    out.append((_save(fan, out_dir, "premium_fan.png"), "Flagship premium",
-                "Q-weighted mean price of closed flagships divided by that of open offers (clouds and "
-                "first-party APIs). Bands: quantiles across paths (lighter = wider); solid line the "
-                "median, dashed the mean. One panel per scenario (at most six, spread over the sweep)."))
-    out.append((_save(plots.market_shares(res), out_dir, "market_shares.png"), "Market shares",
-                "Share of token volume, mean over paths, stacked: closed labs, open models served by "
-                "clouds, open labs' own APIs, and local inference."))
-    out.append((_save(plots.distributions(res, scenario), out_dir, "closed_labs.png"), "Closed labs",
-                "Across paths, for the closed labs: re-rating of the revenue multiple and dilution "
-                "(shares over initial shares) at the horizon, and the Monte Carlo DCF value over the "
-                "starting valuation (dotted line at 1 when in range). Boxes 25–75 %, whiskers 5–95 %, line the "
-                "median, triangle the mean."))
+    out.append((_save(fan, out_dir, "premium_fan.png"), "Flagship price premium [×]",
+                "Volume-weighted price of closed flagships over that of open models (clouds and first-party "
+                "APIs), as a multiple. Bands: quantiles across paths (lighter = wider); solid line the median, "
+                f"dashed the mean. One panel per scenario: {_shown(res)}."))
+    out.append((_save(plots.market_shares(res), out_dir, "market_shares.png"), "Market shares [%]",
+                "Share of token volume in %, mean over paths, stacked: closed labs, open models served by "
+                "clouds, open labs' own APIs, and local inference. Dotted lines: the 5 % and 95 % quantiles "
+                f"across paths of the closed labs' share. {_shown(res).capitalize()}."))
+    out.append((_save(plots.distributions(res, scenario), out_dir, "closed_labs.png"),
+                "Closed labs: re-rating, dilution, DCF value [×]",
+                f"For {labels.scenario_label(res, scenario)}, across paths: re-rating of the revenue multiple "
+                "and dilution (shares over initial shares) at the horizon, and the Monte Carlo DCF value over "
+                "the starting valuation (dotted line at 1 when in range), all as multiples. Boxes 25–75 %, "
+                "whiskers 5–95 %, line the median, triangle the mean."))
     if len(res.swept) >= 2 and res.sweep_method == "grid":
         x, y = res.swept[0], res.swept[1]
         for metric in ("premium_flagship", "share_closed"):
+            unit = labels.metric_unit(metric)
             out.append((_save(plots.heatmap(res, metric, x, y), out_dir, f"heatmap_{metric}.png"),
-                        f"{metric} over the grid",
-                        f"Mean {metric} at the horizon for each pair of {x} (across) and {y} (up)"
+                        f"{labels.metric_title(metric)} over the grid [{unit}]",
+                        f"Mean across paths at the horizon for each pair of {x} (across) and {y} (up); in "
+                        "brackets the 5 % and 95 % quantiles across paths"
                         + (", averaged over the other swept parameters." if len(res.swept) > 2 else ".")))
     if res.swept and res.sweep_method in ("lhs", "sobol", "list") and res.n_scenarios >= 3:
         for metric in ("premium_flagship", "share_closed"):
             out.append((_save(plots.tornado(res, metric), out_dir, f"tornado_{metric}.png"),
-                        f"What drives {metric}",
-                        f"Spearman rank correlation between each swept parameter and the mean {metric} at the "
-                        f"horizon, over the {res.n_scenarios} scenarios of the {res.sweep_method} sweep. "
+                        f"What drives the {labels.metric_title(metric).lower()}",
+                        f"Spearman rank correlation (from -1 to 1) between each swept parameter and the mean "
+                        f"at the horizon, over the {res.n_scenarios} scenarios of the {res.sweep_method} sweep. "
                         "Red: raising the parameter raises the metric. Bars inside the grey band are "
                         "within sampling noise (|rho| < 1.96/sqrt(n - 1))."))
     return out
@@ -220,53 +275,250 @@ def provenance(res: Result) -> str:
             f"<details><summary>Scenario file as run (with --set overrides)</summary><pre>{text}</pre></details>")
 
 
-def write(path: str, out_dir: str, scenario: int = 0) -> str:
+# ---- pages ---------------------------------------------------------------------------------
+
+class InputError(Exception):
+    """The input is wrong (a missing or foreign file, --scenario out of range): exit code 2."""
+
+
+def _load(path: str) -> Result:
+    try:
+        return load(path)
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)) from exc
+
+
+class Page:
+    """What a page function gets: the result (written scenarios only), the output directory,
+    the focus scenario, the file's path and completeness, and a place for its figure files."""
+
+    def __init__(self, res: Result, out_dir: str, scenario: int, path: str, done: np.ndarray):
+        self.res, self.out_dir, self.scenario, self.path, self.done = res, out_dir, scenario, path, done
+
+    @property
+    def name(self) -> str:
+        return string_param(self.res.params.attrs.get("name", os.path.basename(self.path)))
+
+
+# Registered pages: (file, link text, function(Page) -> HTML body). index.html comes first.
+PAGES: list = []
+
+
+def register_page(file: str, title: str):
+    """Decorator: add a page to every report (file name in the report directory, link text)."""
+    def add(fn):
+        PAGES.append((file, title, fn))
+        return fn
+    return add
+
+
+def incomplete_note(path: str, done: np.ndarray) -> str:
+    """'' for a complete file; otherwise the sentence every page opens with."""
+    if done.all():
+        return ""
+    missing = np.flatnonzero(~done)
+    listed = ", ".join(map(str, missing[:12])) + (" …" if missing.size > 12 else "")
+    return (f"Incomplete file: {int(done.sum())} of {done.size} scenarios written ({html.escape(path)}; "
+            f"missing: {listed}). An interrupted run (finish it with moatsim run --resume) or one shard "
+            "of a sweep (moatsim merge the shards); this report shows the written scenarios only.")
+
+
+@register_page("index.html", "Summary")
+def summary_page(p: Page) -> str:
+    res, table = p.res, headline(p.res)
+    table.to_csv(os.path.join(p.out_dir, "headline.csv"), index=False)
+    parts = []
+    if res.swept:
+        parts += ["<h2>The sweep</h2>", design_summary(res)]
+    else:
+        parts += ['<h2>In short</h2><div class="story">', story(res, p.scenario), "</div>"]
+    parts += ["<h2>Headline numbers</h2>",
+              "<p>Premium: volume-weighted closed flagship price over open price, a multiple (×), "
+              "quantiles over paths. Shares: of token volume (revenue share: of token spend), means over "
+              "paths, in %. Closed labs: medians over paths of the re-rating of the revenue multiple, of "
+              "shares outstanding over initial shares, and of the DCF value over the starting valuation (×). "
+              "Columns: the scenarios, by their swept values.</p>",
+              headline_html(res, table)]
+    if res.swept:
+        parts += [f"<h2>One scenario: {html.escape(labels.scenario_label(res, p.scenario))}</h2>",
+                  '<div class="story">', story(res, p.scenario), "</div>"]
+    parts += [f"<h3>Labs in {html.escape(labels.scenario_label(res, p.scenario))}, at the horizon</h3>",
+              _table(lab_table(res, p.scenario))]
+    figs = figures(res, p.out_dir, p.scenario) + report_sensitivity.figures(p.path, res, p.out_dir)
+    for file, title, caption in figs:
+        parts.append(f"<h2>{html.escape(title)}</h2><figure><img src=\"{file}\" alt=\"{html.escape(title)}\">"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts += ["<h2>Provenance</h2>", provenance(res)]
+    return "\n".join(parts)
+
+
+@register_page("interactive.html", "Interactive fan charts")
+def interactive_page(p: Page) -> str | None:
+    """Written as its own self-contained file by analysis.interactive; None: no HTML wrapper."""
+    try:
+        from analysis import interactive
+        interactive.write(p.res, os.path.join(p.out_dir, "interactive.html"),
+                          f"moatsim: {p.name}, interactive fan charts")
+    except ImportError:  # plotly missing: the static report stands alone
+        print("moatsim report: python3-plotly is not installed: no interactive page", file=sys.stderr)
+    return None
+
+
+def _document(title: str, note: str, nav: str, body: str) -> str:
+    warn = f'<p class="warn" id="incomplete">{note}</p>' if note else ""
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>{warn}"
+            f"<h1>{html.escape(title)}</h1>{nav}{body}</body></html>")
+
+
+def write(path: str, out_dir: str, scenario: int | None = None) -> str:
     """Write the report of result file `path` into out_dir; returns the index.html path."""
+    full = _load(path)
     os.makedirs(out_dir, exist_ok=True)
-    with load(path) as res:
-        if not 0 <= scenario < res.n_scenarios:
-            raise ValueError(f"--scenario {scenario}: the file has scenarios 0..{res.n_scenarios - 1}")
-        table = headline(res)
-        table.to_csv(os.path.join(out_dir, "headline.csv"), index=False)
-        figs = figures(res, out_dir, scenario) + report_sensitivity.figures(path, res, out_dir)
-        name = string_param(res.params.attrs.get("name", os.path.basename(path)))
-        parts = [
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-            f"<title>moatsim report: {html.escape(name)}</title><style>{CSS}</style></head><body>",
-            f"<h1>moatsim report: {html.escape(name)}</h1>",
-            f'<p class="sub">{html.escape(os.path.abspath(path))} — {res.n_scenarios} scenario(s), '
-            f"sweep: {html.escape(res.sweep_method)}"
-            + (f" over {html.escape(', '.join(res.swept))}" if res.swept else "") + "</p>",
-            '<h2>In short</h2><div class="story">', story(res, scenario), "</div>",
-            "<h2>Headline numbers</h2>",
-            "<p>Premium: Q-weighted closed flagship price over open price, quantiles over paths. Shares: of "
-            "token volume (revenue share: of token spend), means over paths. Closed labs: medians over "
-            "paths of the re-rating of the revenue multiple, of shares outstanding over initial shares, "
-            "and of the DCF value over the starting valuation. Swept parameters shaded.</p>",
-            headline_html(res, table),
-            f"<h3>Labs in scenario {html.escape(res.scenario_label(scenario, max_params=3))}, at the horizon</h3>",
-            _table(lab_table(res, scenario)),
-        ]
-        for file, title, caption in figs:
-            parts.append(f"<h2>{html.escape(title)}</h2><figure><img src=\"{file}\" alt=\"{html.escape(title)}\">"
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        parts += ["<h2>Provenance</h2>", provenance(res), "</body></html>"]
+    with full:
+        done = full.done
+        if not done.any():
+            raise InputError(f"{path}: no scenario written yet (an interrupted run: finish it with "
+                             "moatsim run --resume)")
+        if scenario is not None and not 0 <= scenario < full.n_scenarios:
+            raise InputError(f"--scenario {scenario}: {path} has scenarios 0 to {full.n_scenarios - 1}")
+        if scenario is not None and not done[scenario]:
+            raise InputError(f"--scenario {scenario}: that scenario of {path} is not written yet")
+        kept = np.flatnonzero(done)
+        res = full.isel(scenario=kept) if not done.all() else full
+        # Focus: the given scenario, else the one whose median premium is the median of the sweep.
+        if scenario is not None:
+            focus = int(np.flatnonzero(kept == scenario)[0])
+        else:
+            med = _q(res, "premium_flagship", 0.5, "market").values
+            focus = int(np.nanargmin(np.abs(med - np.nanmedian(med)))) if np.isfinite(med).any() else 0
+        page = Page(res, out_dir, focus, path, done)
+        note = incomplete_note(path, done)
+        sub = (f'<p class="sub">{html.escape(os.path.abspath(path))}: {full.n_scenarios} scenario(s), '
+               f"sweep {html.escape(res.sweep_method)}"
+               + (f" over {html.escape(', '.join(res.swept))}" if res.swept else "") + "</p>")
+        nav = "<nav>" + "".join(f'<a href="{f}">{html.escape(t)}</a>' for f, t, _ in PAGES) + "</nav>"
+        for file, title, fn in PAGES:
+            body = fn(page)
+            if body is None:
+                continue
+            with open(os.path.join(out_dir, file), "w", encoding="utf-8") as f:
+                f.write(_document(f"moatsim report: {page.name}" + ("" if file == "index.html" else f" — {title}"),
+                                  note, nav, sub + body))
+    if note:
+        print(f"moatsim report: {path}: {re.sub('<[^>]+>', '', note)}", file=sys.stderr)
+    return os.path.join(out_dir, "index.html")
+
+
+# ---- several files side by side ------------------------------------------------------------
+
+def _stem(path: str, taken: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0]) or "file"
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}-{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def compare_figure(results: list, names: list, metric: str, out_dir: str, file: str) -> str:
+    """Median and 5–95 % band of `metric` over time, one line per file (its first written
+    scenario for single runs; each scenario for sweeps of up to 4 scenarios)."""
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    k = labels.scale(metric)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    c = 0
+    for res, name in zip(results, names):
+        q = res.stat(metric, "quantile", "market")
+        for s in range(min(res.n_scenarios, 4)):
+            qs = q.isel(scenario=s).transpose("quantile", "time").values * k
+            label = name + (f" ({labels.scenario_label(res, s)})" if res.swept else "")
+            col = colors[c % len(colors)]
+            c += 1
+            ax.fill_between(res.time, qs[0], qs[-1], color=col, alpha=0.15, lw=0)
+            ax.plot(res.time, qs[len(qs) // 2], color=col, lw=1.8, label=label)
+    ax.set_xlabel("time [years]")
+    ax.set_ylabel(labels.axis_label(metric))
+    ax.set_title(f"{labels.metric_title(metric)} [{labels.metric_unit(metric)}]: median (line) and "
+                 "5–95 % of paths (band), file by file", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out_dir, file)
+
+
+def write_comparison(paths: list, out_dir: str) -> str:
+    """A report per file in out_dir/<file name>/ and an index.html comparing them side by side."""
+    os.makedirs(out_dir, exist_ok=True)
+    taken, names, notes = set(), [], []
+    for path in paths:  # every file first: a bad one stops before anything is drawn
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such result file (write one with `moatsim run`)")
+    for path in paths:
+        name = _stem(path, taken)
+        names.append(name)
+        write(path, os.path.join(out_dir, name))
+    results = [_load(p) for p in paths]
+    try:
+        for path, res in zip(paths, results):
+            n = incomplete_note(path, res.done)
+            if n:
+                notes.append(n)
+        results_done = [r.isel(scenario=np.flatnonzero(r.done)) if not r.done.all() else r for r in results]
+        cols, rows = [], {}
+        for name, res in zip(names, results_done):
+            table = headline(res)
+            for s in range(res.n_scenarios):
+                cols.append(f'<a href="{name}/index.html">{html.escape(name)}</a>'
+                            + (f"<br>{html.escape(labels.scenario_label(res, s))}" if res.swept else ""))
+                for col in table.columns[1:]:
+                    if col not in res.swept:
+                        rows.setdefault(col, []).append(float(table[col].iloc[s]))
+            for col in rows:
+                rows[col] += [np.nan] * (len(cols) - len(rows[col]))
+        body_rows = []
+        for col, vals in rows.items():
+            cells = "".join(_cell(col, v) for v in vals)
+            body_rows.append(f'<tr><th class="l">{html.escape(col)}</th>{cells}</tr>')
+        head = '<th class="l">figure (at the horizon unless t=0)</th>' + "".join(f"<th>{c}</th>" for c in cols)
+        figs = [compare_figure(results_done, names, m, out_dir, f"compare_{m}.png")
+                for m in ("premium_flagship", "share_closed")]
+        files = "".join(f'<li><a href="{n}/index.html">{html.escape(n)}</a>: {html.escape(os.path.abspath(p))}, '
+                        f"{r.n_scenarios} scenario(s), sweep {html.escape(r.sweep_method)}</li>"
+                        for n, p, r in zip(names, paths, results))
+        body = (f"<h2>Files</h2><ul>{files}</ul><h2>Headline numbers side by side</h2>"
+                f'<div class="wide"><table><tr>{head}</tr>{"".join(body_rows)}</table></div>'
+                + "".join(f'<figure><img src="{f}" alt="{f}"></figure>' for f in figs))
+    finally:
+        for r in results:
+            r.close()
+    note = " ".join(notes)
     index = os.path.join(out_dir, "index.html")
     with open(index, "w", encoding="utf-8") as f:
-        f.write("\n".join(parts))
+        f.write(_document(f"moatsim report: {len(paths)} files compared", note, "", body))
     return index
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="moatsim report",
-                                 description="Write PNG figures and index.html for a moatsim result file.")
-    ap.add_argument("file", help="result file written by `moatsim run`")
-    ap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for index.html and the PNGs")
-    ap.add_argument("--scenario", type=int, default=0, help="scenario for the per-lab views (default 0)")
+                                 description="Write figures, index.html and an interactive page for moatsim "
+                                             "result files; several files are compared side by side.")
+    ap.add_argument("files", nargs="+", metavar="FILE", help="result file(s) written by `moatsim run`")
+    ap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the report")
+    ap.add_argument("--scenario", type=int, default=None,
+                    help="scenario for the per-lab views (default: the sweep's middle one)")
     args = ap.parse_args(argv)
     try:
-        index = write(args.file, args.output, args.scenario)
-    except (OSError, KeyError, ValueError) as exc:
+        if len(args.files) == 1:
+            index = write(args.files[0], args.output, args.scenario)
+        else:
+            if args.scenario is not None:
+                ap.error("--scenario applies to one file; each file's own report uses its middle scenario")
+            index = write_comparison(args.files, args.output)
+    except InputError as exc:  # the input: missing, foreign, out of range
+        print(f"moatsim report: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, KeyError, ValueError) as exc:  # writing the report failed
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"moatsim report: {msg}", file=sys.stderr)
         return 1

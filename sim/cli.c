@@ -94,14 +94,17 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
   long long v = 0;
   switch (c) {
   case 'o': opt->output = arg; return MOAT_OK;
-  case OPT_PATHS:
-    if (parse_count(arg, 1, 100000000, &v)) {
-      snprintf(err, errlen, "--paths %s: expected a whole number in [1, 100000000]", arg);
+  case OPT_PATHS: {
+    double lo = 1, hi = 1; /* the table's range of `paths`, so that the message states it */
+    moat_param_range("paths", &lo, &hi);
+    if (parse_count(arg, (long long)lo, (long long)hi, &v)) {
+      snprintf(err, errlen, "--paths %s: expected a whole number in [%.0f, %.0f]", arg, lo, hi);
       return MOAT_EINVAL;
     }
     opt->paths = (int)v;
     snprintf(opt->derived[0], sizeof opt->derived[0], "paths=%lld", v);
     return MOAT_OK;
+  }
   case OPT_THREADS:
     if (parse_count(arg, 1, 4096, &v)) {
       snprintf(err, errlen, "--threads %s: expected a whole number in [1, 4096]", arg);
@@ -110,11 +113,13 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
     opt->threads = (int)v;
     return MOAT_OK;
   case OPT_SEED: {
+    double lo = 0, hi = 0;
+    moat_param_range("seed", &lo, &hi);
     errno = 0;
     char *end = NULL;
     unsigned long long s = strtoull(arg, &end, 10);
-    if (errno || end == arg || *end != '\0' || arg[0] == '-') {
-      snprintf(err, errlen, "--seed %s: expected a whole number in [0, 2^53]", arg);
+    if (errno || end == arg || *end != '\0' || arg[0] == '-' || s > (unsigned long long)hi) {
+      snprintf(err, errlen, "--seed %s: expected a whole number in [%.0f, %.0f] (2^53)", arg, lo, hi);
       return MOAT_EINVAL;
     }
     opt->seed = (uint64_t)s;

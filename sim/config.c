@@ -79,7 +79,6 @@ static const char *expected(int type) {
   case MOAT_PT_BOOL: return "true or false";
   case MOAT_PT_DLIST: return "a list of numbers such as [0.05, 0.5, 0.95]";
   case MOAT_PT_SLIST: return "a list of strings such as [\"cn\"]";
-  case MOAT_PT_KIND: return "\"closed\" or \"open\"";
   default: return "a string in double quotes";
   }
 }
@@ -165,9 +164,9 @@ static int assign(const loader_t *ld, const config_setting_t *s, const moat_para
     if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
     snprintf((char *)base + p->offset, p->size, "%s", str);
     return MOAT_OK;
-  case MOAT_PT_KIND:
+  case MOAT_PT_CHOICE:
     if (read_string(ld, s, p, key, &str)) return MOAT_EINVAL;
-    *(int *)(void *)((char *)base + p->offset) = strcmp(str, "open") == 0 ? MOAT_LAB_OPEN : MOAT_LAB_CLOSED;
+    *(int *)(void *)((char *)base + p->offset) = moat_param_choice_index(p, str);
     return MOAT_OK;
   case MOAT_PT_BOOL:
     if (config_setting_type(s) != CONFIG_TYPE_BOOL) return wrong_type(ld, s, p, key);
@@ -305,20 +304,14 @@ static int parse_entries(loader_t *ld, const config_setting_t *list, int scope) 
 
 /* ---- sweep section (MODEL.md §11 `sweep`) ---- */
 
-static const char *const sweep_keys[] = {"method", "samples", "axes", "levels", "second_order", NULL};
-static const char *const axis_keys[] = {"param", "values", "min", "max", "log", "low", "mid", "high", NULL};
-
-/* Unknown key in the sweep section: suggest the nearest of `known`. */
+/* Unknown key in the sweep section: suggest the nearest of the table's keys. */
 static int unknown_in(const loader_t *ld, const config_setting_t *s, const char *prefix,
-                      const char *const *known) {
-  const char *name = config_setting_name(s), *best = NULL;
-  size_t best_d = (size_t)-1;
-  for (const char *const *k = known; *k; k++) {
-    size_t d = moat_edit_distance(name, *k);
-    if (d < best_d) best_d = d, best = *k;
-  }
+                      const moat_sweep_key_t *table, size_t n) {
+  const char *names[MOAT_N_AXIS_KEYS + MOAT_N_SWEEP_KEYS];
+  for (size_t k = 0; k < n; k++) names[k] = table[k].key;
+  const char *name = config_setting_name(s), *best = moat_nearest(name, names, n);
   char hint[MOAT_KEY_MAX + 32] = "";
-  if (best && best_d <= 2) snprintf(hint, sizeof hint, " (did you mean `%s%s`?)", prefix, best);
+  if (best) snprintf(hint, sizeof hint, " (did you mean `%s%s`?)", prefix, best);
   return fail(ld, s, "unknown key `%s%s` in the sweep section%s", prefix, name, hint);
 }
 
@@ -361,14 +354,14 @@ static int sweep_axis_key(const loader_t *ld, const config_setting_t *s, moat_sw
                           unsigned *seen) {
   const char *name = config_setting_name(s);
   double *targets[] = {NULL, NULL, &ax->min, &ax->max, NULL, &ax->low, &ax->mid, &ax->high};
-  for (unsigned k = 0; axis_keys[k]; k++) {
-    if (strcmp(name, axis_keys[k]) != 0) continue;
+  for (unsigned k = 0; k < MOAT_N_AXIS_KEYS; k++) {
+    if (strcmp(name, moat_axis_keys[k].key) != 0) continue;
     if (targets[k]) {
       *seen |= 1u << k;
       return sweep_number(ld, s, name, targets[k]);
     }
-    if (k == 1) return sweep_values(ld, s, ax);
-    if (k == 4) {
+    if (k == MOAT_AK_VALUES) return sweep_values(ld, s, ax);
+    if (k == MOAT_AK_LOG) {
       if (config_setting_type(s) != CONFIG_TYPE_BOOL)
         return fail(ld, s, "sweep axis log expects true or false, got %s", type_word(s));
       ax->log = config_setting_get_bool(s) != 0;
@@ -383,7 +376,7 @@ static int sweep_axis_key(const loader_t *ld, const config_setting_t *s, moat_sw
     snprintf(ax->param, sizeof ax->param, "%s", param);
     return MOAT_OK;
   }
-  return unknown_in(ld, s, "sweep.axes.", axis_keys);
+  return unknown_in(ld, s, "sweep.axes.", moat_axis_keys, MOAT_N_AXIS_KEYS);
 }
 
 static int parse_axis(const loader_t *ld, const config_setting_t *g, moat_sweep_axis_t *ax) {
@@ -445,29 +438,35 @@ static int parse_sweep(loader_t *ld, const config_setting_t *group) {
     const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
     const char *name = config_setting_name(s);
     int st;
-    if (strcmp(name, "method") == 0) st = sweep_method(ld, s, sw), have_method = 1;
-    else if (strcmp(name, "axes") == 0) st = sweep_axes(ld, s, sw);
-    else if (strcmp(name, "samples") == 0) {
+    if (strcmp(name, moat_sweep_keys[MOAT_SK_METHOD].key) == 0) st = sweep_method(ld, s, sw), have_method = 1;
+    else if (strcmp(name, moat_sweep_keys[MOAT_SK_AXES].key) == 0) st = sweep_axes(ld, s, sw);
+    else if (strcmp(name, moat_sweep_keys[MOAT_SK_CRN].key) == 0) /* a table row: --set and params see it */
+      st = assign(ld, s, moat_param_find(MOAT_PS_GLOBAL, "sweep.common_random_numbers"),
+                  &ld->cfg->base, "sweep.common_random_numbers");
+    else if (strcmp(name, moat_sweep_keys[MOAT_SK_SAMPLES].key) == 0) {
       long long v = config_setting_get_int64(s);
       int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
-      st = whole && v >= 0 && v <= 2147483647
-               ? MOAT_OK
-               : fail(ld, s, "sweep.samples expects a whole number in [1, 10000000]");
+      /* 0 and other whole numbers out of range are reported by moat_sweep_check. */
+      if (!whole) st = fail(ld, s, "sweep.samples expects a whole number in %s, got %s",
+                            moat_sweep_keys[MOAT_SK_SAMPLES].range, type_word(s));
+      else if (v < 0 || v > 2147483647)
+        st = fail(ld, s, "sweep.samples = %lld is outside %s", v, moat_sweep_keys[MOAT_SK_SAMPLES].range);
+      else st = MOAT_OK;
       if (!st) sw->samples = (int)v;
-    } else if (strcmp(name, "levels") == 0) {
+    } else if (strcmp(name, moat_sweep_keys[MOAT_SK_LEVELS].key) == 0) {
       long long v = config_setting_get_int64(s);
       int whole = config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
       st = whole && v >= 2 && v <= 1000 && v % 2 == 0
                ? MOAT_OK
                : fail(ld, s, "sweep.levels expects an even whole number in [2, 1000] (Morris grid levels p)");
       if (!st) sw->levels = (int)v;
-    } else if (strcmp(name, "second_order") == 0) {
+    } else if (strcmp(name, moat_sweep_keys[MOAT_SK_SECOND_ORDER].key) == 0) {
       st = config_setting_type(s) == CONFIG_TYPE_BOOL
                ? MOAT_OK
                : fail(ld, s, "sweep.second_order expects true or false, got %s", type_word(s));
       if (!st) sw->second_order = config_setting_get_bool(s) != 0;
     } else
-      st = unknown_in(ld, s, "sweep.", sweep_keys);
+      st = unknown_in(ld, s, "sweep.", moat_sweep_keys, MOAT_N_SWEEP_KEYS);
     if (st) return st;
   }
   if (!have_method)
@@ -502,7 +501,7 @@ static int set_number(const loader_t *ld, const moat_param_t *p, void *base, con
 /* Other types: read "v = <text>;" with libconfig (bare words are strings for string keys). */
 static int set_value(const loader_t *ld, const moat_param_t *p, void *base, const char *key,
                      const char *text) {
-  int bare = (p->type == MOAT_PT_STRING || p->type == MOAT_PT_KIND) && text[0] != '"';
+  int bare = (p->type == MOAT_PT_STRING || p->type == MOAT_PT_CHOICE) && text[0] != '"';
   size_t len = strlen(text) + 16;
   char *src = malloc(len);
   if (!src) return fail(ld, NULL, "out of memory");

@@ -30,7 +30,7 @@ static void range_text(const moat_param_t *p, char *out, size_t outlen) {
   snprintf(hi, sizeof hi, "%.*g", prec, p->max);
   switch (p->type) {
   case MOAT_PT_STRING: snprintf(out, outlen, "length <= %s", hi); break;
-  case MOAT_PT_KIND: snprintf(out, outlen, "closed, open"); break;
+  case MOAT_PT_CHOICE: moat_param_choice_text(p, 0, out, outlen); break;
   case MOAT_PT_BOOL: snprintf(out, outlen, "true, false"); break;
   case MOAT_PT_SLIST:
     snprintf(out, outlen, "<= %zu entries, length <= %zu", p->size, p->elem_size - 1);
@@ -78,6 +78,37 @@ static const char markdown_intro[] =
     "A file may pull in others with `@include \"name.cfg\"` (names relative to the scenario\n"
     "file's directory); their text is part of the run's identity, which `--resume` compares.\n";
 
+static const char sweep_intro[] =
+    "\n## Sweep: `sweep = { ... }`\n"
+    "\n"
+    "An optional `sweep` group turns one scenario file into many scenarios: each axis varies one\n"
+    "numeric parameter of the table above, and every scenario is the file's scenario with the\n"
+    "axes' values applied (then checked against the same ranges). `moatsim validate` prints the\n"
+    "number of scenarios; the results file holds them along its `scenario` dimension.\n"
+    "\n"
+    "```\n"
+    "sweep = { method = \"grid\";   # 3 x 2 = 6 scenarios\n"
+    "          axes = ( { param = \"quality_gap.long_run\"; values = [0.01, 0.03, 0.06]; },\n"
+    "                   { param = \"labs.open-a.lag\"; values = [0.1, 0.3]; } ); };\n"
+    "sweep = { method = \"lhs\"; samples = 64;\n"
+    "          axes = ( { param = \"quality_gap.long_run\"; min = 0.005; max = 0.08; log = true; },\n"
+    "                   { param = \"market.price_elasticity\"; low = 0.4; mid = 0.8; high = 1.4; } ); };\n"
+    "```\n";
+
+/* The sweep section's keys, from the table the parser uses. */
+static void print_sweep_markdown(FILE *out) {
+  fputs(sweep_intro, out);
+  const char *const titles[2] = {"sweep.<key>", "sweep.axes: each axis `{ <key> = ...; }`"};
+  const moat_sweep_key_t *tables[2] = {moat_sweep_keys, moat_axis_keys};
+  const size_t sizes[2] = {MOAT_N_SWEEP_KEYS, MOAT_N_AXIS_KEYS};
+  for (int t = 0; t < 2; t++) {
+    fprintf(out, "\n### %s\n\n| key | type | range | description |\n|---|---|---|---|\n", titles[t]);
+    for (size_t k = 0; k < sizes[t]; k++)
+      fprintf(out, "| `%s` | %s | %s | %s |\n", tables[t][k].key, tables[t][k].type,
+              tables[t][k].range, tables[t][k].doc);
+  }
+}
+
 static void print_markdown(FILE *out, const void *const defaults[3]) {
   static const char *const titles[3] = {"Scenario", "Labs: `labs.<name>.<field>`",
                                         "Clouds: `clouds.<name>.<field>`"};
@@ -97,6 +128,7 @@ static void print_markdown(FILE *out, const void *const defaults[3]) {
       fprintf(out, " `%s` | %s | %s | %s |\n", r.def, r.range, p->unit[0] ? p->unit : "-", p->doc);
     }
   }
+  print_sweep_markdown(out);
 }
 
 static void print_text(FILE *out, const void *const defaults[3]) {
@@ -109,6 +141,16 @@ static void print_text(FILE *out, const void *const defaults[3]) {
     fprintf(out, "%-42s %-11s %-6s %-22s %-30s %-12s %s\n", r.key, type_name(p->type),
             kinds_name(p), r.def, r.range, p->unit, p->doc);
   }
+  const char *const prefixes[2] = {"sweep.", "sweep.axes[]."};
+  const moat_sweep_key_t *tables[2] = {moat_sweep_keys, moat_axis_keys};
+  const size_t sizes[2] = {MOAT_N_SWEEP_KEYS, MOAT_N_AXIS_KEYS};
+  for (int t = 0; t < 2; t++)
+    for (size_t k = 0; k < sizes[t]; k++) {
+      char key[MOAT_KEY_MAX];
+      snprintf(key, sizeof key, "%s%s", prefixes[t], tables[t][k].key);
+      fprintf(out, "%-42s %-11s %-6s %-22s %-30s %-12s %s\n", key, tables[t][k].type, "", "",
+              tables[t][k].range, "", tables[t][k].doc);
+    }
 }
 
 int moat_params_print(FILE *out, const char *format) {

@@ -8,6 +8,8 @@
 
 static const double default_quantiles[] = {0.05, 0.25, 0.5, 0.75, 0.95};
 static const char *const default_origins[] = {"cn"};
+static const char *const lab_kinds[] = {"closed", "open", NULL}; /* enum moat_lab_kind */
+static const char *const terminals[] = {"mark", "multiple", NULL}; /* enum moat_terminal */
 
 #define ROW(scope_, type_, kinds_, key_, off_, def_, min_, max_, unit_, doc_)                     \
   {.key = key_, .scope = scope_, .type = type_, .kinds = kinds_, .offset = off_, .def = def_,     \
@@ -60,7 +62,8 @@ const moat_param_t moat_params[] = {
     GD(quality_gap.reversion_per_year, 0.5, 0.0, 20.0, "1/year", "kappa: mean reversion speed of ln g (0 = random walk)"),
     GD(quality_gap.volatility, 0.25, 0.0, 5.0, "1/sqrt(year)", "sigma: volatility of ln g"),
     /* §4 price compression */
-    GD(price_compression.cost_decline_per_year, 0.4, 0.0, 0.99, "1/year", "decline of the compute cost index, " FRACTION " a year"),
+    GD(price_compression.cost_decline_per_year, 0.4, 0.0, 0.99, "1/year", "decline of kappa_c, the serving cost of a model of fixed capability, " FRACTION " a year"),
+    GD(price_compression.cost_per_quality_point, 0.0, 0.0, 5.0, "1/point", "beta: an offer's serving cost grows as exp(beta * (q(t) - q(0))) with its own quality (0 = cost independent of capability)"),
     GD(price_compression.price_war_rate_per_year, 0.3, 0.0, 12.0, "1/year", "Poisson rate at which price wars start"),
     GD(price_compression.price_war_depth, 0.75, 0.01, 0.99, "1", "mean price cut d of the aggressor, " FRACTION),
     GD(price_compression.price_war_months, 6.0, 0.0, 120.0, "month", "duration of a price war"),
@@ -80,6 +83,7 @@ const moat_param_t moat_params[] = {
     GD(enterprises.value_hard_median, 30.0, 0.001, 1.0e6, "USD/Mtok", "median value of hard work at frontier quality"),
     GD(enterprises.value_routine_median, 1.5, 0.001, 1.0e6, "USD/Mtok", "median value of routine work at frontier quality"),
     GD(enterprises.value_sigma, 0.8, 0.0, 5.0, "1", "sigma of the lognormal work values"),
+    GD(enterprises.value_price_elasticity, 0.0, 0.0, 1.0, "1", "theta: a segment's value of work follows the price it pays, v(t) = v(0) (P(t - dt) / P(0))^theta (0 = fixed dollar value)"),
     GD(enterprises.gap_sensitivity_hard, 6.0, 0.0, 100.0, "1", "eta_hard: value lost per relative quality gap, hard work"),
     GD(enterprises.gap_sensitivity_routine, 0.5, 0.0, 100.0, "1", "eta_routine: value lost per relative quality gap, routine work"),
     GD(enterprises.privacy_mean, 0.1, 0.001, 0.999, "1", "mean privacy sensitivity pi (Beta mean)"),
@@ -119,6 +123,15 @@ const moat_param_t moat_params[] = {
     GD(valuation.terminal_multiple, 8.0, 0.0, 1000.0, "year", "DCF terminal value as a multiple of ARR_T"),
     GD(valuation.cloud_multiple, 10.0, 0.0, 1000.0, "year", "M(0): revenue multiple of clouds"),
     GD(valuation.infra_multiple, 20.0, 0.0, 1000.0, "year", "M(0): multiple of infrastructure on compute spend"),
+    {.key = "valuation.terminal", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_CHOICE,
+     .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, valuation.terminal), .min = 0,
+     .max = 1, .def_str = "mark", .choices = terminals, .what = "terminal value rule", .unit = "",
+     .doc = "DCF terminal value: \"mark\" = the path's own valuation V_T (0 after an exit), \"multiple\" = terminal_multiple * ARR_T"},
+    /* §9 sweep */
+    {.key = "sweep.common_random_numbers", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_BOOL,
+     .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, sweep.common_random_numbers),
+     .def = 1, .min = 0, .max = 1, .unit = "",
+     .doc = "path p of every scenario of a sweep draws the same random numbers (streams keyed by seed, path and stream); false adds the scenario index to the key"},
     /* Output */
     STR(MOAT_PS_GLOBAL, MOAT_PT_STRING, moat_scenario_t, output.file, 0, "results/moatsim.h5",
         "results file (run -o overrides)"),
@@ -133,9 +146,9 @@ const moat_param_t moat_params[] = {
     /* Labs: labs.<name>.<field> (§2, §4, §7) */
     STR(MOAT_PS_LAB, MOAT_PT_STRING, moat_lab_t, name, 1, "",
         "unique lab name (letters, digits, '-', '_'); addresses the lab as labs.<name>.<field>"),
-    {.key = "kind", .scope = MOAT_PS_LAB, .type = MOAT_PT_KIND, .kinds = MOAT_KINDS_BOTH,
+    {.key = "kind", .scope = MOAT_PS_LAB, .type = MOAT_PT_CHOICE, .kinds = MOAT_KINDS_BOTH,
      .required = 1, .offset = offsetof(moat_lab_t, kind), .min = 0, .max = 1, .def_str = "closed",
-     .unit = "", .doc = "\"closed\" (flagship + mini through its API) or \"open\" (published weights)"},
+     .choices = lab_kinds, .what = "lab kind", .unit = "", .doc = "\"closed\" (flagship + mini through its API) or \"open\" (published weights)"},
     STR(MOAT_PS_LAB, MOAT_PT_STRING, moat_lab_t, origin, 0, "us",
         "origin tag matched against governance.restricted_origins, e.g. \"us\", \"cn\", \"eu\""),
     LD(quality, MOAT_KINDS_BOTH, 72.0, 1.0, 1000.0, "points", "initial flagship (closed) or model (open) quality"),
@@ -156,6 +169,7 @@ const moat_param_t moat_params[] = {
     LD(shares, MOAT_KINDS_BOTH, 1.0e9, 1.0, 1.0e15, "1", "initial share count"),
     LD(valuation_usd, MOAT_KINDS_BOTH, 5.0e11, 1.0, 1.0e15, "USD", "valuation V(0); M(0) = V(0) / ARR(0)"),
     LD(initial_growth, MOAT_KINDS_BOTH, 1.0, -5.0, 10.0, "1/year", "revenue growth at t = 0 in log units a year"),
+    LD(training_returns, MOAT_KINDS_CLOSED, 0.0, 0.0, 2.0, "1", "gamma: mean release jump = release_jump_points * (training spent / planned)^gamma (0 = jumps independent of funding)"),
     /* Clouds: clouds.<name>.<field> (§2) */
     STR(MOAT_PS_CLOUD, MOAT_PT_STRING, moat_cloud_t, name, 1, "",
         "unique cloud name (letters, digits, '-', '_'); addresses it as clouds.<name>.<field>"),
@@ -163,6 +177,50 @@ const moat_param_t moat_params[] = {
     CD(speed, 1.0, 0.01, 1000.0, "1", "speed multiplier (1 = ordinary GPU serving; wafer-scale 10-15)"),
 };
 const size_t moat_n_params = sizeof moat_params / sizeof moat_params[0];
+
+#define XSTR(x) #x
+#define STRINGIFY(x) XSTR(x)
+_Static_assert(MOAT_SWEEP_MAX_SCENARIOS == 10000000UL, "sweep.samples' range text below");
+
+const moat_sweep_key_t moat_sweep_keys[MOAT_N_SWEEP_KEYS] = {
+    [MOAT_SK_METHOD] = {"method", "string", "grid, list, lhs, sobol, saltelli, morris",
+                        "grid: every combination of the axes' values (last axis fastest); list: "
+                        "scenario k takes the k-th value of every axis; lhs: a Latin hypercube of "
+                        "`samples` points; sobol: the first `samples` points of the Sobol sequence; "
+                        "saltelli and morris: designs for Sobol and Morris sensitivity indices (docs/analysis.md)"},
+    [MOAT_SK_SAMPLES] = {"samples", "int", "[1, 10000000]",
+                         "lhs and sobol: sample points; saltelli: base rows N; morris: trajectories r"},
+    [MOAT_SK_LEVELS] = {"levels", "int", "even, [2, 1000]",
+                        "morris: grid levels p of each parameter (default 4)"},
+    [MOAT_SK_SECOND_ORDER] = {"second_order", "bool", "true, false",
+                              "saltelli: also the matrices for second-order Sobol indices (default false)"},
+    [MOAT_SK_CRN] = {"common_random_numbers", "bool", "true, false",
+                     "path p of every scenario draws the same random numbers (default true; the parameter "
+                     "sweep.common_random_numbers)"},
+    [MOAT_SK_AXES] = {"axes", "list of groups", "1 to " STRINGIFY(MOAT_MAX_AXES) " (sobol: 40)",
+                      "one group per swept parameter: `( { param = \"...\"; values = [...]; }, ... )`"},
+};
+
+const moat_sweep_key_t moat_axis_keys[MOAT_N_AXIS_KEYS] = {
+    [MOAT_AK_PARAM] = {"param", "string", "a numeric key",
+                       "dotted key of the swept parameter (`quality_gap.long_run`, "
+                       "`labs.open-a.lag`); each parameter on one axis only"},
+    [MOAT_AK_VALUES] = {"values", "double list", "the parameter's range",
+                        "grid and list: the values taken; a list sweep needs the same count on "
+                        "every axis"},
+    [MOAT_AK_MIN] = {"min", "double", "the parameter's range",
+                     "lhs and sobol: lower end of a uniform range (give min and max, or a preset)"},
+    [MOAT_AK_MAX] = {"max", "double", "the parameter's range, > min",
+                     "lhs and sobol: upper end of the uniform range"},
+    [MOAT_AK_LOG] = {"log", "bool", "true, false",
+                     "lhs and sobol: sample uniformly in ln(value) (min, or low, must be > 0); "
+                     "default false"},
+    [MOAT_AK_LOW] = {"low", "double", "the parameter's range, < mid",
+                     "lhs and sobol preset: 5th percentile of a two-piece normal whose 5th, 50th "
+                     "and 95th percentiles are low, mid, high (in ln space with log = true)"},
+    [MOAT_AK_MID] = {"mid", "double", "< high", "preset: 50th percentile (median)"},
+    [MOAT_AK_HIGH] = {"high", "double", "the parameter's range", "preset: 95th percentile"},
+};
 
 const moat_param_t *moat_param_find(int scope, const char *key) {
   for (size_t k = 0; k < moat_n_params; k++)
@@ -187,6 +245,30 @@ size_t moat_edit_distance(const char *a, const char *b) {
     }
   }
   return row[lb];
+}
+
+/* Close means at most a third of the word's letters changed (and at least 2 allowed). */
+static size_t close_limit(const char *word) {
+  size_t n = strlen(word) / 3;
+  return n < 2 ? 2 : n;
+}
+
+const char *moat_nearest(const char *word, const char *const *candidates, size_t n) {
+  const char *best = NULL;
+  size_t best_d = (size_t)-1;
+  for (size_t k = 0; k < n; k++) {
+    if (!candidates[k]) break;
+    size_t d = moat_edit_distance(word, candidates[k]);
+    if (d < best_d) best_d = d, best = candidates[k];
+  }
+  return best && best_d <= close_limit(word) ? best : NULL;
+}
+
+int moat_param_range(const char *key, double *min, double *max) {
+  const moat_param_t *p = moat_param_find(MOAT_PS_GLOBAL, key);
+  if (!p) return MOAT_EINVAL;
+  *min = p->min, *max = p->max;
+  return MOAT_OK;
 }
 
 /* Keep `cand` in best if it is closer to key than what best holds. */
@@ -218,9 +300,7 @@ void moat_param_suggest(const moat_scenario_t *sc, const char *key, char *out, s
       }
     }
   }
-  /* Close means at most a third of the key's letters changed (and at least 2 allowed). */
-  size_t limit = strlen(key) / 3 < 2 ? 2 : strlen(key) / 3;
-  if (best[0] && best_d <= limit) snprintf(out, outlen, " (did you mean `%s`?)", best);
+  if (best[0] && best_d <= close_limit(key)) snprintf(out, outlen, " (did you mean `%s`?)", best);
   else if (outlen) out[0] = '\0';
 }
 
@@ -290,7 +370,7 @@ void moat_param_defaults(int scope, void *base) {
     char *field = (char *)base + p->offset;
     switch (p->type) {
     case MOAT_PT_STRING: snprintf(field, p->size, "%s", p->def_str); break;
-    case MOAT_PT_KIND: *(int *)(void *)field = strcmp(p->def_str, "open") == 0; break;
+    case MOAT_PT_CHOICE: *(int *)(void *)field = moat_param_choice_index(p, p->def_str); break;
     case MOAT_PT_DLIST:
       memcpy(field, p->def_dlist, (size_t)p->def_n * sizeof(double));
       *(int *)(void *)((char *)base + p->count_offset) = p->def_n;
@@ -386,7 +466,7 @@ double moat_param_load_number(const moat_param_t *p, const void *base) {
   switch (p->type) {
   case MOAT_PT_INT:
   case MOAT_PT_BOOL:
-  case MOAT_PT_KIND: return (double)*(const int *)field;
+  case MOAT_PT_CHOICE: return (double)*(const int *)field;
   case MOAT_PT_INT64: return (double)*(const uint64_t *)field;
   default: return *(const double *)field;
   }
@@ -431,9 +511,7 @@ void moat_param_format(const moat_param_t *p, const void *base, char *out, size_
     break;
   case MOAT_PT_BOOL: snprintf(out, outlen, "%s", *(const int *)(const void *)field ? "true" : "false"); break;
   case MOAT_PT_STRING: put_string(out, outlen, 0, field); break;
-  case MOAT_PT_KIND:
-    snprintf(out, outlen, "\"%s\"", *(const int *)(const void *)field == MOAT_LAB_OPEN ? "open" : "closed");
-    break;
+  case MOAT_PT_CHOICE: put_string(out, outlen, 0, p->choices[*(const int *)(const void *)field]); break;
   case MOAT_PT_DLIST:
   case MOAT_PT_SLIST: format_list(p, base, out, outlen); break;
   default: moat_format_double(*(const double *)(const void *)field, out, outlen); break;
@@ -459,16 +537,34 @@ int moat_param_check_list(const moat_param_t *p, const char *key, const double *
   return MOAT_OK;
 }
 
+int moat_param_choice_index(const moat_param_t *p, const char *s) {
+  for (int i = 0; p->choices[i]; i++)
+    if (strcmp(p->choices[i], s) == 0) return i;
+  return -1;
+}
+
+void moat_param_choice_text(const moat_param_t *p, int quoted, char *out, size_t outlen) {
+  size_t used = 0;
+  if (outlen) out[0] = '\0';
+  for (int i = 0; p->choices[i] && used < outlen; i++) {
+    const char *sep = i == 0 ? "" : !quoted ? ", " : p->choices[i + 1] ? ", " : " or ";
+    const char *q = quoted ? "\"" : "";
+    used += (size_t)snprintf(out + used, outlen - used, "%s%s%s%s", sep, q, p->choices[i], q);
+  }
+}
+
 int moat_param_check_string(const moat_param_t *p, const char *key, const char *s, char *err,
                             size_t errlen) {
   size_t len = strlen(s);
-  if (p->type != MOAT_PT_KIND && (double)len > p->max) {
+  if (p->type != MOAT_PT_CHOICE && (double)len > p->max) {
     snprintf(err, errlen, "%s = \"%.40s...\" is %zu characters long; at most %.0f fit", key, s, len,
              p->max);
     return MOAT_EINVAL;
   }
-  if (p->type == MOAT_PT_KIND && strcmp(s, "closed") != 0 && strcmp(s, "open") != 0) {
-    snprintf(err, errlen, "%s = \"%s\" is not a lab kind: use \"closed\" or \"open\"", key, s);
+  if (p->type == MOAT_PT_CHOICE && moat_param_choice_index(p, s) < 0) {
+    char allowed[256];
+    moat_param_choice_text(p, 1, allowed, sizeof allowed);
+    snprintf(err, errlen, "%s = \"%.40s\" is not a %s: use %s", key, s, p->what, allowed);
     return MOAT_EINVAL;
   }
   if (!p->required || p->type != MOAT_PT_STRING) return MOAT_OK;
@@ -508,10 +604,12 @@ static int check_row(const moat_param_t *p, const void *base, const char *key, c
     if (p->type == MOAT_PT_DLIST) return moat_param_check_list(p, key, (const double *)(const void *)field, n, err, errlen);
     return MOAT_OK;
   }
-  if (p->type == MOAT_PT_KIND) {
-    int kind = *(const int *)(const void *)field;
-    if (kind == MOAT_LAB_CLOSED || kind == MOAT_LAB_OPEN) return MOAT_OK;
-    snprintf(err, errlen, "%s = %d is not a lab kind: use \"closed\" or \"open\"", key, kind);
+  if (p->type == MOAT_PT_CHOICE) {
+    int v = *(const int *)(const void *)field;
+    if (v >= 0 && v <= (int)p->max) return MOAT_OK;
+    char allowed[256];
+    moat_param_choice_text(p, 1, allowed, sizeof allowed);
+    snprintf(err, errlen, "%s = %d is not a %s: use %s", key, v, p->what, allowed);
     return MOAT_EINVAL;
   }
   return moat_param_check_number(p, key, moat_param_load_number(p, base), err, errlen);

@@ -16,7 +16,7 @@ enum moat_param_type {
   MOAT_PT_DOUBLE,  /* double */
   MOAT_PT_BOOL,    /* int 0/1 */
   MOAT_PT_STRING,  /* char[size] */
-  MOAT_PT_KIND,    /* lab kind: the string "closed" or "open", stored as enum moat_lab_kind */
+  MOAT_PT_CHOICE,  /* one of the strings in `choices`, stored as its int index */
   MOAT_PT_DLIST,   /* double[size] with an int count at count_offset */
   MOAT_PT_SLIST    /* char[size][elem_size] with an int count at count_offset */
 };
@@ -38,7 +38,9 @@ typedef struct moat_param {
   size_t elem_size; /* string lists: buffer size of one entry */
   size_t count_offset;        /* lists: offset of the int count */
   double def, min, max;       /* numbers and bools (def only) */
-  const char *def_str;        /* strings and kinds */
+  const char *def_str;        /* strings and choices */
+  const char *const *choices; /* choices: the allowed strings, NULL-terminated */
+  const char *what;           /* choices: what a value names, for messages ("lab kind") */
   const double *def_dlist;    /* double lists */
   const char *const *def_slist; /* string lists */
   int def_n;                  /* entries of the default list */
@@ -48,6 +50,22 @@ typedef struct moat_param {
 
 extern const moat_param_t moat_params[];
 extern const size_t moat_n_params;
+
+/* The keys of the sweep section: the parser matches them (by position: enum moat_sweep_section_key and
+ * enum moat_axis_key), suggests the nearest for a typo, and docs/parameters.md lists them. */
+typedef struct moat_sweep_key {
+  const char *key;   /* "method", or an axis field such as "min" */
+  const char *type;  /* as docs/parameters.md spells types */
+  const char *range; /* allowed values */
+  const char *doc;
+} moat_sweep_key_t;
+
+enum moat_sweep_section_key { MOAT_SK_METHOD = 0, MOAT_SK_SAMPLES, MOAT_SK_AXES, MOAT_SK_LEVELS,
+                               MOAT_SK_SECOND_ORDER, MOAT_SK_CRN, MOAT_N_SWEEP_KEYS };
+enum moat_axis_key { MOAT_AK_PARAM = 0, MOAT_AK_VALUES, MOAT_AK_MIN, MOAT_AK_MAX, MOAT_AK_LOG,
+                     MOAT_AK_LOW, MOAT_AK_MID, MOAT_AK_HIGH, MOAT_N_AXIS_KEYS };
+extern const moat_sweep_key_t moat_sweep_keys[MOAT_N_SWEEP_KEYS];
+extern const moat_sweep_key_t moat_axis_keys[MOAT_N_AXIS_KEYS];
 
 /* The row of a global key ("quality_gap.long_run") or of a lab / cloud field ("quality") in
  * `scope`; NULL if none. */
@@ -80,7 +98,12 @@ void moat_param_defaults(int scope, void *base);
  * writes "key = value is outside [min, max]: doc" (or similar) into err. */
 int moat_param_check_number(const moat_param_t *p, const char *key, double v, char *err,
                             size_t errlen);
-/* Check a string for a string or kind row: length, kind names, entry-name characters. */
+/* Index of s among a choice row's strings, -1 if none. */
+int moat_param_choice_index(const moat_param_t *p, const char *s);
+/* A choice row's strings as `"a" or "b"` (quoted) or `a, b` (plain). */
+void moat_param_choice_text(const moat_param_t *p, int quoted, char *out, size_t outlen);
+
+/* Check a string for a string or choice row: length, allowed values, entry-name characters. */
 int moat_param_check_string(const moat_param_t *p, const char *key, const char *s, char *err,
                             size_t errlen);
 /* Check a double list's entries against the row: each in range; for `increasing` rows

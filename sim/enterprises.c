@@ -4,7 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include <gsl/gsl_randist.h>
+#include "moatsim/inversion.h"
+#include "moatsim/rng.h"
 
 moat_enterprises_t *moat_enterprises_alloc(size_t capacity) {
   moat_enterprises_t *e = calloc(1, sizeof *e);
@@ -40,12 +41,6 @@ void moat_enterprises_free(moat_enterprises_t *e) {
   free(e);
 }
 
-double moat_ran_beta_mean(gsl_rng *r, double mean, double concentration) {
-  double a = mean * concentration, b = (1.0 - mean) * concentration;
-  if (a <= 0.0 || b <= 0.0) return mean;
-  return gsl_ran_beta(r, a, b);
-}
-
 /* Rank enterprises by privacy, descending, ties by lower index (a strict total order, so the
  * result is unique). Shell sort: allocation-free, O(N^1.3), once per path. */
 static void rank_by_privacy(moat_enterprises_t *e) {
@@ -71,14 +66,20 @@ void moat_enterprises_draw(const moat_scenario_t *sc, gsl_rng *r, moat_enterpris
   e->n = (size_t)sc->enterprises.count;
   double total = 0.0;
   for (size_t i = 0; i < e->n; i++) {
-    e->d0[i] = exp(gsl_ran_gaussian(r, sc->enterprises.volume_sigma));
-    e->hard[i] = moat_ran_beta_mean(r, sc->enterprises.hard_share_mean, sc->enterprises.hard_share_concentration);
-    e->value[2 * i + MOAT_SEG_HARD] = exp(log(sc->enterprises.value_hard_median) + gsl_ran_gaussian(r, sc->enterprises.value_sigma));
+    /* One uniform per attribute, inverted (MODEL.md §3), in this fixed order. */
+    double u[7];
+    for (int k = 0; k < 7; k++) u[k] = moat_rng_uniform_pos(r);
+    e->d0[i] = exp(sc->enterprises.volume_sigma * moat_normal_quantile(u[0]));
+    e->hard[i] = moat_beta_mean_quantile(u[1], sc->enterprises.hard_share_mean,
+                                         sc->enterprises.hard_share_concentration);
+    e->value[2 * i + MOAT_SEG_HARD] =
+        sc->enterprises.value_hard_median * exp(sc->enterprises.value_sigma * moat_normal_quantile(u[2]));
     e->value[2 * i + MOAT_SEG_ROUTINE] =
-        exp(log(sc->enterprises.value_routine_median) + gsl_ran_gaussian(r, sc->enterprises.value_sigma));
-    e->privacy[i] = moat_ran_beta_mean(r, sc->enterprises.privacy_mean, sc->enterprises.privacy_concentration);
-    e->finetune[i] = sc->enterprises.finetune_gain_points * gsl_ran_beta(r, 1.0, 4.0);
-    e->restricted[i] = gsl_rng_uniform(r) < sc->governance.restricted_share;
+        sc->enterprises.value_routine_median * exp(sc->enterprises.value_sigma * moat_normal_quantile(u[3]));
+    e->privacy[i] = moat_beta_mean_quantile(u[4], sc->enterprises.privacy_mean,
+                                            sc->enterprises.privacy_concentration);
+    e->finetune[i] = sc->enterprises.finetune_gain_points * moat_beta_quantile(u[5], 1.0, 4.0);
+    e->restricted[i] = u[6] < sc->governance.restricted_share;
     total += e->d0[i];
   }
   double target = sc->market.demand_mtok_per_month * 12.0 / (double)sc->steps_per_year;

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "moatsim/processes.h"
+
 void moat_finance_lab_init(const moat_lab_t *lab, moat_lab_money_t *m) {
   *m = (moat_lab_money_t){0};
   m->active = 1;
@@ -119,7 +121,7 @@ void moat_finance_lab_step(const moat_scenario_t *sc, const moat_lab_t *lab, int
   m->cogs = cogs;
   m->opex = lab->opex_ratio * revenue + lab->fixed_opex_per_year * dt;
   m->training = lab->training_spend_per_year * pow(1.0 + lab->training_cost_growth_per_year, t) *
-                dt * (m->distressed ? 0.5 : 1.0);
+                dt * (m->distressed ? MOAT_DISTRESSED_TRAINING : 1.0);
   m->fcf = revenue - cogs - m->opex - m->training;
   m->cash += m->fcf;
   m->pv += m->fcf * exp(-sc->valuation.discount_rate * t);
@@ -135,7 +137,11 @@ void moat_finance_lab_step(const moat_scenario_t *sc, const moat_lab_t *lab, int
 }
 
 double moat_finance_dcf(const moat_scenario_t *sc, const moat_lab_money_t *m) {
-  double terminal = sc->valuation.terminal_multiple * m->arr;
+  /* "mark": the path's own valuation at the horizon (0 after an exit, MODEL.md §7);
+   * "multiple": version 1's terminal_multiple x ARR_T (also 0 after an exit: ARR is 0). */
+  double terminal = sc->valuation.terminal == MOAT_TERMINAL_MARK
+                        ? m->valuation
+                        : sc->valuation.terminal_multiple * m->arr;
   /* e^{-r T dt}: the last step's time, which differs from horizon_years when
    * horizon_years * steps_per_year is not a whole number (T is rounded). */
   double t_end = (double)moat_scenario_steps(sc) / (double)sc->steps_per_year;

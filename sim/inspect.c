@@ -37,16 +37,16 @@ static const char usage_summary[] =
 /* ---- opening a results file --------------------------------------------------------------- */
 
 /* Open `file` read-only and check it is a moatsim results file; prints why not. Returns the
- * file id, or a negative value with *rc set to the exit code. */
+ * file id, or a negative value with *rc set to the exit code: a missing, unreadable, damaged or
+ * foreign file is an input error (2), like a bad scenario file. */
 static hid_t open_results(const char *cmd, const char *file, int *rc) {
   moat_h5_quiet();
   struct stat st;
+  *rc = EXIT_USAGE;
   if (stat(file, &st) != 0) {
     fprintf(stderr, "moatsim %s: cannot open '%s': %s\n", cmd, file, strerror(errno));
-    *rc = EXIT_USAGE;
     return -1;
   }
-  *rc = EXIT_RUNTIME;
   if (H5Fis_hdf5(file) <= 0) {
     fprintf(stderr, "moatsim %s: '%s' is not an HDF5 file: give a results file written by "
                     "moatsim run\n", cmd, file);
@@ -362,6 +362,10 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
   double *unserved = H5Lexists(f, "/market/unserved_share_mean", H5P_DEFAULT) > 0
                          ? read_slice(f, "/market/unserved_share_mean", k, dims, &rank)
                          : NULL;
+  /* Files written before model version 2 lack hosting_margin: its row then shows "-". */
+  double *hosting = H5Lexists(f, "/market/hosting_margin_mean", H5P_DEFAULT) > 0
+                        ? read_slice(f, "/market/hosting_margin_mean", k, dims, &rank)
+                        : NULL;
   double *rerate = read_slice(f, "/labs/rerating_quantile", k, dims, &rank);
   double *dilution = read_slice(f, "/labs/dilution_quantile", k, dims, &rank);
   double *dcf = read_slice(f, "/labs/dcf_ratio_quantile", k, dims, &rank);
@@ -377,6 +381,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
     print_row(h, "closed revenue share (mean)", revenue, 1);
     print_row(h, "local share (mean)", local, 1);
     print_row(h, "unserved demand share (mean)", unserved, 1);
+    print_row(h, "hosting margin (mean)", hosting, 1);
     char label[128];
     for (int j = 0; j < L; j++) {
       if (strcmp(h->kind[j], "closed") != 0) continue;
@@ -392,7 +397,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
         printf(" %s %.3g", h->lab[j], i50 < 0 ? NAN : dcf[(size_t)i50 * (size_t)L + (size_t)j]);
     printf("\n");
   }
-  free(prem), free(closed), free(revenue), free(local), free(unserved), free(rerate), free(dilution), free(dcf);
+  free(prem), free(closed), free(revenue), free(local), free(unserved), free(hosting), free(rerate), free(dilution), free(dcf);
   return ok ? 0 : -1;
 }
 
@@ -475,7 +480,7 @@ int moat_cmd_summary(int argc, char **argv) {
   if (headline_init(f, &h) != 0 || !done) {
     fprintf(stderr, "moatsim summary: '%s' lacks the time, quantile, lab or scenario_done "
                     "variables of a results file\n", file);
-    rc = EXIT_RUNTIME;
+    rc = EXIT_USAGE;
   } else if (only >= n) {
     fprintf(stderr, "moatsim summary: --scenario %ld: '%s' has scenarios 0 to %ld\n", only, file, n - 1);
     rc = EXIT_USAGE;

@@ -56,13 +56,22 @@ static const char usage_top[] =
     "  summary FILE.h5       print the headline results of a results file\n"
     "  merge PART.h5...      merge the shard files of one sweep into -o OUT.h5\n"
     "  export FILE.h5        write each group as a flat CF netCDF file into -o DIR (CDO, NCO)\n"
-    "  report FILE.h5        write a report of a results file\n"
+    "  report FILE.h5...     write a report (figures, index.html, interactive.html) into -o DIR;\n"
+    "                        several files are compared side by side\n"
     "  sensitivity FILE.h5   Sobol or Morris indices of outputs over a sweep's parameters\n"
     "  discover FILE.h5      PRIM boxes of parameters where a condition on an output holds\n"
     "  version               print version, git revision, compiler and libraries\n"
     "\n"
-    "'moatsim COMMAND --help' describes a command's options.\n"
-    "exit codes: 0 success, 1 runtime failure, 2 usage or scenario error\n";
+    "'moatsim COMMAND --help' describes a command's options; -V or --version, alone or after\n"
+    "any command, prints the version.\n"
+    "\n"
+    "exit codes (every command):\n"
+    "  0    success\n"
+    "  1    runtime failure: the input was fine but the work failed (writing a file, out of\n"
+    "       memory, a missing Python for report)\n"
+    "  2    usage or input error: unknown command or option, a value out of range, a missing,\n"
+    "       unreadable or invalid scenario or results file, --scenario beyond the file's\n"
+    "  130, 143  run stopped by SIGINT / SIGTERM (its .partial file can be resumed)\n";
 
 static const char usage_run[] =
     "usage: moatsim run SCENARIO.cfg [OPTIONS]\n"
@@ -81,7 +90,7 @@ static const char usage_run[] =
     "  --resume            continue an interrupted run from its checkpoint FILE.partial.d\n"
     "                      (SIGINT / SIGTERM stop a run cleanly: exit 130 / 143)\n"
     "  --checkpoint-paths N  paths per checkpoint block (default 16 x threads)\n"
-    "  --help              this text\n";
+    "  --help              this text (-V, --version: the version)\n";
 
 static const char usage_validate[] =
     "usage: moatsim validate SCENARIO.cfg [OPTIONS]\n"
@@ -121,6 +130,10 @@ static int parse_options(int argc, char **argv, int command, moat_run_options_t 
     fprintf(stderr, "moatsim %s: %s\n", argv[0], err);
     return EXIT_USAGE;
   }
+  int cores = omp_get_num_procs();
+  if (opt->threads > cores)
+    fprintf(stderr, "moatsim %s: warning: --threads %d is more than the %d cores available: the "
+                    "extra threads share cores and slow the run down\n", argv[0], opt->threads, cores);
   return -1;
 }
 
@@ -446,6 +459,8 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
   d.sweep_samples = cfg->sweep.samples;
   d.sweep_levels = cfg->sweep.method == MOAT_SWEEP_MORRIS ? moat_sweep_levels(&cfg->sweep) : 0;
   d.sweep_second_order = cfg->sweep.second_order;
+  /* moatsim sensitivity skips its noise correction when the scenarios share their draws. */
+  d.sweep_common_random_numbers = cfg->base.sweep.common_random_numbers;
   moat_progress_t pg;
   moat_progress_init(&pg, opt->quiet || !writer, heartbeat_s, n_scen, opt->shard_index, opt->shard_count);
   /* A block of 16 paths per thread: about 3 % of a block's time lost to threads waiting for the
@@ -638,6 +653,25 @@ static const command_t commands[] = {
     {"version", cmd_version},
 };
 
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* -V or --version anywhere among a command's arguments (no option takes either as its value). */
+static int asks_version(int argc, char **argv) {
+  for (int k = 1; k < argc; k++)
+    if (strcmp(argv[k], "-V") == 0 || strcmp(argv[k], "--version") == 0) return 1;
+  return 0;
+}
+
+static int unknown_command(const char *name) {
+  const char *names[N_COMMANDS];
+  for (size_t k = 0; k < N_COMMANDS; k++) names[k] = commands[k].name;
+  const char *near = moat_nearest(name, names, N_COMMANDS);
+  fprintf(stderr, "moatsim: unknown command '%s'", name);
+  if (near) fprintf(stderr, " (did you mean `%s`?)", near);
+  fprintf(stderr, "\n\n%s", usage_top);
+  return EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage_top, stderr);
@@ -648,10 +682,9 @@ int main(int argc, char **argv) {
     fputs(usage_top, stdout);
     return EXIT_OK;
   }
-  if (strcmp(name, "--version") == 0) return cmd_version(1, argv + 1);
-  for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
+  if (asks_version(argc, argv)) return cmd_version(1, argv + 1);
+  for (size_t k = 0; k < N_COMMANDS; k++) {
     if (strcmp(name, commands[k].name) == 0) return commands[k].fn(argc - 1, argv + 1);
   }
-  fprintf(stderr, "moatsim: unknown command '%s'\n\n%s", name, usage_top);
-  return EXIT_USAGE;
+  return unknown_command(name);
 }

@@ -77,11 +77,14 @@ void moat_offers_nest_lambda(const moat_offer_table_t *ot, const moat_scenario_t
 void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
                         const double *q_lab, double cost_index, double local_cost,
                         double local_penalty, double *quality, double *cost) {
+  const double beta = sc->price_compression.cost_per_quality_point;
   for (int j = 0; j < ot->n; j++) {
     int l = ot->lab[j];
+    double dq = q_lab[l] - sc->labs[l].quality; /* the model's quality change since t = 0 */
     switch (ot->kind[j]) {
-    case MOAT_OFFER_MINI:
+    case MOAT_OFFER_MINI: /* its quality moves with the flagship's, scaled */
       quality[j] = q_lab[l] * (1.0 - sc->labs[l].mini_quality_gap);
+      dq *= 1.0 - sc->labs[l].mini_quality_gap;
       cost[j] = ot->cost_factor[j] * cost_index;
       break;
     case MOAT_OFFER_LOCAL:
@@ -93,6 +96,9 @@ void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
       cost[j] = ot->cost_factor[j] * cost_index;
       break;
     }
+    /* MODEL.md §4: a more capable model costs more to serve, exp(beta (q_j(t) - q_j(0))); the
+     * local copy of an open model scales with the model's own quality like its other hosts. */
+    if (beta != 0.0) cost[j] *= exp(beta * dq);
   }
 }
 

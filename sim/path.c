@@ -37,7 +37,9 @@ struct moat_workspace {
   moat_pricing_ws_t *pricing;
   double *base, *alloc;          /* [2 N][stride]: utilities, allocations a_ijs */
   double *alpha, *weight;        /* [2 N]: 1/tau_is, W_is = D_i h_is */
+  double *alpha0;                /* [2 N]: 1/tau_is(0) = 1/(rho v_is(0)) */
   double *paid0, *paid_prev;     /* [N]: P_i(0), P_i(t - dt), $/Mtok */
+  double *seg_paid0, *seg_paid_prev; /* [2 N]: P_is(0), P_is(t - dt), $/Mtok (value follows price) */
   unsigned char *review, *adopted; /* [N] */
   double *arr_hist;              /* [N_HIST][steps] */
 
@@ -83,8 +85,11 @@ static void free_arrays(moat_workspace_t *ws) {
   free(ws->alloc);
   free(ws->alpha);
   free(ws->weight);
+  free(ws->alpha0);
   free(ws->paid0);
   free(ws->paid_prev);
+  free(ws->seg_paid0);
+  free(ws->seg_paid_prev);
   free(ws->review);
   free(ws->adopted);
   free(ws->arr_hist);
@@ -92,6 +97,7 @@ static void free_arrays(moat_workspace_t *ws) {
   ws->pricing = NULL;
   ws->base = ws->alloc = ws->alpha = ws->weight = NULL;
   ws->paid0 = ws->paid_prev = ws->arr_hist = NULL;
+  ws->alpha0 = ws->seg_paid0 = ws->seg_paid_prev = NULL;
   ws->review = ws->adopted = NULL;
   ws->cap_ent = ws->cap_stride = ws->cap_steps = ws->cap_sellers = 0;
 }
@@ -129,18 +135,22 @@ int moat_workspace_reserve(moat_workspace_t *ws, const moat_scenario_t *sc, char
   ws->alloc = malloc(cells * sizeof(double));
   ws->alpha = malloc(2 * n * sizeof(double));
   ws->weight = malloc(2 * n * sizeof(double));
+  ws->alpha0 = malloc(2 * n * sizeof(double));
+  ws->seg_paid0 = malloc(2 * n * sizeof(double));
+  ws->seg_paid_prev = malloc(2 * n * sizeof(double));
   ws->paid0 = malloc(n * sizeof(double));
   ws->paid_prev = malloc(n * sizeof(double));
   ws->review = malloc(n);
   ws->adopted = malloc(n);
   ws->arr_hist = malloc((size_t)N_HIST * steps * sizeof(double));
   if (!ws->ent || !ws->pricing || !ws->base || !ws->alloc || !ws->alpha ||
-      !ws->weight || !ws->paid0 || !ws->paid_prev || !ws->review || !ws->adopted || !ws->arr_hist) {
+      !ws->weight || !ws->alpha0 || !ws->seg_paid0 || !ws->seg_paid_prev || !ws->paid0 ||
+      !ws->paid_prev || !ws->review || !ws->adopted || !ws->arr_hist) {
     free_arrays(ws);
     snprintf(err, errlen,
              "out of memory reserving a path workspace for %zu enterprises x %zu offers x %zu "
              "steps (about %.1f MB): lower enterprises.count or the number of threads",
-             n, stride, steps, (2.0 * (double)cells + 4.0 * (double)n) * 8.0 / 1e6);
+             n, stride, steps, (2.0 * (double)cells + 10.0 * (double)n) * 8.0 / 1e6);
     return MOAT_ENOMEM;
   }
   ws->cap_ent = n;
@@ -169,7 +179,7 @@ static void path_init(const moat_scenario_t *sc, moat_workspace_t *ws) {
   moat_offers_build(sc, &ws->ot);
   const moat_offer_table_t *ot = &ws->ot;
   for (size_t r = 0; r < 2 * e->n; r++) {
-    ws->alpha[r] = 1.0 / (sc->enterprises.taste_dispersion * e->value[r]);
+    ws->alpha[r] = ws->alpha0[r] = 1.0 / (sc->enterprises.taste_dispersion * e->value[r]);
     for (size_t j = (size_t)ot->n_cols; j < ot->stride; j++) ws->base[r * ot->stride + j] = -INFINITY;
   }
   memset(ws->adopted, 0, e->n);
@@ -208,7 +218,7 @@ static int step_draws(const moat_scenario_t *sc, int n, moat_workspace_t *ws) {
   if (n == 0) {
     memset(ws->review, 1, e->n);
   } else {
-    moat_processes_step(sc, n, active, distressed, ws->rng[MOAT_RNG_SHOCKS], &ws->proc);
+    moat_processes_step(sc, n, active, distressed, ws->rng, &ws->proc);
     moat_reviews_draw(sc, e, ws->rng[MOAT_RNG_CHOICE], ws->review);
     ws->n_adopted += (size_t)moat_adoption_step(sc, e, ws->rng[MOAT_RNG_CHOICE], ws->adopted,
                                                 ws->review, &ws->adopted_d0);
@@ -236,6 +246,18 @@ static void step_volumes(const moat_scenario_t *sc, int n, moat_workspace_t *ws)
     ws->weight[2 * i + MOAT_SEG_HARD] = d * e->hard[i];
     ws->weight[2 * i + MOAT_SEG_ROUTINE] = d * (1.0 - e->hard[i]);
   }
+}
+
+/* Value follows price (MODEL.md §5, version 2): v_is(t) = v_is(0) (P_is(t - dt) / P_is(0))^theta,
+ * so alpha_is = 1 / (rho v_is) = alpha_is(0) (P_is(t - dt) / P_is(0))^-theta. The utility base
+ * does not move (v cancels against tau = rho v), nor does the outside option's (o v / tau).
+ * A segment that has bought nothing at step 0 (no P_is(0)) keeps v_is(0). */
+static void step_values(const moat_scenario_t *sc, int n, moat_workspace_t *ws) {
+  const double theta = sc->enterprises.value_price_elasticity;
+  if (n == 0 || theta == 0.0) return;
+  for (size_t r = 0; r < 2 * ws->ent->n; r++)
+    if (ws->seg_paid0[r] > 0.0 && ws->seg_paid_prev[r] > 0.0)
+      ws->alpha[r] = ws->alpha0[r] * pow(ws->seg_paid_prev[r] / ws->seg_paid0[r], -theta);
 }
 
 /* Growth factor of a markup from one step to the next, extrapolated from the last two steps
@@ -272,9 +294,10 @@ static void step_price_setup(int n, moat_workspace_t *ws) {
 
 /* Allocations after the solve: reviewers take s(p(t)); others keep theirs, renormalized over
  * still-feasible offers when some left (a row left with nothing feasible takes s(p(t))). Then
- * quantities Q_j (Q of the outside column: demand left unserved) and each enterprise's average
- * price paid per token bought, P_i = sum_s h_is sum_j a_ijs p_j / sum_s h_is sum_j a_ijs over
- * the offers (kept from the last step if it buys nothing). Shares are computed only for the
+ * quantities Q_j (Q of the outside column: demand left unserved), each segment's price per
+ * token bought P_is = sum_j a_ijs p_j / sum_j a_ijs and each enterprise's average price paid
+ * P_i = sum_s h_is sum_j a_ijs p_j / sum_s h_is sum_j a_ijs, over the offers (either kept
+ * from the last step when it buys nothing). Shares are computed only for the
  * rows that take them (about 15 % a step at 2 reviews a year), one row at a time. */
 static void step_allocate(const moat_market_t *market, int n, int exits, moat_workspace_t *ws) {
   const moat_enterprises_t *e = ws->ent;
@@ -309,10 +332,16 @@ static void step_allocate(const moat_market_t *market, int n, int exits, moat_wo
       }
       double w = ws->weight[r], hs = s == MOAT_SEG_HARD ? e->hard[i] : 1.0 - e->hard[i];
       for (size_t j = 0; j < cols; j++) ws->qty[j] += w * a[j];
+      double seg_paid = 0.0, seg_bought = 0.0;
       for (size_t j = 0; j < J; j++) {
-        paid += hs * a[j] * ws->price[j];
-        bought += hs * a[j];
+        seg_paid += a[j] * ws->price[j];
+        seg_bought += a[j];
       }
+      paid += hs * seg_paid;
+      bought += hs * seg_bought;
+      seg_paid = seg_bought > 0.0 ? seg_paid / seg_bought : n == 0 ? 0.0 : ws->seg_paid_prev[r];
+      if (n == 0) ws->seg_paid0[r] = seg_paid;
+      ws->seg_paid_prev[r] = seg_paid;
     }
     if (bought > 0.0) paid /= bought;
     else paid = n == 0 ? 0.0 : ws->paid_prev[i];
@@ -363,6 +392,7 @@ static int run_step(const moat_scenario_t *sc, int n, moat_workspace_t *ws,
   moat_offers_fill_base(ot, sc, ws->ent, ws->quality, ws->proc.frontier, ws->offer_active,
                         ws->adopted, !full, ws->base);
   step_volumes(sc, n, ws);
+  step_values(sc, n, ws);
   step_price_setup(n, ws);
   moat_pricing_result_t pr = {0, 1, 0.0};
   int status = moat_pricing_solve(market, ws->price, sc->pricing.tolerance,
@@ -398,8 +428,10 @@ int moat_path_run(const moat_scenario_t *sc, uint64_t scenario_index, uint64_t p
       ((size_t)moat_scenario_columns(sc) + 3u) / 4u * 4u > ws->cap_stride ||
       (size_t)(sc->n_labs + sc->n_clouds) > ws->cap_sellers)
     return MOAT_EINVAL; /* workspace not reserved for sc */
+  /* MODEL.md §9: with common random numbers path p sees the same streams in every scenario. */
+  uint64_t key_scenario = sc->sweep.common_random_numbers ? 0 : scenario_index;
   for (int k = 0; k < N_STREAMS; k++)
-    moat_rng_seed(ws->rng[k], sc->seed, scenario_index, path_index, (uint64_t)k);
+    moat_rng_seed(ws->rng[k], sc->seed, key_scenario, path_index, (uint64_t)k);
   moat_layout_t lay;
   moat_scenario_layout(sc, &lay);
   path_init(sc, ws);

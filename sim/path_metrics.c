@@ -16,10 +16,32 @@ static void add(qsum_t *s, double p, double q, double quality) {
 
 static double ratio(double a, double b) { return b > 0.0 ? a / b : NAN; }
 
+/* Q-weighted gross margin of every seller of open weights (MODEL.md §8): each cloud's gross
+ * margin 1 - (COGS + capture paid) / revenue weighted by its volume, and each open lab's
+ * first-party API's margin 1 - c / p weighted by its volume. NaN when none sells. */
+static double hosting_margin(const moat_step_view_t *v) {
+  const moat_offer_table_t *ot = v->ot;
+  const moat_accounts_t *a = v->acc;
+  double sum = 0.0, qty = 0.0;
+  for (int k = 0; k < v->sc->n_clouds; k++) {
+    if (!(a->cloud_revenue[k] > 0.0)) continue;
+    sum += a->cloud_volume[k] * (1.0 - (a->cloud_cogs[k] + a->cloud_paid[k]) / a->cloud_revenue[k]);
+    qty += a->cloud_volume[k];
+  }
+  for (int l = 0; l < v->sc->n_labs; l++) {
+    int j = ot->first_party[l];
+    if (j < 0 || !v->offer_active[j] || !(v->qty[j] > 0.0) || !(v->price[j] > 0.0)) continue;
+    sum += v->qty[j] * (1.0 - v->cost[j] / v->price[j]);
+    qty += v->qty[j];
+  }
+  return qty > 0.0 ? sum / qty : NAN;
+}
+
 static void market_metrics(const moat_step_view_t *v, const moat_layout_t *lay, double *out) {
   const moat_offer_table_t *ot = v->ot;
   qsum_t flag = {0}, closed = {0}, open = {0}, cloud = {0}, first = {0}, local = {0};
   double best_open = -INFINITY, cheapest = INFINITY;
+  const double beta = v->sc->price_compression.cost_per_quality_point, q_star = v->initial_frontier;
   for (int j = 0; j < ot->n; j++) {
     double p = v->price[j], q = v->qty[j], qual = v->quality[j];
     switch (ot->kind[j]) {
@@ -38,8 +60,12 @@ static void market_metrics(const moat_step_view_t *v, const moat_layout_t *lay, 
     default: add(&local, p, q, qual); break;
     }
     /* Market offers only: a local offer is a cost for adopters, not a price anyone can buy at. */
+    /* Read along the cost curve (MODEL.md §8): the cheapest model of exactly capability Q*
+     * sits exp(-beta (q - Q*)) below an offer of quality q >= Q*. */
     int market_offer = ot->kind[j] != MOAT_OFFER_LOCAL;
-    if (market_offer && v->offer_active[j] && qual >= v->initial_frontier && p < cheapest) cheapest = p;
+    double at_q_star = beta != 0.0 ? p * exp(-beta * (qual - q_star)) : p;
+    if (market_offer && v->offer_active[j] && qual >= q_star && at_q_star < cheapest)
+      cheapest = at_q_star;
   }
   double open_price = ratio(open.spend, open.qty);
   double total = closed.qty + open.qty + local.qty, spend = closed.spend + open.spend + local.spend;
@@ -54,6 +80,7 @@ static void market_metrics(const moat_step_view_t *v, const moat_layout_t *lay, 
   m[moat_at_market(lay, MOAT_MK_QUALITY_GAP, n)] = best_open > -INFINITY ? 1.0 - best_open / F : NAN;
   m[moat_at_market(lay, MOAT_MK_LATENT_GAP, n)] = exp(v->proc->log_gap);
   m[moat_at_market(lay, MOAT_MK_PRICE_CONSTANT_QUALITY, n)] = cheapest < INFINITY ? cheapest : NAN;
+  m[moat_at_market(lay, MOAT_MK_HOSTING_MARGIN, n)] = hosting_margin(v);
   m[moat_at_market(lay, MOAT_MK_SHARE_CLOSED, n)] = ratio(closed.qty, total);
   m[moat_at_market(lay, MOAT_MK_SHARE_OPEN_CLOUD, n)] = ratio(cloud.qty, total);
   m[moat_at_market(lay, MOAT_MK_SHARE_OPEN_FIRST_PARTY, n)] = ratio(first.qty, total);

@@ -3,9 +3,8 @@
 
 #include <math.h>
 
-#include <gsl/gsl_randist.h>
-
-#include "moatsim/enterprises.h"
+#include "moatsim/inversion.h"
+#include "moatsim/rng.h"
 
 /* The frontier over active closed labs; the previous value when none is active. */
 static double frontier(const moat_scenario_t *sc, const unsigned char *active, const double *q,
@@ -65,8 +64,14 @@ double moat_local_penalty(const moat_scenario_t *sc, double t) {
          pow(1.0 - sc->local_inference.penalty_decline_per_year, t);
 }
 
-/* Release draws of every lab (one uniform each, one jump per closed release); closed
- * releases leapfrog at once, open releases are flagged for after the gap moves. */
+double moat_release_jump_mean(const moat_lab_t *lab, int distressed) {
+  double spent = distressed ? MOAT_DISTRESSED_TRAINING : 1.0; /* T_l / T_plan */
+  return lab->release_jump_points * pow(spent, lab->training_returns);
+}
+
+/* Release draws of every lab (a uniform each, and a jump uniform for each closed lab, taken
+ * every step whether it releases, is inactive or not); closed releases leapfrog at once, open
+ * releases are flagged for after the gap moves. */
 static void draw_releases(const moat_scenario_t *sc, const unsigned char *active,
                           const unsigned char *distressed, gsl_rng *r, moat_processes_t *ps,
                           unsigned char *open_release) {
@@ -80,8 +85,10 @@ static void draw_releases(const moat_scenario_t *sc, const unsigned char *active
     int hit = gsl_rng_uniform(r) < -expm1(-rate * dt) && active[l];
     open_release[l] = 0;
     if (lab->kind == MOAT_LAB_CLOSED) {
+      double u_jump = moat_rng_uniform_pos(r);
       if (!hit) continue;
-      double jump = gsl_ran_exponential(r, lab->release_jump_points);
+      /* J = -mu ln U: Exponential(mean mu) by inversion (MODEL.md §4). */
+      double jump = -moat_release_jump_mean(lab, slowed) * log(u_jump);
       ps->quality[l] = fmax(ps->quality[l], ps->frontier) + jump;
       ps->frontier = frontier(sc, active, ps->quality, ps->frontier);
       ps->releases[l]++;
@@ -116,15 +123,16 @@ static void step_war(const moat_scenario_t *sc, int n, const unsigned char *acti
     ps->war_lab = -1;
     ended = 1;
   }
+  /* Three uniforms every step (MODEL.md §9), used only when a war starts. A war cannot restart
+   * in the step one ends: its cut must apply to an equilibrium price, not the held one. */
+  double u_start = gsl_rng_uniform(r), u_pick = gsl_rng_uniform(r), u_depth = gsl_rng_uniform(r);
   if (ps->war_active) return;
-  /* The draw is taken even in the step a war ends, so the stream's use does not depend on it;
-   * a war cannot restart then: its cut must apply to an equilibrium price, not the held one. */
-  int start = gsl_rng_uniform(r) < -expm1(-sc->price_compression.price_war_rate_per_year * dt);
+  int start = u_start < -expm1(-sc->price_compression.price_war_rate_per_year * dt);
   if (!start || ended) return;
   int n_open = 0;
   for (int l = 0; l < sc->n_labs; l++) n_open += sc->labs[l].kind == MOAT_LAB_OPEN && active[l];
   if (n_open == 0) return;
-  int pick = (int)gsl_rng_uniform_int(r, (unsigned long)n_open);
+  int pick = (int)(u_pick * n_open); /* uniform over the active open labs; u < 1 */
   for (int l = 0; l < sc->n_labs; l++) {
     if (sc->labs[l].kind != MOAT_LAB_OPEN || !active[l]) continue;
     if (pick-- == 0) {
@@ -132,7 +140,7 @@ static void step_war(const moat_scenario_t *sc, int n, const unsigned char *acti
       break;
     }
   }
-  ps->war_depth = moat_ran_beta_mean(r, sc->price_compression.price_war_depth, 20.0);
+  ps->war_depth = moat_beta_mean_quantile(u_depth, sc->price_compression.price_war_depth, 20.0);
   ps->war_active = 1;
   ps->war_started = 1;
   ps->war_end = n + moat_war_steps(sc);
@@ -140,18 +148,18 @@ static void step_war(const moat_scenario_t *sc, int n, const unsigned char *acti
 }
 
 void moat_processes_step(const moat_scenario_t *sc, int n, const unsigned char *active,
-                         const unsigned char *distressed, gsl_rng *r, moat_processes_t *ps) {
+                         const unsigned char *distressed, gsl_rng *const *rng, moat_processes_t *ps) {
   unsigned char open_release[MOAT_MAX_LABS];
   double dt = 1.0 / (double)sc->steps_per_year;
   ps->quality_changed = 0;
   double f_before = ps->frontier;
   ps->frontier = frontier(sc, active, ps->quality, ps->frontier); /* exits since last step */
   if (ps->frontier != f_before) ps->quality_changed = 1;
-  draw_releases(sc, active, distressed, r, ps, open_release);
-  double z = gsl_ran_gaussian(r, 1.0);
+  draw_releases(sc, active, distressed, rng[MOAT_RNG_RELEASES], ps, open_release);
+  double z = moat_normal_quantile(moat_rng_uniform_pos(rng[MOAT_RNG_GAP]));
   ps->log_gap = clamp_log_gap(moat_gap_step(ps->log_gap, log(sc->quality_gap.long_run),
                                             sc->quality_gap.reversion_per_year,
                                             sc->quality_gap.volatility, dt, z));
   apply_open_releases(sc, open_release, ps);
-  step_war(sc, n, active, r, ps);
+  step_war(sc, n, active, rng[MOAT_RNG_WARS], ps);
 }

@@ -104,7 +104,7 @@ int moat_cmd_report(int argc, char **argv) {
   if (access(python, X_OK) != 0) {
     fprintf(stderr,
             "moatsim report: Python interpreter %s is not executable (%s): install python3 with "
-            "numpy, xarray, h5netcdf, pandas, matplotlib and scipy (`make deps`), or point "
+            "numpy, xarray, h5netcdf, pandas, matplotlib, scipy and plotly (`make deps`), or point "
             "MOATSIM_PYTHON at one that has them\n",
             python, strerror(errno));
     return 1;

@@ -26,6 +26,11 @@ uint64_t moat_rng_key(uint64_t seed, uint64_t scenario_index, uint64_t path_inde
   return moat_rng_splitmix64(&st);
 }
 
+double moat_rng_uniform_pos(gsl_rng *r) {
+  double u = gsl_rng_uniform(r);
+  return u > 0.0 ? u : 0x1.0p-54;
+}
+
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 /* One xoshiro256** output (reference implementation, prng.di.unimi.it). */

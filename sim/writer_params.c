@@ -230,7 +230,9 @@ static int design_attrs(hid_t g, const moat_writer_desc_t *desc) {
   return moat_h5_attr_text(g, "sweep_method", method) < 0 ||
                  moat_h5_attr_int(g, "sweep_samples", desc->sweep_samples) < 0 ||
                  moat_h5_attr_int(g, "sweep_levels", desc->sweep_levels) < 0 ||
-                 moat_h5_attr_int(g, "sweep_second_order", desc->sweep_second_order) < 0
+                 moat_h5_attr_int(g, "sweep_second_order", desc->sweep_second_order) < 0 ||
+                 moat_h5_attr_int(g, "sweep_common_random_numbers",
+                                  desc->sweep_common_random_numbers) < 0
              ? -1
              : 0;
 }

@@ -7,7 +7,25 @@
 
 #include <string.h>
 
+#include "moatsim/rng.h"
 #include "moatsim/scenario.h"
+
+/* One generator per named stream of a path (rng.h), for tests that drive the processes. */
+typedef struct moat_test_streams {
+  gsl_rng *r[MOAT_RNG_N_STREAMS];
+} moat_test_streams_t;
+
+static inline void moat_test_streams_alloc(moat_test_streams_t *s) {
+  for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) s->r[k] = moat_rng_alloc();
+}
+/* Seed every stream as moat_path_run does for (seed, scenario, path). */
+static inline void moat_test_streams_seed(moat_test_streams_t *s, uint64_t seed, uint64_t scenario,
+                                          uint64_t path) {
+  for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) moat_rng_seed(s->r[k], seed, scenario, path, (uint64_t)k);
+}
+static inline void moat_test_streams_free(moat_test_streams_t *s) {
+  for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) gsl_rng_free(s->r[k]);
+}
 
 static inline void moat_fixture_lab(moat_lab_t *l, const char *name, int kind, const char *origin,
                                     double quality, double cost) {
@@ -113,6 +131,10 @@ static inline void moat_fixture_baseline(moat_scenario_t *sc) {
   sc->valuation.terminal_multiple = 8.0;
   sc->valuation.cloud_multiple = 10.0;
   sc->valuation.infra_multiple = 20.0;
+  /* Version 2's parameters at their neutral values (version 1's model): theta, beta and
+   * gamma are 0 from the memset. */
+  sc->valuation.terminal = MOAT_TERMINAL_MULTIPLE;
+  sc->sweep.common_random_numbers = 0;
   strcpy(sc->output.file, "results/baseline.h5");
   sc->output.n_quantiles = 5;
   const double q[5] = {0.05, 0.25, 0.5, 0.75, 0.95};

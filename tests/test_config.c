@@ -196,6 +196,20 @@ static void unknown_keys_suggest(void **state) {
   assert_int_equal(moat_edit_distance("kitten", "sitting"), 3); /* the textbook example */
   assert_int_equal(moat_edit_distance("", "abc"), 3);
   assert_int_equal(moat_edit_distance("long_rn", "long_run"), 1);
+  /* moat_nearest: the closest candidate within max(2, len/3) edits, the first of equals. */
+  static const char *const commands[] = {"run", "validate", "params", "info", "summary", "merge",
+                                         "report", "version"};
+  assert_string_equal(moat_nearest("rn", commands, 8), "run");           /* 1 insertion */
+  assert_string_equal(moat_nearest("sumary", commands, 8), "summary");   /* 1 insertion */
+  assert_string_equal(moat_nearest("reprot", commands, 8), "report");    /* 2 substitutions */
+  assert_null(moat_nearest("frobnicate", commands, 8));                  /* >= 7 edits from all */
+  assert_null(moat_nearest("vrsoin", commands, 8)); /* version: 3 edits > max(2, 6/3) */
+  static const char *const ab[] = {"ab", "ac", NULL, "ax"};
+  assert_string_equal(moat_nearest("a", ab, 4), "ab"); /* a tie: the first; NULL ends the list */
+  double lo = 0, hi = 0;
+  assert_int_equal(moat_param_range("paths", &lo, &hi), MOAT_OK);
+  assert_true(lo == 1 && hi == 1e7); /* GI(paths, 200, 1, 10000000, ...) in config_table.c */
+  assert_int_equal(moat_param_range("no.such.key", &lo, &hi), MOAT_EINVAL);
 }
 
 static void type_and_range_errors(void **state) {

@@ -140,6 +140,43 @@ static void dcf_by_hand(void **state) {
   assert_close(moat_finance_dcf(&sc, &m), pv, fabs(pv) * REL);
 }
 
+/* valuation.terminal = "mark" (MODEL.md §7): TV is the path's own valuation at the horizon.
+ * Step 0 as above (FCF -9e8, V(0) = 1.2e11, M(0) = 100); step 1 sells 2e8: FCF = 2e8 - 1e9 =
+ * -8e8, ARR = 2.4e9, growth (11/12) 0 + ln 2, margin 1 as at t = 0, so rho = 2, M = 200 and
+ * V = 4.8e11. PV = -9e8 - 8e8 e^{-0.01} + e^{-0.02} 4.8e11; the multiple rule would give
+ * e^{-0.02} 8 x 2.4e9 instead. A lab that exits at the last step has TV = 0 under "mark"
+ * (its mark is 0), while the multiple rule still counts its last ARR. */
+static void dcf_terminal_mark_by_hand(void **state) {
+  (void)state;
+  moat_scenario_t sc;
+  moat_lab_t lab;
+  money_scenario(&sc, &lab, 1e12, 1.2e11);
+  sc.horizon_years = 2.0 / 12.0;
+  sc.valuation.terminal = MOAT_TERMINAL_MARK;
+  moat_lab_money_t m;
+  double arr[4];
+  moat_finance_lab_init(&lab, &m);
+  moat_finance_lab_step(&sc, &lab, 0, 1e8, 0.0, arr, &m);
+  moat_finance_lab_step(&sc, &lab, 1, 2e8, 0.0, arr, &m);
+  assert_close(m.valuation, 4.8e11, 4.8e11 * REL);
+  double pv = -9e8 - 8e8 * exp(-0.01) + exp(-0.02) * 4.8e11;
+  assert_close(moat_finance_dcf(&sc, &m), pv, fabs(pv) * REL);
+  sc.valuation.terminal = MOAT_TERMINAL_MULTIPLE;
+  pv = -9e8 - 8e8 * exp(-0.01) + exp(-0.02) * 8.0 * 2.4e9;
+  assert_close(moat_finance_dcf(&sc, &m), pv, fabs(pv) * REL);
+
+  /* Exit at the only step: cash 5e8 - 9e8 < 0 after a raise capped at 0.25 x 1e9. */
+  money_scenario(&sc, &lab, 5e8, 1e9);
+  sc.horizon_years = 1.0 / 12.0;
+  sc.valuation.terminal = MOAT_TERMINAL_MARK;
+  moat_finance_lab_init(&lab, &m);
+  moat_finance_lab_step(&sc, &lab, 0, 1e8, 0.0, arr, &m);
+  assert_int_equal(m.active, 0);
+  assert_close(moat_finance_dcf(&sc, &m), -9e8, 9e8 * REL);
+  sc.valuation.terminal = MOAT_TERMINAL_MULTIPLE;
+  assert_close(moat_finance_dcf(&sc, &m), -9e8 + exp(-0.01) * 8.0 * 1.2e9, 1e10 * REL);
+}
+
 /* Growth: trailing year once a year of history exists, the blend before; re-rating with
  * margin: (0.5 / 0.8)^1 with equal growth; margins below 1 % count as 1 %; clamps. */
 static void growth_and_rerating(void **state) {
@@ -262,6 +299,7 @@ int main(void) {
       cmocka_unit_test(capped_raise_and_distress),
       cmocka_unit_test(exit_when_cash_negative),
       cmocka_unit_test(dcf_by_hand),
+      cmocka_unit_test(dcf_terminal_mark_by_hand),
       cmocka_unit_test(growth_and_rerating),
       cmocka_unit_test(accounts_with_capture),
       cmocka_unit_test(initial_valuation_is_configured),

@@ -157,11 +157,15 @@ static void worthless_outside_option_changes_nothing(void **state) {
   runner_clear(&b);
 }
 
-/* The more buying nothing is worth, the more demand goes unserved and the lower the prices
- * sellers can ask (step 0, where nothing else differs between the runs). */
-static void valuable_outside_option_disciplines_prices(void **state) {
+/* The more buying nothing is worth, the more demand goes unserved (step 0, where nothing else
+ * differs between the runs). Prices need not fall with it in a market of heterogeneous buyers:
+ * the work that leaves first is the lowest-valued, whose buyers are the most price-sensitive
+ * (alpha = 1 / (rho v)), so the buyers who stay can bear higher markups; measured on paths 0-5
+ * of this fixture the flagship price rises by 0.1-2 % from o = -1 to o = 0.6. The price
+ * discipline itself has its closed form in monopoly_against_outside_good. */
+static void valuable_outside_option_leaves_demand_unserved(void **state) {
   (void)state;
-  double last_unserved = -1.0, last_price = INFINITY;
+  double last_unserved = -1.0;
   for (double o = -1.0; o <= 0.61; o += 0.4) {
     moat_scenario_t sc;
     small_baseline(&sc);
@@ -171,11 +175,8 @@ static void valuable_outside_option_disciplines_prices(void **state) {
     runner_init(&r, &sc);
     run(&r, &sc, 0, 3);
     double unserved = r.out[moat_at_market(&r.lay, MOAT_MK_UNSERVED_SHARE, 0)];
-    double price = r.out[moat_at_lab(&r.lay, MOAT_LM_PRICE, 0, 0)];
     assert_true(unserved > last_unserved);
-    assert_true(price < last_price);
     last_unserved = unserved;
-    last_price = price;
     runner_clear(&r);
   }
   assert_true(last_unserved > 0.1);
@@ -227,7 +228,7 @@ int main(void) {
       cmocka_unit_test(monopoly_against_outside_good),
       cmocka_unit_test(lone_seller_common_markup),
       cmocka_unit_test(worthless_outside_option_changes_nothing),
-      cmocka_unit_test(valuable_outside_option_disciplines_prices),
+      cmocka_unit_test(valuable_outside_option_leaves_demand_unserved),
       cmocka_unit_test(demand_growth_closed_form),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

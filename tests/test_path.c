@@ -287,8 +287,7 @@ static void lab_flags(const moat_scenario_t *sc, const moat_layout_t *lay, const
   }
 }
 
-/* Replay the path's shock stream (MODEL.md §9: the shocks sub-stream holds releases, gap and
- * wars only), feeding it each step's active and distressed flags from the results, to learn
+/* Replay the path's shock streams (MODEL.md §9: releases, gap and wars), feeding it each step's active and distressed flags from the results, to learn
  * when wars start, who the aggressor is and its depth d. Then the aggressor's first-party price
  * must be (1 - d) x its price at the step before the start, held exactly for the war's
  * duration, and re-solved (different) at the step after unless the same lab starts a new war. */
@@ -307,14 +306,15 @@ static void war_holds_price(void **state) {
   for (uint64_t path = 0; path < 3; path++) {
     run(&run_, &sc, 2, path);
     const double *out = run_.out;
-    gsl_rng *r = moat_rng_alloc();
-    moat_rng_seed(r, sc.seed, 2, path, MOAT_RNG_SHOCKS);
+    moat_test_streams_t rs;
+    moat_test_streams_alloc(&rs);
+    moat_test_streams_seed(&rs, sc.seed, 2, path);
     moat_processes_t ps;
     moat_processes_init(&sc, &ps);
     for (size_t n = 1; n < lay->n_steps; n++) {
       unsigned char act[MOAT_MAX_LABS], dis[MOAT_MAX_LABS];
       lab_flags(&sc, lay, out, n - 1, act, dis);
-      moat_processes_step(&sc, (int)n, act, dis, r, &ps);
+      moat_processes_step(&sc, (int)n, act, dis, rs.r, &ps);
       assert_close(out[moat_at_market(lay, MOAT_MK_PRICE_WAR_ACTIVE, n)], ps.war_active, 0.0);
       assert_close(out[moat_at_market(lay, MOAT_MK_LATENT_GAP, n)], exp(ps.log_gap), 0.0);
       if (!ps.war_started) continue;
@@ -325,17 +325,18 @@ static void war_holds_price(void **state) {
       wars++;
       if (end >= lay->n_steps) continue;
       /* Peek whether the same lab restarts at `end` by replaying on a copy of the stream. */
-      gsl_rng *peek = gsl_rng_clone(r);
+      moat_test_streams_t peek;
+      for (int s = 0; s < MOAT_RNG_N_STREAMS; s++) peek.r[s] = gsl_rng_clone(rs.r[s]);
       moat_processes_t pk = ps;
       for (size_t k = n + 1; k <= end; k++) {
         lab_flags(&sc, lay, out, k - 1, act, dis);
-        moat_processes_step(&sc, (int)k, act, dis, peek, &pk);
+        moat_processes_step(&sc, (int)k, act, dis, peek.r, &pk);
       }
       if (!(pk.war_started && pk.war_lab == ps.war_lab))
         assert_true(out[moat_at_lab(lay, MOAT_LM_PRICE, L, end)] != held);
-      gsl_rng_free(peek);
+      moat_test_streams_free(&peek);
     }
-    gsl_rng_free(r);
+    moat_test_streams_free(&rs);
   }
   assert_true(wars >= 3); /* 3 paths x 4 years x about 1.3 wars a year */
   runner_clear(&run_);

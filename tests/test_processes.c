@@ -15,7 +15,11 @@
 
 #include "fixtures.h"
 #include "moatsim/adoption.h"
+#include <gsl/gsl_cdf.h>
+
 #include "moatsim/enterprises.h"
+#include "moatsim/inversion.h"
+#include "moatsim/offers.h"
 #include "moatsim/processes.h"
 #include "moatsim/rng.h"
 
@@ -134,13 +138,14 @@ static void gap_matches_ou_moments(void **state) {
   sc.quality_gap.reversion_per_year = 0.5;
   sc.quality_gap.volatility = 0.3;
   static double x1[P], x5[P];
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   for (int path = 0; path < P; path++) {
-    moat_rng_seed(r, 99, 3, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 99, 3, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     for (int n = 1; n <= 60; n++) {
-      moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+      moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
       if (n == 12) x1[path] = ps.log_gap;
     }
     x5[path] = ps.log_gap;
@@ -156,7 +161,7 @@ static void gap_matches_ou_moments(void **state) {
     assert_close(m, mean, 3.0 * sqrt(var / P));
     assert_close(sd * sd, var, 3.0 * var * sqrt(2.0 / (P - 1)));
   }
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* kappa = 0 is a random walk: one step adds sigma sqrt(dt) z exactly. */
@@ -173,20 +178,21 @@ static void gap_is_clamped(void **state) {
   moat_scenario_t sc;
   quiet_scenario(&sc);
   sc.quality_gap.volatility = 50.0;
-  gsl_rng *r = moat_rng_alloc();
-  moat_rng_seed(r, 5, 0, 0, MOAT_RNG_SHOCKS);
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
+  moat_test_streams_seed(&rs, 5, 0, 0);
   moat_processes_t ps;
   moat_processes_init(&sc, &ps);
   int lo = 0, hi = 0;
   for (int n = 1; n <= 200; n++) {
-    moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+    moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
     double g = exp(ps.log_gap);
     assert_true(g >= MOAT_GAP_MIN * (1 - 1e-12) && g <= MOAT_GAP_MAX * (1 + 1e-12));
     lo += g < 2 * MOAT_GAP_MIN;
     hi += g > 0.5;
   }
   assert_true(lo > 0 && hi > 0); /* sd per step 14 in ln g: both bounds are hit */
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* ---- releases ------------------------------------------------------------------------ */
@@ -208,13 +214,14 @@ static void release_counts_match_rates(void **state) {
   distressed[5] = 1; /* open-c: distress does not slow open releases (MODEL.md §4) */
   double sum[6] = {0}, jumps = 0.0;
   long closed_releases = 0;
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   for (int path = 0; path < P; path++) {
-    moat_rng_seed(r, 2024, 1, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 2024, 1, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     double f0 = ps.frontier;
-    for (int n = 1; n < T; n++) moat_processes_step(&sc, n, all_on, distressed, r, &ps);
+    for (int n = 1; n < T; n++) moat_processes_step(&sc, n, all_on, distressed, rs.r, &ps);
     for (int l = 0; l < 6; l++) sum[l] += ps.releases[l];
     jumps += ps.frontier - f0;
     closed_releases += ps.releases[0] + ps.releases[1] + ps.releases[2];
@@ -226,7 +233,7 @@ static void release_counts_match_rates(void **state) {
     assert_close(sum[l] / P, (T - 1) * p, 3.0 * se);
   }
   assert_close(jumps / (double)closed_releases, 3.0, 3.0 * 3.0 / sqrt((double)closed_releases));
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* An open release lifts q_m to F (1 - g)(1 - lag) when that is higher, never lowers it. */
@@ -238,17 +245,18 @@ static void open_release_reaches_latent_gap(void **state) {
   sc.labs[4].release_rate_per_year = 1e6;
   sc.labs[3].quality = 10.0; /* far behind: the release lifts it */
   sc.labs[4].quality = 80.0; /* ahead of F (1 - g): the release leaves it */
-  gsl_rng *r = moat_rng_alloc();
-  moat_rng_seed(r, 3, 0, 0, MOAT_RNG_SHOCKS);
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
+  moat_test_streams_seed(&rs, 3, 0, 0);
   moat_processes_t ps;
   moat_processes_init(&sc, &ps);
-  moat_processes_step(&sc, 1, all_on, all_off, r, &ps);
+  moat_processes_step(&sc, 1, all_on, all_off, rs.r, &ps);
   double g = exp(ps.log_gap); /* volatility 0: g moves deterministically towards long_run */
   assert_close(g, exp(log(0.03) + (log(0.04) - log(0.03)) * exp(-0.5 / 12.0)), 1e-15);
   assert_close(ps.quality[3], 72.0 * (1.0 - g) * (1.0 - sc.labs[3].lag), 1e-12);
   assert_close(ps.quality[4], 80.0, 0.0);
   assert_int_equal(ps.releases[3], 1);
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* ---- price wars ---------------------------------------------------------------------- */
@@ -268,13 +276,14 @@ static void war_count_matches_rate(void **state) {
   assert_int_equal(moat_war_steps(&sc), 1);
   double sum = 0.0;
   int picked[MOAT_MAX_LABS] = {0};
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   for (int path = 0; path < P; path++) {
-    moat_rng_seed(r, 31, 0, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 31, 0, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     for (int n = 1; n < T; n++) {
-      moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+      moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
       if (ps.war_started) picked[ps.war_lab]++;
     }
     sum += ps.wars;
@@ -291,7 +300,7 @@ static void war_count_matches_rate(void **state) {
   assert_int_equal(picked[0] + picked[1] + picked[2], 0);
   for (int l = 3; l < 6; l++)
     assert_close(picked[l] / sum, 1.0 / 3.0, 3.0 * sqrt(2.0 / 9.0 / sum));
-  gsl_rng_free(r);
+  moat_test_streams_free(&rs);
 }
 
 /* A war runs exactly moat_war_steps steps, then ends; depth is drawn in (0, 1); an exited
@@ -312,15 +321,16 @@ static void war_duration_and_end(void **state) {
   sc.steps_per_year = 12;
   sc.price_compression.price_war_months = 6.0;
 
-  gsl_rng *r = moat_rng_alloc();
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
   moat_processes_t ps;
   int checked = 0;
   for (int path = 0; path < 20; path++) {
-    moat_rng_seed(r, 8, 0, (uint64_t)path, MOAT_RNG_SHOCKS);
+    moat_test_streams_seed(&rs, 8, 0, (uint64_t)path);
     moat_processes_init(&sc, &ps);
     int start = -1;
     for (int n = 1; n < 240; n++) {
-      moat_processes_step(&sc, n, all_on, all_off, r, &ps);
+      moat_processes_step(&sc, n, all_on, all_off, rs.r, &ps);
       if (ps.war_started) {
         assert_true(start < 0 || n - start >= 6);
         assert_true(ps.war_depth > 0.0 && ps.war_depth < 1.0);
@@ -336,18 +346,184 @@ static void war_duration_and_end(void **state) {
   unsigned char active[MOAT_MAX_LABS];
   memcpy(active, all_on, sizeof active);
   sc.price_compression.price_war_rate_per_year = 1e6; /* a war starts at every chance */
-  moat_rng_seed(r, 9, 0, 0, MOAT_RNG_SHOCKS);
+  moat_test_streams_seed(&rs, 9, 0, 0);
   moat_processes_init(&sc, &ps);
-  moat_processes_step(&sc, 1, active, all_off, r, &ps);
+  moat_processes_step(&sc, 1, active, all_off, rs.r, &ps);
   assert_true(ps.war_active && ps.war_lab >= 3);
   int first = ps.war_lab;
   active[first] = 0; /* the aggressor exits: the war ends, another one may start at once */
-  moat_processes_step(&sc, 2, active, all_off, r, &ps);
+  moat_processes_step(&sc, 2, active, all_off, rs.r, &ps);
   assert_true(!ps.war_active || (ps.war_started && ps.war_lab != first));
   active[3] = active[4] = active[5] = 0; /* no open lab left: no war */
-  moat_processes_step(&sc, 3, active, all_off, r, &ps);
+  moat_processes_step(&sc, 3, active, all_off, rs.r, &ps);
   assert_false(ps.war_active);
+  moat_test_streams_free(&rs);
+}
+
+/* ---- training returns (MODEL.md §4) -------------------------------------------------- */
+
+/* Mean jump of closed-a's releases over P paths of T steps, distressed or not, with
+ * training_returns gamma; closed-a is the only lab that releases and it leads the frontier, so
+ * each release raises its quality by exactly J. Returns the mean; *count gets the releases. */
+static double mean_jump(double gamma, int distressed, long *count) {
+  enum { P = 300, T = 120 };
+  moat_scenario_t sc;
+  quiet_scenario(&sc);
+  sc.labs[0].release_rate_per_year = 12.0;
+  sc.labs[0].training_returns = gamma;
+  unsigned char dis[MOAT_MAX_LABS] = {0};
+  dis[0] = (unsigned char)distressed;
+  moat_test_streams_t rs;
+  moat_test_streams_alloc(&rs);
+  moat_processes_t ps;
+  double sum = 0.0;
+  *count = 0;
+  for (int path = 0; path < P; path++) {
+    moat_test_streams_seed(&rs, 4242, 0, (uint64_t)path);
+    moat_processes_init(&sc, &ps);
+    for (int n = 1; n < T; n++) {
+      double q = ps.quality[0];
+      int before = ps.releases[0];
+      moat_processes_step(&sc, n, all_on, dis, rs.r, &ps);
+      if (ps.releases[0] == before) continue;
+      sum += ps.quality[0] - q;
+      (*count)++;
+    }
+  }
+  moat_test_streams_free(&rs);
+  return sum / (double)*count;
+}
+
+/* A lab held at half its training plan (distressed: training halved) releases steps 2^-gamma as
+ * large: J ~ Exponential(mean 3 x 0.5^gamma). Each mean is over n releases (about 6000 at the
+ * halved rate of 6 a year, 300 paths x 10 years); the exponential's sd equals its mean, so
+ * the tolerance is 3 mu / sqrt(n). gamma = 0 is version 1: distress leaves the jump's size. */
+static void training_returns_scale_jumps(void **state) {
+  (void)state;
+  long n;
+  const double gammas[3] = {0.0, 1.0, 2.0};
+  for (int g = 0; g < 3; g++) {
+    double mu = 3.0 * pow(0.5, gammas[g]);
+    double m = mean_jump(gammas[g], 1, &n);
+    assert_true(n > 4000);
+    assert_close(m, mu, 3.0 * mu / sqrt((double)n));
+  }
+  /* A lab that spends its plan releases as configured, whatever gamma. */
+  double m = mean_jump(2.0, 0, &n);
+  assert_close(m, 3.0, 3.0 * 3.0 / sqrt((double)n));
+  moat_lab_t lab = {0};
+  lab.release_jump_points = 4.0;
+  lab.training_returns = 1.5;
+  assert_close(moat_release_jump_mean(&lab, 1), 4.0 * pow(0.5, 1.5), 1e-15);
+  assert_close(moat_release_jump_mean(&lab, 0), 4.0, 0.0);
+}
+
+/* ---- draws per step (MODEL.md §9) ---------------------------------------------------- */
+
+static int same_state(const gsl_rng *a, const gsl_rng *b) {
+  return memcmp(gsl_rng_state(a), gsl_rng_state(b), gsl_rng_size(a)) == 0;
+}
+
+/* Every stream takes the same number of uniforms at every step whatever the parameters and the
+ * state: releases n_labs + n_closed, gap 1, wars 3, checked against copies advanced by hand,
+ * for releases and wars that never / always happen, wars running or not, labs inactive or
+ * distressed. */
+static void draws_per_step_are_fixed(void **state) {
+  (void)state;
+  const int n_closed = 3, n_labs = 6;
+  for (int config = 0; config < 4; config++) {
+    moat_scenario_t sc;
+    quiet_scenario(&sc);
+    double rate = config % 2 ? 1e6 : 0.0; /* events never, or at every step */
+    for (int l = 0; l < n_labs; l++) sc.labs[l].release_rate_per_year = rate;
+    sc.price_compression.price_war_rate_per_year = rate;
+    sc.quality_gap.volatility = 0.3;
+    unsigned char act[MOAT_MAX_LABS], dis[MOAT_MAX_LABS] = {0};
+    memcpy(act, all_on, sizeof act);
+    if (config >= 2) { /* an exited closed lab and an exited open lab; a distressed one */
+      act[1] = act[4] = 0;
+      dis[0] = 1;
+    }
+    moat_test_streams_t rs, copy;
+    moat_test_streams_alloc(&rs);
+    moat_test_streams_alloc(&copy);
+    moat_test_streams_seed(&rs, 77, 0, (uint64_t)config);
+    moat_processes_t ps;
+    moat_processes_init(&sc, &ps);
+    for (int n = 1; n < 30; n++) {
+      for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) gsl_rng_memcpy(copy.r[k], rs.r[k]);
+      moat_processes_step(&sc, n, act, dis, rs.r, &ps);
+      for (int k = 0; k < n_labs + n_closed; k++) gsl_rng_uniform(copy.r[MOAT_RNG_RELEASES]);
+      gsl_rng_uniform(copy.r[MOAT_RNG_GAP]);
+      for (int k = 0; k < 3; k++) gsl_rng_uniform(copy.r[MOAT_RNG_WARS]);
+      for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) assert_true(same_state(copy.r[k], rs.r[k]));
+    }
+    if (rate > 0.0) assert_true(ps.wars > 0 && ps.releases[0] > 0);
+    moat_test_streams_free(&rs);
+    moat_test_streams_free(&copy);
+  }
+}
+
+/* ---- draws by inversion (MODEL.md §3) ------------------------------------------------ */
+
+/* The Beta quantile against GSL's distribution function (the slow, obvious check: the CDF at
+ * the quantile gives back u) for shapes below, at and above 1; 1e-11 absolute covers the
+ * quantile's 1e-14 relative accuracy times the density's size. */
+static void beta_quantile_inverts_the_cdf(void **state) {
+  (void)state;
+  const double shapes[][2] = {{2.0, 18.0}, {0.5, 0.5}, {5.0, 1.3}, {0.3, 7.0}, {50.0, 150.0},
+                              {1.0, 4.0}, {3.0, 1.0}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    double a = shapes[k][0], b = shapes[k][1], last = -1.0;
+    for (int i = 1; i < 200; i++) {
+      double u = i / 200.0, x = moat_beta_quantile(u, a, b);
+      assert_true(x >= 0.0 && x <= 1.0 && x > last);
+      assert_close(gsl_cdf_beta_P(x, a, b), u, 1e-11);
+      last = x;
+    }
+  }
+  /* Extreme shapes where gsl_cdf_beta_Pinv fails to converge: still in [0, 1], monotone. */
+  const double extreme[][2] = {{1e-3, 0.999}, {1e5, 9e5}, {0.009, 0.001}};
+  for (size_t k = 0; k < sizeof extreme / sizeof extreme[0]; k++) {
+    double last = -1.0;
+    for (int i = 0; i < 100; i++) {
+      double x = moat_beta_quantile(i / 100.0, extreme[k][0], extreme[k][1]);
+      assert_true(x >= 0.0 && x <= 1.0 && x >= last);
+      last = x;
+    }
+  }
+  assert_close(moat_beta_mean_quantile(0.3, 0.0, 10.0), 0.0, 0.0); /* degenerate: the mean */
+}
+
+/* A parameter change moves each enterprise's attribute continuously: with one uniform per
+ * attribute, ln(v / median) / value_sigma is the same standard normal for any sigma, and a
+ * higher mean hard share raises every enterprise's hard share (the Beta quantile at a fixed u
+ * increases with a and decreases with b). */
+static void attributes_move_continuously(void **state) {
+  (void)state;
+  enum { N = 500 };
+  moat_scenario_t lo, hi;
+  quiet_scenario(&lo);
+  lo.enterprises.count = N;
+  hi = lo;
+  hi.enterprises.value_sigma = 1.3;
+  hi.enterprises.hard_share_mean = 0.2;
+  moat_enterprises_t *a = moat_enterprises_alloc(N), *b = moat_enterprises_alloc(N);
+  gsl_rng *r = moat_rng_alloc();
+  moat_rng_seed(r, 5, 0, 0, MOAT_RNG_ATTRIBUTES);
+  moat_enterprises_draw(&lo, r, a);
+  moat_rng_seed(r, 5, 0, 0, MOAT_RNG_ATTRIBUTES);
+  moat_enterprises_draw(&hi, r, b);
+  for (size_t i = 0; i < N; i++) {
+    double za = log(a->value[2 * i + MOAT_SEG_HARD] / 30.0) / 0.8;
+    double zb = log(b->value[2 * i + MOAT_SEG_HARD] / 30.0) / 1.3;
+    assert_close(za, zb, 1e-12);
+    assert_true(b->hard[i] > a->hard[i]);
+    assert_true(a->privacy[i] == b->privacy[i] && a->d0[i] == b->d0[i]);
+  }
   gsl_rng_free(r);
+  moat_enterprises_free(a);
+  moat_enterprises_free(b);
 }
 
 /* ---- costs --------------------------------------------------------------------------- */
@@ -360,6 +536,35 @@ static void cost_paths(void **state) {
   assert_close(moat_cost_index(&sc, 2.0), 0.36, 1e-15);                      /* 0.6^2 */
   assert_close(moat_local_cost(&sc, 1.0), 0.8 * 0.55, 1e-15);                /* (1-0.45)^1 */
   assert_close(moat_local_penalty(&sc, 2.0), 0.06 * 0.49, 1e-15);            /* (1-0.3)^2 */
+}
+
+/* Serving cost grows with capability (MODEL.md §4), by hand: beta = 0.15 a point; closed-a's
+ * flagship 2 points up costs 1.5 x 0.5 x e^{0.3}, its mini (quality (1 - 0.08) q) moves
+ * 0.92 x 2 points: 0.15 x 0.5 x e^{0.276}; open-a 1 point up: its API 0.25 x 0.5 x e^{0.15},
+ * gpu-cloud's copy 0.9 x that, the local copy 0.3 x e^{0.15} (the model's quality, not the
+ * penalised local one); closed-b, unchanged, costs 1.2 x 0.5. beta = 0 gives version 1. */
+static void costs_grow_with_capability(void **state) {
+  (void)state;
+  moat_scenario_t sc;
+  moat_fixture_baseline(&sc);
+  sc.price_compression.cost_per_quality_point = 0.15;
+  moat_offer_table_t ot;
+  moat_offers_build(&sc, &ot);
+  double q_lab[MOAT_MAX_LABS], quality[MOAT_MAX_OFFERS], cost[MOAT_MAX_OFFERS];
+  for (int l = 0; l < sc.n_labs; l++) q_lab[l] = sc.labs[l].quality;
+  q_lab[0] += 2.0;
+  q_lab[3] += 1.0;
+  moat_offers_update(&ot, &sc, q_lab, 0.5, 0.3, 0.05, quality, cost);
+  assert_close(cost[ot.flagship[0]], 1.5 * 0.5 * exp(0.3), 1e-14);
+  assert_close(cost[ot.mini[0]], 0.15 * 0.5 * exp(0.15 * 0.92 * 2.0), 1e-14);
+  assert_close(cost[ot.flagship[1]], 1.2 * 0.5, 1e-15);
+  int fp = ot.first_party[3];
+  assert_close(cost[fp], 0.25 * 0.5 * exp(0.15), 1e-14);
+  assert_close(cost[fp + 2], 0.25 * 0.9 * 0.5 * exp(0.15), 1e-14); /* gpu-cloud is cloud 1 */
+  assert_close(cost[ot.local[3]], 0.3 * exp(0.15), 1e-14);
+  sc.price_compression.cost_per_quality_point = 0.0;
+  moat_offers_update(&ot, &sc, q_lab, 0.5, 0.3, 0.05, quality, cost);
+  assert_true(cost[ot.flagship[0]] == 1.5 * 0.5 && cost[ot.local[3]] == 0.3);
 }
 
 /* ---- generator ----------------------------------------------------------------------- */
@@ -412,6 +617,11 @@ int main(void) {
       cmocka_unit_test(war_count_matches_rate),
       cmocka_unit_test(war_duration_and_end),
       cmocka_unit_test(cost_paths),
+      cmocka_unit_test(costs_grow_with_capability),
+      cmocka_unit_test(training_returns_scale_jumps),
+      cmocka_unit_test(draws_per_step_are_fixed),
+      cmocka_unit_test(beta_quantile_inverts_the_cdf),
+      cmocka_unit_test(attributes_move_continuously),
       cmocka_unit_test(splitmix_reference),
       cmocka_unit_test(generator_uniforms),
   };

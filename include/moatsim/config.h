@@ -108,6 +108,17 @@ typedef void (*moat_param_visit_fn)(void *ctx, const char *key, const char *valu
                                     const char *unit, const char *doc);
 void moat_scenario_visit(const moat_scenario_t *sc, moat_param_visit_fn fn, void *ctx);
 
+/* The candidate closest to `word` in edit distance (the first of equals), if close enough to be
+ * a likely typo: at most a third of the word's letters changed, and at least 2 allowed; else
+ * NULL. `candidates` holds n strings (a NULL entry ends it early). Used for "did you mean"
+ * on parameter keys, sweep keys and command names. */
+const char *moat_nearest(const char *word, const char *const *candidates, size_t n);
+
+/* The [min, max] range of a global numeric parameter ("paths", "seed") from the parameter
+ * table, so that command-line options state the range the scenario check applies. 0 or
+ * MOAT_EINVAL for an unknown key. */
+int moat_param_range(const char *key, double *min, double *max);
+
 /* Print the parameter table: format "text" or "markdown" (docs/parameters.md). */
 int moat_params_print(FILE *out, const char *format);
 

@@ -32,16 +32,16 @@ moat_enterprises_t *moat_enterprises_alloc(size_t capacity);
 void moat_enterprises_free(moat_enterprises_t *e);
 
 /*
- * Draw sc->enterprises.count enterprises (<= e->capacity) from r. Draw order, per enterprise
- * i = 0 .. N-1: ln D_i0 (Gaussian), h_i (Beta), v_hard, v_routine (Gaussians of the logs),
- * pi_i (Beta), phi_i (Beta(1, 4)), r_i (uniform). Enterprise i's draws therefore do not depend
- * on N. D_i0 is then rescaled so that sum D_i0 = demand_mtok_per_month * 12 dt, and the pool is
- * the round(max_share * N) enterprises with the highest pi_i (ties: lower index first).
+ * Draw sc->enterprises.count enterprises (<= e->capacity) from r by inversion (MODEL.md §3):
+ * seven uniforms U_1..U_7 in (0, 1) per enterprise i = 0 .. N-1, in this order:
+ * ln D_i0 = volume_sigma Phi^-1(U_1); h_i = Beta quantile (hard share mean, concentration);
+ * v_hard, v_routine = median exp(value_sigma Phi^-1(U)); pi_i = Beta quantile (privacy);
+ * phi_i = finetune_gain_points x Beta(1, 4) quantile; r_i = U_7 < restricted_share.
+ * Enterprise i's draws therefore do not depend on N, and a parameter change moves each
+ * attribute continuously. D_i0 is then rescaled so that sum D_i0 = demand_mtok_per_month *
+ * 12 dt, and the pool is the round(max_share * N) enterprises with the highest pi_i (ties:
+ * lower index first).
  */
 void moat_enterprises_draw(const moat_scenario_t *sc, gsl_rng *r, moat_enterprises_t *e);
-
-/* Beta(mean * concentration, (1 - mean) * concentration), MODEL.md's parametrisation; the
- * mean itself when a shape parameter would be 0 (mean 0 or 1). */
-double moat_ran_beta_mean(gsl_rng *r, double mean, double concentration);
 
 #endif

@@ -28,16 +28,29 @@
  * x > MOAT_FASTEXP_MAX (including +INFINITY) gives +INFINITY; NaN gives NaN. Floating-point
  * exception flags are not meaningful afterwards (inputs are clamped, not tested).
  */
+/*
+ * MOAT_FASTEXP_INLINE: these functions are always inlined, whatever the optimisation level.
+ * At -O2 GCC's heuristics left moat_fastexp_nonpos out of line: the kernel's loops then called
+ * a scalar function compiled for the baseline level, whose fma() is a libm call per step of the
+ * polynomial, and a path ran 17x slower than at -O3. Inlined, the exp is compiled as part of
+ * each caller (and of each of its clones, MOAT_FASTEXP_CLONES), at that caller's level.
+ */
+#if defined(__GNUC__)
+#define MOAT_FASTEXP_INLINE static inline __attribute__((always_inline))
+#else
+#define MOAT_FASTEXP_INLINE static inline
+#endif
+
 #define MOAT_FASTEXP_MIN (-708.39) /* just above ln(DBL_MIN) = -708.3964: results stay normal */
 #define MOAT_FASTEXP_MAX 709.782712893384 /* ln(DBL_MAX) */
 
-static inline uint64_t moat_fastexp_bits_(double x) {
+MOAT_FASTEXP_INLINE uint64_t moat_fastexp_bits_(double x) {
   uint64_t u;
   memcpy(&u, &x, sizeof u);
   return u;
 }
 
-static inline double moat_fastexp_double_(uint64_t u) {
+MOAT_FASTEXP_INLINE double moat_fastexp_double_(uint64_t u) {
   double x;
   memcpy(&x, &u, sizeof x);
   return x;
@@ -81,19 +94,19 @@ static inline double moat_fastexp_double_(uint64_t u) {
 #endif
 
 /* 1 if the sign bit of x is set, else 0. */
-static inline uint64_t moat_fastexp_sign_(double x) {
+MOAT_FASTEXP_INLINE uint64_t moat_fastexp_sign_(double x) {
   return moat_fastexp_bits_(x) >> 63;
 }
 
 /* all ones if x is NaN, else 0 (|x|'s bits exceed those of infinity) */
-static inline uint64_t moat_fastexp_nan_mask_(uint64_t xb) {
+MOAT_FASTEXP_INLINE uint64_t moat_fastexp_nan_mask_(uint64_t xb) {
   const uint64_t abs_mask = UINT64_C(0x7fffffffffffffff), inf_bits = UINT64_C(0x7ff0000000000000);
   return 0u - ((inf_bits - (xb & abs_mask)) >> 63);
 }
 
 /* exp(xc)·2^-big for xc in [MOAT_FASTEXP_MIN, MOAT_FASTEXP_MAX] and big = 1 if round(xc/ln2)
  * is 1024, else 0 (the caller multiplies by 2 then). */
-static inline double moat_fastexp_core_(double xc, uint64_t *big) {
+MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big) {
   const double shift = 0x1.8p52; /* 1.5·2^52: adding it rounds to an integer in the low bits */
   const double log2e = 0x1.71547652b82fep+0;
   const double ln2_hi = 0x1.62e42fee00000p-1;
@@ -126,7 +139,7 @@ static inline double moat_fastexp_core_(double xc, uint64_t *big) {
  * (it may raise a floating-point exception, so it is not speculated under the default
  * -ftrapping-math), and the loop no longer vectorizes. The cases are masks made from sign bits.
  */
-static inline double moat_fastexp(double x) {
+MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
   const uint64_t inf_bits = UINT64_C(0x7ff0000000000000);
   uint64_t xb = moat_fastexp_bits_(x), big;
   uint64_t low = 0u - moat_fastexp_sign_(x - MOAT_FASTEXP_MIN);  /* all ones if x < MIN */
@@ -147,7 +160,7 @@ static inline double moat_fastexp(double x) {
  * the same results there, with the overflow handling left out (about a fifth fewer operations).
  * It is also exact for 0 < x <= 709.43, and wrong above: keep to the domain.
  */
-static inline double moat_fastexp_nonpos(double x) {
+MOAT_FASTEXP_INLINE double moat_fastexp_nonpos(double x) {
   uint64_t xb = moat_fastexp_bits_(x), big;
   uint64_t low = 0u - moat_fastexp_sign_(x - MOAT_FASTEXP_MIN); /* all ones if x < MIN */
   double xc = moat_fastexp_double_((xb & ~low) | (moat_fastexp_bits_(MOAT_FASTEXP_MIN) & low));
@@ -164,7 +177,7 @@ static inline double moat_fastexp_nonpos(double x) {
  * the first term left out, 2 f^25/25, is below 4e-19 relative; ln x = k ln 2 + ln m with ln 2 in
  * two parts (k ln2_hi exact). Within a few eps of libm's log (tests/test_choice.c measures it).
  */
-static inline double moat_fastlog_pos(double x) {
+MOAT_FASTEXP_INLINE double moat_fastlog_pos(double x) {
   const double ln2_hi = 0x1.62e42fee00000p-1;
   const double ln2_lo = 0x1.a39ef35793c76p-33;
   uint64_t xb = moat_fastexp_bits_(x);

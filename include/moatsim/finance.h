@@ -52,7 +52,9 @@ void moat_finance_lab_init(const moat_lab_t *lab, moat_lab_money_t *m);
 void moat_finance_lab_step(const moat_scenario_t *sc, const moat_lab_t *lab, int n, double revenue,
                            double cogs, double *arr_hist, moat_lab_money_t *m);
 
-/* PV / terminal: sum FCF e^{-r t_n} + e^{-r horizon} terminal_multiple ARR_{T-1}, $. */
+/* PV: sum FCF e^{-r t_n} + e^{-r T dt} TV, $, with TV the last step's valuation V (0 after an
+ * exit) for valuation.terminal = "mark", terminal_multiple x ARR of the last step for
+ * "multiple". */
 double moat_finance_dcf(const moat_scenario_t *sc, const moat_lab_money_t *m);
 
 /* Growth g(t) at step n, log units/year: ln(ARR_n / ARR_{n - steps_per_year}) once a year of

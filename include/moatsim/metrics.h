@@ -16,7 +16,10 @@
   X(QUALITY_GAP, "quality_gap", "1", "realized gap 1 - best open quality / frontier")           \
   X(LATENT_GAP, "latent_gap", "1", "latent gap g reachable by the best open model")             \
   X(PRICE_CONSTANT_QUALITY, "price_constant_quality", "USD/Mtok",                                \
-    "price of the cheapest offer at least as good as the initial frontier")                     \
+    "price of the initial frontier's capability: least p exp(-beta (q - F(0))) over market "     \
+    "offers with q >= F(0)")                                                                     \
+  X(HOSTING_MARGIN, "hosting_margin", "1",                                                       \
+    "Q-weighted gross margin of the sellers of open weights (clouds, open first-party APIs)")   \
   X(SHARE_CLOSED, "share_closed", "1", "volume share of closed offers")                         \
   X(SHARE_OPEN_CLOUD, "share_open_cloud", "1", "volume share of open models on clouds")         \
   X(SHARE_OPEN_FIRST_PARTY, "share_open_first_party", "1",                                       \

@@ -68,7 +68,10 @@ void moat_offers_nest_lambda(const moat_offer_table_t *ot, const moat_scenario_t
                              double *lambda);
 
 /* Per offer quality q_j (without the fine-tuning gain) and cost c_j at time t given lab
- * qualities q_lab, the compute cost index, local cost and local quality penalty. */
+ * qualities q_lab, the fixed-capability cost index, local cost and local quality penalty:
+ * c_j = base cost x host factor x index (local: the local cost), times exp(beta (q_j(t) -
+ * q_j(0))), beta = cost_per_quality_point, q_j the offer's own model quality (a mini's is
+ * (1 - gap) q_l; a local offer uses its model's q_m, without the local quality penalty). */
 void moat_offers_update(const moat_offer_table_t *ot, const moat_scenario_t *sc,
                         const double *q_lab, double cost_index, double local_cost,
                         double local_penalty, double *quality, double *cost);

@@ -27,21 +27,28 @@ typedef struct moat_processes {
 /* Initial state: configured qualities, F over closed labs, x = ln quality_gap.initial. */
 void moat_processes_init(const moat_scenario_t *sc, moat_processes_t *ps);
 
+#define MOAT_DISTRESSED_TRAINING 0.5 /* T_l / T_plan of a distressed lab (MODEL.md §4, §7) */
+
 /*
- * Shocks of step n >= 1 (MODEL.md §4, §9). Draws from r in this order:
- *   for each lab l in lab order: one uniform (release if u < 1 - exp(-lambda dt), lambda halved
- *     while distressed; inactive labs draw and ignore it), and for a releasing closed lab one
- *     exponential jump J;
- *   one Gaussian Z for the latent gap;
- *   the price war: if none runs (after ending one whose last step has passed), one uniform to
- *     start (probability 1 - exp(-rate dt)), and on a start one uniform for the aggressor
- *     among active open labs and one Beta for the depth.
+ * Shocks of step n >= 1 (MODEL.md §4, §9), from the path's generators rng[MOAT_RNG_*]. Every
+ * stream takes the same number of uniforms at every step, whatever the parameters and state:
+ *   rng[MOAT_RNG_RELEASES]: for each lab l in lab order one uniform (release if
+ *     u < 1 - exp(-lambda dt), lambda halved while a closed lab is distressed; inactive labs
+ *     draw and ignore it), then for a closed lab one more uniform U, used only on a release:
+ *     the jump J = -mu ln U with mu = moat_release_jump_mean;
+ *   rng[MOAT_RNG_GAP]: one uniform, Z = Phi^-1(U) for the latent gap;
+ *   rng[MOAT_RNG_WARS]: three uniforms (start with probability 1 - exp(-rate dt) if no war
+ *     runs; the aggressor floor(U N_open) among active open labs; the depth's Beta quantile).
  * Closed releases apply in lab order (each one leapfrogs the frontier left by the previous);
  * open releases then use this step's frontier and gap. A war ends early if its aggressor exits.
  * active/distressed: per lab, 0 or 1.
  */
 void moat_processes_step(const moat_scenario_t *sc, int n, const unsigned char *active,
-                         const unsigned char *distressed, gsl_rng *r, moat_processes_t *ps);
+                         const unsigned char *distressed, gsl_rng *const *rng, moat_processes_t *ps);
+
+/* mu_l: the mean release jump of a closed lab, release_jump_points (T_l / T_plan)^gamma, with
+ * T_l / T_plan = MOAT_DISTRESSED_TRAINING while distressed (training halved), 1 otherwise. */
+double moat_release_jump_mean(const moat_lab_t *lab, int distressed);
 
 /* One exact Ornstein-Uhlenbeck step of x = ln g over dt years with standard normal z,
  * unclamped (kappa = 0: random walk). */

@@ -14,20 +14,29 @@
  */
 extern const gsl_rng_type *moat_rng_xoshiro256ss;
 
-/* Named sub-streams of one path (MODEL.md §9). Each is an independent generator, so that a
- * change in the number of enterprises does not shift the market shocks, and vice versa. */
+/* Named sub-streams of one path (MODEL.md §9). Each is an independent generator that takes
+ * the same number of uniforms at every step whatever the parameters and the state, so that a
+ * change in one process (the number of enterprises, the war rate) never shifts another's
+ * draws. */
 enum moat_rng_stream {
   MOAT_RNG_ATTRIBUTES = 0, /* enterprise attributes (§3), drawn once per path */
-  MOAT_RNG_SHOCKS = 1,     /* per step: releases, latent gap, price wars (§4) */
-  MOAT_RNG_CHOICE = 2,     /* per step: reviews, then local adoption (§5) */
+  MOAT_RNG_RELEASES = 1,   /* per step: releases and jumps (§4) */
+  MOAT_RNG_GAP = 2,        /* per step: the latent gap's Gaussian (§4) */
+  MOAT_RNG_WARS = 3,       /* per step: price-war start, aggressor, depth (§4) */
+  MOAT_RNG_CHOICE = 4,     /* per step: reviews, then local adoption (§5) */
   MOAT_RNG_N_STREAMS
 };
+
+/* A uniform in (0, 1): gsl_rng_uniform's [0, 1) with 0 replaced by 2^-54, one draw either way,
+ * so that inversions (ln U, Phi^-1(U)) stay finite. */
+double moat_rng_uniform_pos(gsl_rng *r);
 
 /* splitmix64 (Steele, Lea & Flood 2014): advances *state, returns the next output. */
 uint64_t moat_rng_splitmix64(uint64_t *state);
 
 /* The 64-bit key of a (seed, scenario, path, stream) quadruple: each component is folded in
- * with one splitmix64 finalization, so neighbouring indices give unrelated keys. */
+ * with one splitmix64 finalization, so neighbouring indices give unrelated keys. With
+ * sweep.common_random_numbers the model passes scenario index 0 for every scenario. */
 uint64_t moat_rng_key(uint64_t seed, uint64_t scenario_index, uint64_t path_index, uint64_t stream);
 
 /* Allocate a generator of type moat_rng_xoshiro256ss (NULL when out of memory). */

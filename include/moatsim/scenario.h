@@ -14,6 +14,9 @@
 #define MOAT_ORIGIN_MAX 16    /* origin tags, with the NUL */
 #define MOAT_PATH_MAX 1024    /* file names, with the NUL */
 #define MOAT_KEY_MAX 128      /* a dotted parameter key, with the NUL */
+/* Largest design accepted: a sweep is expanded lazily, but its size is written to every output
+ * dataset's scenario dimension, so an absurd count is an input error, not an allocation failure. */
+#define MOAT_SWEEP_MAX_SCENARIOS 10000000UL
 
 /* Status codes: 0 success, negative failure. */
 enum moat_status {
@@ -28,6 +31,9 @@ enum moat_status {
 #define MOAT_ERR_MAX 1024 /* size of the error buffers passed around */
 
 enum moat_lab_kind { MOAT_LAB_CLOSED = 0, MOAT_LAB_OPEN = 1 };
+
+/* valuation.terminal (MODEL.md §7): the path's own mark V_T, or terminal_multiple x ARR_T. */
+enum moat_terminal { MOAT_TERMINAL_MARK = 0, MOAT_TERMINAL_MULTIPLE = 1 };
 
 /* One lab (MODEL.md §2, §4, §7). Money in US dollars, costs in $/Mtok. */
 typedef struct moat_lab {
@@ -52,6 +58,7 @@ typedef struct moat_lab {
   double shares;                        /* initial share count */
   double valuation_usd;                 /* valuation at t = 0, $ */
   double initial_growth;                /* revenue growth at t = 0, log units/year */
+  double training_returns;              /* closed: gamma, mean jump x (T / T_plan)^gamma */
   int line;                             /* line of the entry in the scenario file, 0 if none */
 } moat_lab_t;
 
@@ -85,7 +92,8 @@ typedef struct moat_scenario {
     double volatility;         /* sigma of ln g, 1/sqrt(year) */
   } quality_gap;
   struct {
-    double cost_decline_per_year;   /* compute cost index decline, fraction/year */
+    double cost_decline_per_year;   /* decline of the fixed-capability cost index, fraction/year */
+    double cost_per_quality_point;  /* beta: cost x exp(beta (q(t) - q(0))), 1/point */
     double price_war_rate_per_year; /* Poisson rate of price-war starts, 1/year */
     double price_war_depth;         /* mean cut d, fraction */
     double price_war_months;        /* duration, months */
@@ -118,6 +126,7 @@ typedef struct moat_scenario {
     double review_per_year;      /* 1/year */
     int outside_option;          /* boolean: enterprises may buy nothing (outside good) */
     double outside_value;        /* o: utility of buying nothing is o * v_is */
+    double value_price_elasticity; /* theta: v_is(t) = v_is(0) (P_is(t - dt) / P_is(0))^theta */
     double host_similarity;      /* sigma: nested logit over each open model's hosts, lambda = 1 - sigma */
   } enterprises;
   struct {
@@ -143,7 +152,11 @@ typedef struct moat_scenario {
     double terminal_multiple; /* on ARR_T */
     double cloud_multiple;    /* M(0) of clouds */
     double infra_multiple;    /* M(0) of infrastructure */
+    int terminal;             /* enum moat_terminal: the DCF's terminal value */
   } valuation;
+  struct {
+    int common_random_numbers; /* boolean: path streams keyed without the scenario index */
+  } sweep;
   struct {
     char file[MOAT_PATH_MAX];
     int n_quantiles;

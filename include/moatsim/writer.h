@@ -42,6 +42,7 @@ typedef struct moat_writer_desc {
   int sweep_samples;        /* design parameters as the file states them (0 when not used) */
   int sweep_levels;
   int sweep_second_order;
+  int sweep_common_random_numbers; /* 1: path p of every scenario drew the same uniforms */
 } moat_writer_desc_t;
 
 typedef struct moat_writer moat_writer_t;

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_randist.h>
-
 #include "moatsim/adoption.h"
 #include "moatsim/config.h"
 #include "moatsim/enterprises.h"
@@ -23,11 +21,12 @@
  * processes.h, adoption.h and enterprises.h document, on a copy of each stream taken before the
  * library call that really draws; after every step the copy and the stream must be in the same
  * state, so a change of draw order in the library is caught here rather than in a puzzling
- * mismatch of the reference. The shock stream depends on which labs are active and distressed;
- * those come from the path's own results (metrics `active` and `distressed` of step n - 1).
+ * mismatch of the reference. The processes take the active and distressed flags from the
+ * path's own results (metrics `active` and `distressed` of step n - 1). The path is run with
+ * scenario index 0, so its streams are the same with or without common random numbers.
  * Output (JSON): "params" (every effective parameter, as moatsim params spells its value),
  * "labs", "clouds", "attributes" (the drawn enterprise attributes), "shocks" (per step the
- * transformed draws of the shock stream), "choice_uniforms" (per step 2 N uniforms: reviews,
+ * uniforms of the release, gap and war streams), "choice_uniforms" (per step 2 N uniforms: reviews,
  * then adoption), "step0" (the pricing kernel's market at step 0, its equilibrium and shares)
  * and "results" (moat_path_run's output with its layout).
  */
@@ -96,49 +95,35 @@ static int same_state(const gsl_rng *a, const gsl_rng *b) {
   return memcmp(gsl_rng_state(a), gsl_rng_state(b), gsl_rng_size(a)) == 0;
 }
 
-/* The draws moat_processes_step takes at step n from state ps (processes.h order), from copy. */
-static void replay_shocks(const moat_scenario_t *sc, int n, const unsigned char *active,
-                          const unsigned char *distressed, const moat_processes_t *ps, gsl_rng *copy) {
-  double dt = 1.0 / (double)sc->steps_per_year;
-  double u[MOAT_MAX_LABS], jump[MOAT_MAX_LABS];
+/* The uniforms moat_processes_step takes at step n (processes.h: a fixed number per stream and
+ * step), drawn from copies of the streams: each lab's release uniform, each closed lab's jump
+ * uniform (NaN for open labs), the gap's uniform and the three war uniforms. */
+static void replay_shocks(const moat_scenario_t *sc, int n, gsl_rng *const *copy) {
+  double u[MOAT_MAX_LABS], jump[MOAT_MAX_LABS], war[3];
   for (int l = 0; l < sc->n_labs; l++) {
-    const moat_lab_t *lab = &sc->labs[l];
-    double rate = lab->release_rate_per_year * (distressed[l] ? 0.5 : 1.0);
-    u[l] = gsl_rng_uniform(copy);
-    jump[l] = NAN;
-    if (lab->kind == MOAT_LAB_CLOSED && u[l] < -expm1(-rate * dt) && active[l])
-      jump[l] = gsl_ran_exponential(copy, lab->release_jump_points);
+    u[l] = gsl_rng_uniform(copy[MOAT_RNG_RELEASES]);
+    jump[l] = sc->labs[l].kind == MOAT_LAB_CLOSED ? moat_rng_uniform_pos(copy[MOAT_RNG_RELEASES]) : NAN;
   }
-  double z = gsl_ran_gaussian(copy, 1.0), war_u = NAN, depth = NAN;
-  long pick = -1;
-  int running = ps->war_active && !(n >= ps->war_end || !active[ps->war_lab]);
-  if (!running) {
-    war_u = gsl_rng_uniform(copy);
-    int n_open = 0;
-    for (int l = 0; l < sc->n_labs; l++) n_open += sc->labs[l].kind == MOAT_LAB_OPEN && active[l];
-    int ended = ps->war_active; /* a war ending this step: no new one starts (processes.c) */
-    if (!ended && war_u < -expm1(-sc->price_compression.price_war_rate_per_year * dt) && n_open > 0) {
-      pick = (long)gsl_rng_uniform_int(copy, (unsigned long)n_open);
-      depth = moat_ran_beta_mean(copy, sc->price_compression.price_war_depth, 20.0);
-    }
-  }
+  double z = moat_rng_uniform_pos(copy[MOAT_RNG_GAP]);
+  for (int k = 0; k < 3; k++) war[k] = gsl_rng_uniform(copy[MOAT_RNG_WARS]);
   fprintf(out, "%s{\"u\": [", n > 1 ? ",\n" : "");
   for (int l = 0; l < sc->n_labs; l++) {
     fputs(l ? "," : "", out);
     put_double(u[l]);
   }
-  fputs("], \"jump\": [", out);
+  fputs("], \"jump_u\": [", out);
   for (int l = 0; l < sc->n_labs; l++) {
     fputs(l ? "," : "", out);
     put_double(jump[l]);
   }
-  fputs("], \"z\": ", out);
+  fputs("], \"gap_u\": ", out);
   put_double(z);
-  fputs(", \"war_u\": ", out);
-  put_double(war_u);
-  fprintf(out, ", \"war_pick\": %ld, \"war_depth\": ", pick);
-  put_double(depth);
-  fputc('}', out);
+  fputs(", \"war_u\": [", out);
+  for (int k = 0; k < 3; k++) {
+    fputs(k ? "," : "", out);
+    put_double(war[k]);
+  }
+  fputs("]}", out);
 }
 
 /* Steps 1 .. T-1 of the shock and choice streams. Returns 0, or 1 if a replay went astray. */
@@ -147,24 +132,38 @@ static int put_draws(const moat_scenario_t *sc, uint64_t path, const double *res
   const int T = moat_scenario_steps(sc);
   moat_processes_t ps;
   moat_processes_init(sc, &ps);
-  moat_rng_seed(real, sc->seed, 0, path, MOAT_RNG_SHOCKS);
+  gsl_rng *reals[MOAT_RNG_N_STREAMS], *copies[MOAT_RNG_N_STREAMS];
+  int bad = 0;
+  for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) {
+    reals[k] = moat_rng_alloc();
+    copies[k] = moat_rng_alloc();
+    bad |= !reals[k] || !copies[k];
+    if (!bad) moat_rng_seed(reals[k], sc->seed, 0, path, (uint64_t)k);
+  }
   fputs("\"shocks\": [null,\n", out); /* step 0 draws nothing */
-  for (int n = 1; n < T; n++) {
+  for (int n = 1; n < T && !bad; n++) {
     unsigned char active[MOAT_MAX_LABS], distressed[MOAT_MAX_LABS];
     for (int l = 0; l < sc->n_labs; l++) {
       active[l] = res[moat_at_lab(lay, MOAT_LM_ACTIVE, (size_t)l, (size_t)n - 1)] != 0.0;
       distressed[l] = res[moat_at_lab(lay, MOAT_LM_DISTRESSED, (size_t)l, (size_t)n - 1)] != 0.0;
     }
-    gsl_rng_memcpy(copy, real);
-    replay_shocks(sc, n, active, distressed, &ps, copy);
-    moat_processes_step(sc, n, active, distressed, real, &ps);
-    if (!same_state(copy, real)) return fprintf(stderr, "dump_state: shock replay differs at step %d\n", n), 1;
+    for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) gsl_rng_memcpy(copies[k], reals[k]);
+    replay_shocks(sc, n, copies);
+    moat_processes_step(sc, n, active, distressed, reals, &ps);
+    for (int k = 0; k < MOAT_RNG_N_STREAMS && !bad; k++)
+      if (!same_state(copies[k], reals[k]))
+        bad = fprintf(stderr, "dump_state: shock replay of stream %d differs at step %d\n", k, n) > 0;
   }
+  for (int k = 0; k < MOAT_RNG_N_STREAMS; k++) {
+    if (reals[k]) gsl_rng_free(reals[k]);
+    if (copies[k]) gsl_rng_free(copies[k]);
+  }
+  if (bad) return 1;
   fputs("],\n\"choice_uniforms\": [null", out);
   moat_rng_seed(real, sc->seed, 0, path, MOAT_RNG_CHOICE);
   unsigned char *review = malloc(e->n + 1), *adopted = calloc(e->n + 1, 1);
   double adopted_d0 = 0.0;
-  int bad = !review || !adopted;
+  bad = !review || !adopted;
   for (int n = 1; n < T && !bad; n++) {
     gsl_rng_memcpy(copy, real);
     fputs(",\n[", out);

@@ -17,8 +17,10 @@ import json
 import math
 import sys
 import time
+from statistics import NormalDist
 
 import numpy as np
+from scipy.special import betaincinv
 
 CLOSED, OPEN = "closed", "open"
 FLAGSHIP, MINI, FIRST_PARTY, CLOUD, LOCAL = range(5)
@@ -134,12 +136,17 @@ class Offers:
         return self.nest, lam
 
     def update(self, sc, q_lab, cost_index, local_cost, local_penalty):
-        """Quality (without fine-tuning gains) and cost of each offer."""
+        """Quality (without fine-tuning gains) and cost of each offer; cost grows with the offer's
+        own model quality as exp(beta (q_j(t) - q_j(0))) (a mini's is (1 - gap) q, a local copy
+        uses its model's quality)."""
         q = np.asarray(q_lab)[self.lab].astype(float)
+        q0 = np.array([sc.lab(l, "quality") for l in self.lab])
         mini_gap = np.array([sc.lab(l, "mini_quality_gap") for l in self.lab])
         quality = np.where(self.kind == MINI, q * (1.0 - mini_gap),
                            np.where(self.kind == LOCAL, q * (1.0 - local_penalty), q))
+        dq = np.where(self.kind == MINI, (q - q0) * (1.0 - mini_gap), q - q0)
         cost = np.where(self.kind == LOCAL, local_cost, self.cost_factor * cost_index)
+        cost = cost * np.exp(sc["price_compression.cost_per_quality_point"] * dq)
         return quality, cost
 
 
@@ -482,15 +489,16 @@ class Processes:
             rate = sc.lab(l, "release_rate_per_year") * (0.5 if slowed else 1.0)
             hit = d["u"][l] < -math.expm1(-rate * dt) and active[l]
             if lab["kind"] == CLOSED and hit:
-                assert not math.isnan(d["jump"][l]), "a release the C path did not draw a jump for"
-                self.q[l] = max(self.q[l], self.frontier) + d["jump"][l]
+                # mean jump release_jump_points (T / T_plan)^gamma, training halved in distress
+                mu = sc.lab(l, "release_jump_points") * (0.5 if slowed else 1.0) ** sc.lab(l, "training_returns")
+                self.q[l] = max(self.q[l], self.frontier) - mu * math.log(d["jump_u"][l])
                 self.frontier = self.front(active, self.frontier)
                 self.changed = True
             elif lab["kind"] == OPEN and hit:
                 open_release.append(l)
         self.log_gap = clamp_log_gap(gap_step(self.log_gap, math.log(sc["quality_gap.long_run"]),
                                               sc["quality_gap.reversion_per_year"], sc["quality_gap.volatility"],
-                                              dt, d["z"]))
+                                              dt, NormalDist().inv_cdf(d["gap_u"])))
         g = math.exp(self.log_gap)
         for l in open_release:
             reach = self.frontier * (1.0 - g) * (1.0 - sc.lab(l, "lag"))
@@ -508,13 +516,15 @@ class Processes:
             ended = True
         if self.war_active:
             return
-        if ended or not d["war_u"] < -math.expm1(-sc["price_compression.price_war_rate_per_year"] * sc.dt):
+        u_start, u_pick, u_depth = d["war_u"]
+        if ended or not u_start < -math.expm1(-sc["price_compression.price_war_rate_per_year"] * sc.dt):
             return
         candidates = [l for l, lab in enumerate(sc.labs) if lab["kind"] == OPEN and active[l]]
         if not candidates:
             return
-        self.war_lab = candidates[d["war_pick"]]
-        self.war_depth = d["war_depth"]
+        self.war_lab = candidates[int(u_pick * len(candidates))]
+        mean = sc["price_compression.price_war_depth"]
+        self.war_depth = float(betaincinv(20.0 * mean, 20.0 * (1.0 - mean), u_depth))
         self.war_active = self.war_started = True
         months = sc["price_compression.price_war_months"] / 12.0 * sc.spy
         self.war_end = n + max(1, int(math.floor(months + 0.5)))
@@ -707,6 +717,8 @@ def run_path(dump, sc=None):
     alloc = np.zeros((2 * N, Jc))
     price, markup, markup2, last_price = np.zeros(J), np.zeros(J), np.zeros(J), np.zeros(J)
     paid0, paid_prev = np.zeros(N), np.zeros(N)
+    seg_paid0, seg_paid_prev = np.zeros(2 * N), np.zeros(2 * N)
+    alpha0, theta = alpha.copy(), sc["enterprises.value_price_elasticity"]
     war_price = math.nan
     F0 = proc.frontier
     for n in range(T):
@@ -739,6 +751,12 @@ def run_path(dump, sc=None):
             ok = (paid0 > 0) & (paid_prev > 0)
             d = np.where(ok, d * (np.where(ok, paid_prev, 1.0) / np.where(ok, paid0, 1.0)) ** -sc["market.price_elasticity"], d)
         weight = np.repeat(d, 2) * h
+
+        # value follows price: v_is = v_is(0) (P_is(t - dt) / P_is(0))^theta, so alpha = 1/(rho v)
+        if n > 0 and theta != 0:
+            ok = (seg_paid0 > 0) & (seg_paid_prev > 0)
+            alpha = np.where(ok, alpha0 * (np.where(ok, seg_paid_prev, 1.0) / np.where(ok, seg_paid0, 1.0)) ** -theta,
+                             alpha0)
 
         # starting prices: 1.5 c at step 0 (and after a markup <= 0), else the last markup times its
         # last growth factor (kept in [1/2, 2]); local at cost
@@ -779,6 +797,12 @@ def run_path(dump, sc=None):
         if n == 0:
             paid0 = paid
         paid_prev = paid
+        seg_bought = alloc[:, :J].sum(axis=1)
+        seg_paid = np.where(seg_bought > 0, (alloc[:, :J] @ price) / np.where(seg_bought > 0, seg_bought, 1.0),
+                            seg_paid_prev if n > 0 else 0.0)
+        if n == 0:
+            seg_paid0 = seg_paid
+        seg_paid_prev = seg_paid
 
         # money of labs, clouds and infrastructure
         rev, cogs = price * qty, cost * qty
@@ -817,7 +841,8 @@ def run_path(dump, sc=None):
                      (crev, ccogs, cpaid, cvol, cloud_rr, sc["valuation.cloud_multiple"] * cloud_rr * cloud_hist[:, n]),
                      adopted.sum() / N, compute, infra_rr, iters, converged)
     for l, lab in enumerate(labs):
-        pv = lab.pv + math.exp(-sc["valuation.discount_rate"] * sc.steps / sc.spy) * sc["valuation.terminal_multiple"] * lab.arr
+        terminal = lab.valuation if sc["valuation.terminal"] == "mark" else sc["valuation.terminal_multiple"] * lab.arr
+        pv = lab.pv + math.exp(-sc["valuation.discount_rate"] * sc.steps / sc.spy) * terminal
         res.set("lab_path", "dcf_value", pv, l)
         res.set("lab_path", "dcf_ratio", pv / sc.lab(l, "valuation_usd"), l)
     res.set("path", "lab_exits", sum(not lab.active for lab in labs))
@@ -844,6 +869,17 @@ def step_metrics(res, sc, ot, n, price, cost, quality, qty, unserved, offer_acti
     fp = (ot.kind == FIRST_PARTY) & offer_active
     best_open = quality[fp].max() if fp.any() else math.nan
     good = offer_active & (quality >= F0) & (ot.kind != LOCAL)
+    # the price of capability F0 along the cost curve: p exp(-beta (q - F0)) for q >= F0
+    at_f0 = price * np.exp(-sc["price_compression.cost_per_quality_point"] * (quality - F0))
+    # hosting margin: each cloud's gross margin and each open first-party API's, volume-weighted
+    crev, ccogs, cpaid, cvol = clouds[:4]
+    sold = crev > 0
+    margins = list(1.0 - (ccogs[sold] + cpaid[sold]) / crev[sold])
+    vols = list(cvol[sold])
+    for j in np.nonzero(fp & (qty > 0) & (price > 0))[0]:
+        margins.append(1.0 - cost[j] / price[j])
+        vols.append(qty[j])
+    hosting = ratio(float(np.dot(margins, vols)), float(np.sum(vols)))
     m = {
         "premium_flagship": ratio(mean_price(ot.kind == FLAGSHIP), open_price),
         "premium_avg": ratio(mean_price(closed), open_price),
@@ -851,7 +887,8 @@ def step_metrics(res, sc, ot, n, price, cost, quality, qty, unserved, offer_acti
         "frontier_quality": proc.frontier,
         "quality_gap": 1.0 - best_open / proc.frontier,
         "latent_gap": math.exp(proc.log_gap),
-        "price_constant_quality": price[good].min() if good.any() else math.nan,
+        "price_constant_quality": at_f0[good].min() if good.any() else math.nan,
+        "hosting_margin": hosting,
         "share_closed": ratio(qty[closed].sum(), total),
         "share_open_cloud": ratio(qty[ot.kind == CLOUD].sum(), total),
         "share_open_first_party": ratio(qty[ot.kind == FIRST_PARTY].sum(), total),

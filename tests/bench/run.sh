@@ -2,12 +2,17 @@
 # run.sh — the figures of `make bench` (docs/performance.md): pricing kernel against a bare exp
 # loop, C paths against the NumPy reference on one core, OpenMP efficiency, HDF5 share of wall
 # time, peak memory, how time grows with enterprises, offers, paths and steps, and the solver's
-# iterations against the nested logit's host_similarity (tests/bench/nested.sh).
-# usage: sh tests/bench/run.sh MOATSIM BENCH_DIR   (BENCH_DIR holds the built tests/bench/*.c)
+# iterations against the nested logit's host_similarity (tests/bench/nested.sh), the same
+# benchmarks built at -O2 against -O3, and the throughput of a reduced sweep
+# (tests/bench/sweep_throughput.sh).
+# usage: [BENCH_O2=DIR] sh tests/bench/run.sh MOATSIM BENCH_DIR
+#   BENCH_DIR holds the built tests/bench/*.c (the default OPT, -O3), BENCH_O2 the same built
+#   with OPT=-O2 (`make bench` builds both; without BENCH_O2 section (h) is left out).
 # Prints `name value unit` lines, then a table. Takes a few minutes on two cores.
 set -eu
 MOATSIM=$1
 BENCH=$2
+BENCH_O2=${BENCH_O2:-}
 PYTHON=${PYTHON:-/usr/bin/python3}
 SCENARIO=${BENCH_SCENARIO:-scenarios/baseline.cfg}
 HERE=$(dirname "$0")
@@ -33,7 +38,7 @@ emit cpu_model "$(lscpu | sed -n 's/^Model name: *//p' | tr ' ' '_')" 1
 emit cpu_cores "$(nproc --all)" 1  # --all: plain nproc obeys OMP_NUM_THREADS
 emit load_average_1min "$(cut -d' ' -f1 /proc/loadavg)" 1
 
-echo "== (a) pricing kernel against a bare vectorized exp loop (one core, thread CPU time)"
+echo "== (a) pricing kernel against bare vectorized exp loops (one core, thread CPU time)"
 # Interleaved rounds (kernel, then exp, the order alternating) over arrays of the same size; the
 # median of the rounds' ratios and its spread (lowest, highest round): see bench_kernel.c.
 "$BENCH/bench_kernel" > "$TMP/kernel"
@@ -43,6 +48,12 @@ emit exp_evaluations_per_second "$(value kernel_exp_evaluations "$TMP/kernel")" 
 emit kernel_to_exp_ratio "$(value kernel_share_to_exp_ratio "$TMP/kernel")" 1
 emit kernel_to_exp_ratio_min "$(value kernel_share_to_exp_ratio_min "$TMP/kernel")" 1
 emit kernel_to_exp_ratio_max "$(value kernel_share_to_exp_ratio_max "$TMP/kernel")" 1
+# glibc's libmvec exp (the machine's vector exp) in the same rounds
+emit libmvec_exp_evaluations_per_second "$(value kernel_libmvec_exp_evaluations "$TMP/kernel")" 1/s
+emit kernel_to_libmvec_ratio "$(value kernel_share_to_libmvec_ratio "$TMP/kernel")" 1
+emit kernel_to_libmvec_ratio_min "$(value kernel_share_to_libmvec_ratio_min "$TMP/kernel")" 1
+emit kernel_to_libmvec_ratio_max "$(value kernel_share_to_libmvec_ratio_max "$TMP/kernel")" 1
+emit kernel_prices_hash "$(value kernel_prices_hash "$TMP/kernel")" 1
 emit kernel_to_exp_rounds "$(value kernel_rounds "$TMP/kernel")" 1
 emit kernel_array_elements "$(value kernel_array_elements "$TMP/kernel")" 1
 
@@ -153,6 +164,30 @@ echo "== (g) nested logit: iterations and CPU per path against enterprises.host_
 sh "$HERE/nested.sh" "$BENCH" 8 | tee "$TMP/nested"
 grep '^nested_' "$TMP/nested" >> "$LINES"
 
+if [ -n "$BENCH_O2" ]; then
+  echo "== (h) -O2 against -O3: the same benchmarks built with OPT=-O2 (one thread)"
+  # Paths 0-7, each the fastest of 3 runs, -O3 then -O2 back to back; then the kernel at -O2.
+  # Same iterations and the same kernel price hash: the two builds give the same bits.
+  "$BENCH/bench_run" "$SCENARIO" 8 best > "$TMP/o3_paths"
+  "$BENCH_O2/bench_run" "$SCENARIO" 8 best > "$TMP/o2_paths"
+  "$BENCH_O2/bench_kernel" > "$TMP/o2_kernel"
+  o3=$(value run_cpu_seconds_per_path "$TMP/o3_paths")
+  o2=$(value run_cpu_seconds_per_path "$TMP/o2_paths")
+  emit o3_seconds_per_path_8_paths "$o3" s
+  emit o2_seconds_per_path_8_paths "$o2" s
+  emit o2_to_o3_path_time_ratio "$(calc "$o2 / $o3")" 1
+  emit o3_iterations_per_path_8_paths "$(value run_iterations_per_path "$TMP/o3_paths")" 1
+  emit o2_iterations_per_path_8_paths "$(value run_iterations_per_path "$TMP/o2_paths")" 1
+  emit o2_kernel_evaluations_per_second "$(value kernel_share_evaluations "$TMP/o2_kernel")" 1/s
+  emit o2_libmvec_exp_evaluations_per_second "$(value kernel_libmvec_exp_evaluations "$TMP/o2_kernel")" 1/s
+  emit o2_kernel_to_libmvec_ratio "$(value kernel_share_to_libmvec_ratio "$TMP/o2_kernel")" 1
+  emit o2_kernel_prices_hash "$(value kernel_prices_hash "$TMP/o2_kernel")" 1
+fi
+
+echo "== (i) sweep throughput: 64 scenarios x 16 paths, 3 years, 100 enterprises, 2 threads"
+sh "$HERE/sweep_throughput.sh" "$MOATSIM" "$SCENARIO" | tee "$TMP/sweep"
+cat "$TMP/sweep" >> "$LINES"
+
 echo "== summary"
 "$PYTHON" - "$LINES" <<'EOF'
 import sys
@@ -167,6 +202,9 @@ rows = [
     ("bare exp evaluations / s / core", v["exp_evaluations_per_second"][0], ""),
     ("kernel / exp, median of %d rounds" % g("kernel_to_exp_rounds"), "%.2f" % g("kernel_to_exp_ratio"), ">= 0.50"),
     ("  lowest - highest round", "%.2f - %.2f" % (g("kernel_to_exp_ratio_min"), g("kernel_to_exp_ratio_max")), ""),
+    ("libmvec exp evaluations / s / core", v["libmvec_exp_evaluations_per_second"][0], ""),
+    ("kernel / libmvec exp, median", "%.2f" % g("kernel_to_libmvec_ratio"), ">= 0.60"),
+    ("  lowest - highest round", "%.2f - %.2f" % (g("kernel_to_libmvec_ratio_min"), g("kernel_to_libmvec_ratio_max")), ""),
     ("C paths / s / core (baseline path 0)", v["c_paths_per_second"][0], ""),
     ("C s / path, mean of baseline paths 0-7", v["c_baseline_seconds_per_path_8_paths"][0], ""),
     ("zeta iterations / step, paths 0-7", "%.1f" % g("c_baseline_iterations_per_step_8_paths"), ""),
@@ -185,6 +223,18 @@ for sg in ["0", "0.5", "0.8", "0.9", "0.95"]:
     rows.append(("host_similarity %s: iterations/step, s/path" % sg,
                  "%s, %.3f" % (v["nested_iterations_per_step_sigma_" + sg][0],
                                g("nested_cpu_seconds_per_path_sigma_" + sg)), ""))
+if "o2_seconds_per_path_8_paths" in v:
+    rows += [
+        ("C s / path, paths 0-7: -O3, -O2", "%.3f, %.3f" % (g("o3_seconds_per_path_8_paths"), g("o2_seconds_per_path_8_paths")), ""),
+        ("  -O2 / -O3", "%.2f" % g("o2_to_o3_path_time_ratio"), "<= 1.30"),
+        ("  iterations / path: -O3, -O2", "%s, %s" % (v["o3_iterations_per_path_8_paths"][0], v["o2_iterations_per_path_8_paths"][0]), "equal"),
+        ("kernel / libmvec exp at -O2", "%.2f" % g("o2_kernel_to_libmvec_ratio"), ">= 0.60"),
+        ("kernel price hash: -O3, -O2", "%s, %s" % (v["kernel_prices_hash"][0], v["o2_kernel_prices_hash"][0]), "equal"),
+    ]
+rows += [
+    ("sweep 64 x 16 paths: scenarios / min (wall)", "%.0f" % g("sweep_scenarios_per_minute"), ""),
+    ("  scenarios / CPU min", "%.0f" % g("sweep_scenarios_per_cpu_minute"), ""),
+]
 for dim in ["enterprises", "offers", "paths", "steps"]:
     rows.append(("slope of time vs %s" % dim, "%.2f" % g("slope_time_vs_" + dim), ""))
     rows.append(("  per zeta iteration", "%.2f" % g("slope_time_per_iteration_vs_" + dim), ""))

@@ -142,6 +142,73 @@ if grep -q "^moatsim " "$tmp/out" && grep -q "^libconfig: " "$tmp/out"; then ok;
 expect_exit "params" 0 params
 expect_exit "params bad format" 2 params --format yaml
 
+# One exit-code rule for every command: 0 success, 1 runtime failure, 2 usage or input error.
+"$MOATSIM" run "$BASE" -o "$tmp/small.h5" --paths 2 --set horizon_years=0.5 --set enterprises.count=40 --quiet \
+  >/dev/null 2>"$tmp/err" || bad "small run"
+printf 'not hdf5\n' >"$tmp/text.h5"
+for c in info summary report merge export; do
+  expect_exit "$c missing file" 2 "$c" "$tmp/missing.h5" -o "$tmp/m.h5"
+  expect_exit "$c not a results file" 2 "$c" "$tmp/text.h5" -o "$tmp/m.h5"
+  expect_exit "$c unknown option" 2 "$c" "$tmp/small.h5" --bogus
+done
+expect_exit "validate missing file" 2 validate "$tmp/missing.cfg"
+expect_exit "run missing file" 2 run "$tmp/missing.cfg" -o "$tmp/m.h5"
+expect_exit "params unknown option" 2 params --bogus
+expect_exit "version extra argument" 2 version extra
+expect_exit "summary --scenario out of range" 2 summary "$tmp/small.h5" --scenario 5
+expect_exit "report --scenario out of range" 2 report "$tmp/small.h5" -o "$tmp/rep" --scenario 5
+expect_exit "summary ok" 0 summary "$tmp/small.h5"
+expect_exit "info ok" 0 info "$tmp/small.h5"
+MOATSIM_PYTHON="$tmp/no-python" "$MOATSIM" report "$tmp/small.h5" -o "$tmp/rep" >/dev/null 2>&1
+rc=$?
+if [ "$rc" -eq 1 ]; then ok; else bad "report without python (runtime): exit code $rc, expected 1"; fi
+mkdir -p "$tmp/ro" && "$MOATSIM" run "$BASE" -o "$tmp/ro/x.h5" --paths 1 --set horizon_years=0.1 \
+  --set enterprises.count=20 --quiet >/dev/null 2>&1 && chmod 500 "$tmp/ro"
+if [ "$(id -u)" -ne 0 ]; then expect_exit "merge into a read-only directory (runtime)" 1 merge "$tmp/small.h5" -o "$tmp/ro/y.h5"; fi
+if grep -q '^  1    runtime failure' <<EOF2
+$("$MOATSIM" --help)
+EOF2
+then ok; else bad "moatsim --help documents the exit codes"; fi
+
+# -V / --version alone and after every command.
+for args in "-V" "--version" "run -V" "run --version" "validate --version" "params -V" "info -V" \
+  "summary --version" "merge -V" "report -V" "export --version" "version"; do
+  # shellcheck disable=SC2086
+  expect_exit "moatsim $args" 0 $args
+  if head -n1 "$tmp/out" | grep -q "^moatsim [0-9.]* (git "; then ok; else bad "moatsim $args prints the version"; fi
+done
+
+# Did you mean, for commands as for keys.
+expect_exit "mistyped command" 2 rn scenarios/baseline.cfg
+if grep -qF "unknown command 'rn' (did you mean \`run\`?)" "$tmp/err"; then ok; else bad "rn: did you mean run"; fi
+expect_exit "mistyped command 2" 2 sumary x.h5
+if grep -qF '(did you mean `summary`?)' "$tmp/err"; then ok; else bad "sumary: did you mean summary"; fi
+expect_exit "far command" 2 frobnicate
+if grep -q "did you mean" "$tmp/err"; then bad "frobnicate: no suggestion expected"; else ok; fi
+
+# The true ranges: --paths states the parameter table's range (paths in [1, 10000000]).
+expect_failure "--paths 0" "--paths 0: expected a whole number in [1, 10000000]" -- "$BASE" --paths 0
+expect_failure "--paths above the table's maximum" "--paths 10000001: expected a whole number in [1, 10000000]" -- \
+  "$BASE" --paths 10000001
+expect_failure "--seed above 2^53" "--seed 9007199254740993: expected a whole number in [0, 9007199254740992]" -- \
+  "$BASE" --seed 9007199254740993
+if "$MOATSIM" params | grep -q "^paths .*\[1, 10000000\]"; then ok; else bad "params: paths range"; fi
+
+# More threads than cores: a warning (4096 is the largest --threads and above any core count here).
+expect_exit "--threads above the cores" 0 validate "$BASE" --threads 4096 --max-memory 1T
+if grep -q "warning: --threads 4096 is more than the [0-9]* cores available" "$tmp/err"; then ok; else bad "--threads warning"; fi
+expect_exit "--threads 1" 0 validate "$BASE" --threads 1
+if grep -q "warning: --threads" "$tmp/err"; then bad "--threads 1 warned"; else ok; fi
+
+# The sweep section is documented from the parser's table, and a typo gets the nearest key.
+for k in method samples axes param values min max log low mid high; do
+  if grep -q "^| \`$k\` |" docs/parameters.md; then ok; else bad "docs/parameters.md lacks sweep key $k"; fi
+done
+printf '%s\n' "$(cat "$BASE")" 'sweep = { method = "lhs"; sample = 4; axes = ( { param = "paths"; min = 1; max = 2; } ); };' >"$tmp/typo.cfg"
+expect_failure "sweep key typo" 'unknown key `sweep.sample` in the sweep section (did you mean `sweep.samples`?)' -- "$tmp/typo.cfg"
+printf '%s\n' "$(cat "$BASE")" 'sweep = { method = "lhs"; samples = 4.5; axes = ( { param = "paths"; min = 1; max = 2; } ); };' >"$tmp/frac.cfg"
+expect_failure "sweep samples not whole" "sweep.samples expects a whole number in [1, 10000000], got a number" -- "$tmp/frac.cfg"
+
 # The checked-in reference is what the table prints.
 if "$MOATSIM" params --format markdown >"$tmp/parameters.md" 2>"$tmp/err" &&
   cmp -s "$tmp/parameters.md" docs/parameters.md; then

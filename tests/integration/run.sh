@@ -146,9 +146,10 @@ expect_rc "summary --scenario out of range" 2 "$MOATSIM" summary "$F" --scenario
 echo "not an HDF5 file" >"$TMP/text.h5"
 head -c 30000 "$F" >"$TMP/truncated.h5"
 "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1, 2]" "$TMP/foreign.h5"
+# A file that is not a results file is an input error, like a missing one: exit 2.
 for cmd in info summary; do
   for bad_file in text truncated foreign; do
-    expect_rc "$cmd on a $bad_file file" 1 "$MOATSIM" "$cmd" "$TMP/$bad_file.h5"
+    expect_rc "$cmd on a $bad_file file" 2 "$MOATSIM" "$cmd" "$TMP/$bad_file.h5"
     check "$cmd on a $bad_file file prints no HDF5 stack" clean_output
   done
   expect_rc "$cmd on a missing file" 2 "$MOATSIM" "$cmd" "$TMP/missing.h5"

@@ -187,7 +187,9 @@ def test_format_2_params_are_cf_names_read_back_by_key(grid_file, grid):
 # --paths 4 --set enterprises.count=40 --set horizon_years=0.5 (6 monthly steps).
 V1_FILE = DATA / "v1_grid.h5"
 # parameters added to the table after the revision that wrote V1_FILE
-NEW_SINCE_V1_FILE = {"enterprises.host_similarity"}
+NEW_SINCE_V1_FILE = {"enterprises.host_similarity", "enterprises.value_price_elasticity",
+                     "price_compression.cost_per_quality_point", "labs.closed-a.training_returns",
+                     "labs.closed-b.training_returns"}
 
 
 def test_format_1_file_loads_as_format_2(grid):
@@ -305,3 +307,11 @@ def test_unfinished_scenarios_are_reported(grid_file, tmp_path):
         f["market/scenario_done"][2] = 0
     with pytest.warns(UserWarning, match=r"scenario\(s\) 2 not written yet"):
         analysis.load(partial).close()
+
+
+def test_to_dataframe_of_paths_without_kept_paths_says_why(lhs):
+    with pytest.raises(analysis.MissingGroupError) as err:
+        lhs.to_dataframe("paths/market", "premium_flagship")
+    assert isinstance(err.value, KeyError)  # still a KeyError for callers that catch one
+    text = str(err.value)
+    assert text.startswith(f"{lhs.path} has no group /paths/market") and "--keep-paths" in text

@@ -30,8 +30,10 @@ def test_notebook_runs_on_a_small_result(grid_file, tmp_path, monkeypatch):
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets the kernel debugger
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    elsewhere = tmp_path / "elsewhere"  # any working directory, not the notebook's
+    elsewhere.mkdir()
     NotebookClient(nb, kernel_name="python3", timeout=300,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+                   resources={"metadata": {"path": str(elsewhere)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     pngs = [o for o in outputs if "image/png" in o.get("data", {})]

@@ -39,6 +39,13 @@ def test_fan_chart(grid, grid_file):
     fig = plots.fan_chart(grid, "premium_flagship")
     axes = fig.axes
     assert len(axes) == grid.n_scenarios
+    # titles in words with the unit; panels named by the scenarios' swept values, not "#0"
+    assert fig._suptitle.get_text().startswith("Flagship price premium") and "[×]" in fig._suptitle.get_text()
+    assert axes[0].get_ylabel() == "price premium [×]"
+    (k0, v0), (k1, v1) = GRID_AXES
+    for s, ax in enumerate(axes):  # grid order: last axis fastest
+        x, y = v0[s // len(v1)], v1[s % len(v1)]
+        assert ax.get_title() == f"long_run = {x:.3g}, cost_decline_per_year = {y:.3g}"
     t = h5(grid_file, "market/time") / 360.0  # days of 360-day years -> years (docs/output.md)
     q = h5(grid_file, "market/premium_flagship_quantile")  # (scenario, quantile, time)
     mean = h5(grid_file, "market/premium_flagship_mean")
@@ -71,12 +78,18 @@ def test_market_shares_stack_to_one(grid, grid_file):
     for s, ax in enumerate(fig.axes):
         layers = [c for c in ax.collections if isinstance(c, PolyCollection)]
         assert len(layers) == len(SHARES)
-        top = layers[-1].get_paths()[0].vertices[:, 1].max()
+        top = layers[-1].get_paths()[0].vertices[:, 1].max() / 100  # drawn in %
         # shares add up to 1 on every path (MODEL.md §8), so do their means
         np.testing.assert_allclose(means[:, s].sum(axis=0), 1.0, atol=1e-9)
         assert top == pytest.approx(1.0, abs=1e-9)
         assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
-            "closed labs", "open models on clouds", "open labs' own APIs", "local inference"]
+            "closed labs", "open models on clouds", "open labs' own APIs", "local inference",
+            "closed labs, 5–95 % of paths"]
+        # the spread: the closed share's 5 % and 95 % quantiles across paths, in %
+        q = h5(grid_file, "market/share_closed_quantile")  # (scenario, quantile, time)
+        dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+        np.testing.assert_allclose(dotted[0].get_ydata(), 100 * q[s, 0], rtol=1e-12)
+        np.testing.assert_allclose(dotted[1].get_ydata(), 100 * q[s, -1], rtol=1e-12)
 
 
 def test_heatmap_cells_are_the_grid_scenarios(grid, grid_file):
@@ -86,13 +99,20 @@ def test_heatmap_cells_are_the_grid_scenarios(grid, grid_file):
     img = [a for a in ax.get_children() if isinstance(a, AxesImage)][0]
     z = np.asarray(img.get_array())
     assert z.shape == (len(v1), len(v0))  # rows: y = second axis; columns: x = first axis
-    assert ax.get_xlabel() == k0 and ax.get_ylabel() == k1
+    assert ax.get_xlabel().startswith(k0) and ax.get_ylabel().startswith(k1)
+    assert ax.get_title().startswith("Flagship price premium")
+    assert fig.axes[1].get_ylabel().endswith("[×]")  # the colour bar says the unit
     mean = h5(grid_file, "market/premium_flagship_mean")[:, -1]
     for i, y in enumerate(v1):
         for j, x in enumerate(v0):
             s = j * len(v1) + i  # grid order: last axis fastest
             assert z[i, j] == pytest.approx(mean[s], rel=1e-12)
-    assert len([t for t in ax.texts if t.get_text()]) == z.size
+    texts = [t.get_text() for t in ax.texts if t.get_text()]
+    assert len(texts) == z.size
+    # each cell also gives the spread across paths: [5 %, 95 %] quantiles at the horizon
+    q = h5(grid_file, "market/premium_flagship_quantile")[:, :, -1]  # (scenario, quantile)
+    s = 0  # cell (i=0, j=0) is scenario 0
+    assert texts[0] == f"{mean[s]:.3g}\n[{q[s, 0]:.3g}, {q[s, -1]:.3g}]"
 
 
 def test_heatmap_needs_two_parameters(lhs):
@@ -110,7 +130,8 @@ def test_distributions_from_paths(grid, grid_file):
         assert [t.get_text() for t in ax.get_xticklabels()] == CLOSED
         dots = [ln for ln in ax.get_lines() if ln.get_marker() == "."]
         assert len(dots) == len(CLOSED) and all(len(d.get_ydata()) > 0 for d in dots)
-        assert ax.get_ylabel() == metric
+        assert ax.get_ylabel() == {"rerating": "re-rating [×]", "dilution": "dilution [×]",
+                                   "dcf_ratio": "DCF / valuation [×]"}[metric]
     dots = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "."]
     for k, lab in enumerate(CLOSED):
         want = rerating[1, :, LABS.index(lab), -1]
