@@ -17,7 +17,10 @@ p < 0.001 is reachable with room to spare; 24 paths proved too few for the flags
 under a collapsing gap (p = 0.0014, 20 of 24 paths lower), 48 give p ~ 1e-5. The static that
 must NOT hold ("a faster fall of fixed-capability cost raises the closed premium", which
 version 1 did: premium at 5 y 15.5 vs 26.7 for cost decline 0.2 vs 0.6) is tested at the
-looser level ALPHA_NOT = 0.05, which makes the test harder to pass, not easier. The seeds are
+looser level ALPHA_NOT = 0.05, which makes the test harder to pass, not easier; its power: the
+per-path log ratio of the premiums (cost decline 0.6 vs 0.2) has a standard deviation of 0.13
+across the 48 paths, a standard error of 0.019, so a rise of 5 % or more would reject, and
+version 1's rise (log 26.7/15.5 = 0.54) is ~28 standard errors. The seeds are
 fixed, so every outcome is deterministic; a failure means the mechanism changed.
 
 Statics the model does not deliver are marked xfail(strict=True) with the measured figures:
@@ -51,6 +54,10 @@ RUNS = {
     # cash, so it raises early and its rounds hit finance.max_raise_fraction (distress halves
     # its training, MODEL.md §4-5, and with γ = 1 halves its release steps).
     "crunch": ["labs.closed-a.training_cost_growth_per_year=1.5", "labs.closed-a.cash_usd=5e9"],
+    # The same crunch with closed-a's release steps independent of its funding (γ = 0): only
+    # the halved release rate of a distressed lab remains.
+    "crunch_g0": ["labs.closed-a.training_cost_growth_per_year=1.5", "labs.closed-a.cash_usd=5e9",
+                  "labs.closed-a.training_returns=0"],
 }
 CRUNCHED = "closed-a"
 
@@ -100,7 +107,10 @@ def paired_p(diff, alternative):
     d = np.asarray(diff, float)
     d = d[np.isfinite(d)]
     assert len(d) >= PATHS // 2, f"too few finite paired differences ({len(d)} of {PATHS})"
-    return d, wilcoxon(d, alternative=alternative).pvalue
+    # The exact distribution assumes no zero differences; with zeros (the crunch's share of steps
+    # behind the frontier is equal on many paths) the normal approximation is the documented one.
+    method = "approx" if (d == 0).any() else "auto"
+    return d, wilcoxon(d, alternative=alternative, method=method).pvalue
 
 
 def describe(d, p):
@@ -226,3 +236,29 @@ def test_crunch_widens_the_shortfall_to_the_frontier(runs):
         return np.mean(run["market"]["frontier_quality"] - run["labs"]["quality"][:, crunched(run), :], axis=1)
     lower(shortfall(runs["base"]) - shortfall(runs["crunch"]),
           f"mean shortfall of {CRUNCHED} to the frontier, no crunch minus crunch")
+
+
+def test_training_returns_make_the_crunch_cost_quality(runs):
+    """γ = 1 against γ = 0 under the same crunch: halved training buys release steps 2^-γ as
+    large (MODEL.md §4), so the crunched lab's flagship ends lower."""
+    def quality(run):
+        return run["labs"]["quality"][:, crunched(run), -1]
+    lower(quality(runs["crunch"]) - quality(runs["crunch_g0"]),
+          f"quality of {CRUNCHED} at 5 years under the crunch, γ = 1 minus γ = 0")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "finding: γ does not make the crunched lab fall further behind the frontier: mean shortfall of "
+    "closed-a to the frontier under the crunch, γ = 0 minus γ = 1, median difference 0, 2 paths "
+    "lower / 5 higher of 48 (41 equal), one-sided Wilcoxon p = 0.57, although with γ = 1 its "
+    "flagship ends lower (test above). A closed release leapfrogs the frontier "
+    "(q = max(q, frontier) + jump, MODEL.md §4), so the smaller steps of a distressed lab lower the "
+    "frontier itself and every later leapfrog starts from it: its position behind the frontier is "
+    "set by release timing (the halved rate), not by step size"))
+def test_training_returns_make_the_crunch_cost_more_frontier(runs):
+    """γ = 1 against γ = 0 under the same crunch: halved training buys steps 2^-γ as large, so the
+    crunched lab trails the frontier by more (MODEL.md §4)."""
+    def shortfall(run):
+        return np.mean(run["market"]["frontier_quality"] - run["labs"]["quality"][:, crunched(run), :], axis=1)
+    lower(shortfall(runs["crunch_g0"]) - shortfall(runs["crunch"]),
+          f"mean shortfall of {CRUNCHED} to the frontier under the crunch, γ = 0 minus γ = 1")
