@@ -63,7 +63,7 @@ static int parse_shard(const char *text, moat_run_options_t *opt) {
 }
 
 enum { OPT_PATHS = 256, OPT_THREADS, OPT_SEED, OPT_SET, OPT_KEEP_PATHS, OPT_FORCE, OPT_QUIET,
-       OPT_MAX_MEMORY, OPT_SHARD, OPT_RESUME, OPT_HELP };
+       OPT_MAX_MEMORY, OPT_SHARD, OPT_RESUME, OPT_CHECKPOINT_PATHS, OPT_HELP };
 
 static const struct option run_long_options[] = {
     {"output", required_argument, NULL, 'o'},
@@ -79,12 +79,13 @@ static const struct option run_long_options[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"shard", required_argument, NULL, OPT_SHARD},
     {"resume", no_argument, NULL, OPT_RESUME},
+    {"checkpoint-paths", required_argument, NULL, OPT_CHECKPOINT_PATHS},
     {NULL, 0, NULL, 0}};
 
 /* Options `validate` rejects. */
 static int run_only(int c) {
   return c == 'o' || c == OPT_KEEP_PATHS || c == OPT_FORCE || c == OPT_QUIET || c == OPT_SHARD ||
-         c == OPT_RESUME;
+         c == OPT_RESUME || c == OPT_CHECKPOINT_PATHS;
 }
 
 /* Apply one parsed option; MOAT_CLI_HELP, 0 or MOAT_EINVAL. */
@@ -147,6 +148,13 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
   case OPT_FORCE: opt->force = 1; return MOAT_OK;
   case OPT_QUIET: opt->quiet = 1; return MOAT_OK;
   case OPT_RESUME: opt->resume = 1; return MOAT_OK;
+  case OPT_CHECKPOINT_PATHS:
+    if (parse_count(arg, 1, 100000000, &v)) {
+      snprintf(err, errlen, "--checkpoint-paths %s: expected a whole number in [1, 100000000]", arg);
+      return MOAT_EINVAL;
+    }
+    opt->checkpoint_paths = (int)v;
+    return MOAT_OK;
   case OPT_SHARD:
     if (parse_shard(arg, opt)) {
       snprintf(err, errlen, "--shard %s: expected I/N with 0 <= I < N, e.g. --shard 0/4", arg);

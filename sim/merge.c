@@ -14,6 +14,7 @@
 #include <hdf5.h>
 
 #include "moatsim/cli.h"
+#include "moatsim/durable.h"
 #include "moatsim/provenance.h"
 #include "moatsim/scenario.h"
 #include "moatsim/writer_h5.h"
@@ -27,7 +28,7 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 /* The identity attributes of one results file. */
 typedef struct file_identity {
   char *text;
-  char version[64], git[64];
+  char version[64], git[64], digest[32]; /* digest: params_digest, "" in files without it */
   uint64_t seed;
   int64_t format, n_scenarios, shard_index, shard_count;
   int keep_paths;
@@ -61,6 +62,7 @@ static int identity_read(hid_t f, const char *name, file_identity_t *id, char *e
     snprintf(id->version, sizeof id->version, "%s", version);
     snprintf(id->git, sizeof id->git, "%s", git);
     id->shard_count = 1;
+    moat_h5_attr_read_text(f, "params_digest", id->digest, sizeof id->digest);
     if (read_number(f, "shard_count", H5T_NATIVE_INT64, &id->shard_count) == 0)
       bad = read_number(f, "shard_index", H5T_NATIVE_INT64, &id->shard_index);
     id->keep_paths = H5Lexists(f, "paths", H5P_DEFAULT) > 0;
@@ -113,6 +115,10 @@ static int identity_compare(const file_identity_t *a, const char *aname, const f
   } else if (strcmp(a->text, b->text) != 0) {
     snprintf(err, errlen, "%s and %s come from different scenario texts (the scenario file or "
              "its --set options differ): they are different sweeps", bname, aname);
+  } else if (a->digest[0] && b->digest[0] && strcmp(a->digest, b->digest) != 0) {
+    snprintf(err, errlen, "%s and %s run different effective parameters (params_digest %s and %s) "
+             "from the same scenario text: a file it @includes changed", bname, aname, b->digest,
+             a->digest);
   } else if (a->n_scenarios != b->n_scenarios) {
     snprintf(err, errlen, "%s has %" PRId64 " scenarios but %s has %" PRId64 ": they are "
              "different sweeps", bname, b->n_scenarios, aname, a->n_scenarios);
@@ -144,11 +150,12 @@ int moat_merge_check_partial(const char *partial, const moat_run_identity_t *exp
   }
   moat_provenance_t p;
   moat_provenance_get(&p);
-  file_identity_t want = {(char *)(uintptr_t)expect->scenario_text, "", "", expect->seed, have.format,
+  file_identity_t want = {(char *)(uintptr_t)expect->scenario_text, "", "", "", expect->seed, have.format,
                           (int64_t)expect->n_scenarios, expect->shard_index, expect->shard_count,
                           expect->keep_paths, NAN};
   snprintf(want.version, sizeof want.version, "%s", p.moatsim_version);
   snprintf(want.git, sizeof want.git, "%s", p.git_revision);
+  snprintf(want.digest, sizeof want.digest, "%s", expect->params_digest ? expect->params_digest : "");
   char label[MOAT_PATH_MAX + 20];
   snprintf(label, sizeof label, "'%s'", partial);
   st = identity_compare(&want, "this run", &have, label, inner, sizeof inner);
@@ -244,8 +251,15 @@ static int check_parts(part_t *parts, int n, char *err, size_t errlen) {
   return st;
 }
 
-/* Copy the part's scenarios (k mod N = I) of dataset `path` from src to dst, in slabs. */
-static int copy_dataset(hid_t src, hid_t dst, const char *path, hsize_t I, hsize_t N) {
+/* Which rows (first dimension: scenario) of the source go to which rows of the destination:
+ * source rows src0 + i * stride to destination rows dst0 + i * stride, i < count; count 0 means
+ * every row of the source from src0 on (a shard: src0 = dst0 = I, stride N). */
+typedef struct rows {
+  hsize_t src0, dst0, stride, count;
+} rows_t;
+
+/* Copy the rows `r` of dataset `path` from src to dst, in slabs of at most 64 MiB. */
+static int copy_dataset(hid_t src, hid_t dst, const char *path, const rows_t *r) {
   hid_t s = H5Dopen2(src, path, H5P_DEFAULT), d = H5Dopen2(dst, path, H5P_DEFAULT);
   hid_t fs = s >= 0 ? H5Dget_space(s) : -1, ds = d >= 0 ? H5Dget_space(d) : -1;
   hid_t ft = s >= 0 ? H5Dget_type(s) : -1, mt = ft >= 0 ? H5Tget_native_type(ft, H5T_DIR_ASCEND) : -1;
@@ -255,17 +269,19 @@ static int copy_dataset(hid_t src, hid_t dst, const char *path, hsize_t I, hsize
             H5Sget_simple_extent_dims(fs, dims, NULL) < 0;
   size_t esize = bad ? 1 : H5Tget_size(mt);
   for (int j = 1; j < rank; j++) per *= dims[j];
-  hsize_t total = bad ? 0 : shard_size(dims[0], I, N);
+  hsize_t total = bad ? 0 : r->count ? r->count : shard_size(dims[0], r->src0, r->stride);
   hsize_t block = per * esize > MERGE_SLAB_BYTES ? 1 : MERGE_SLAB_BYTES / (per * esize);
   void *buf = total ? malloc((size_t)((block < total ? block : total) * per) * esize) : NULL;
   if (total && !buf) bad = 1;
   for (hsize_t at = 0; !bad && at < total; at += block) {
     hsize_t cnt = total - at < block ? total - at : block;
-    hsize_t start[8] = {I + at * N}, stride[8] = {N}, count[8] = {cnt}, mdims[8] = {cnt};
-    for (int j = 1; j < rank; j++) start[j] = 0, stride[j] = 1, count[j] = dims[j], mdims[j] = dims[j];
+    hsize_t start[8] = {r->src0 + at * r->stride}, dstart[8] = {r->dst0 + at * r->stride};
+    hsize_t stride[8] = {r->stride}, count[8] = {cnt}, mdims[8] = {cnt};
+    for (int j = 1; j < rank; j++)
+      start[j] = dstart[j] = 0, stride[j] = 1, count[j] = dims[j], mdims[j] = dims[j];
     hid_t ms = H5Screate_simple(rank, mdims, NULL);
     bad = ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, stride, count, NULL) < 0 ||
-          H5Sselect_hyperslab(ds, H5S_SELECT_SET, start, stride, count, NULL) < 0 ||
+          H5Sselect_hyperslab(ds, H5S_SELECT_SET, dstart, stride, count, NULL) < 0 ||
           H5Dread(s, mt, ms, fs, H5P_DEFAULT, buf) < 0 || H5Dwrite(d, mt, ms, ds, H5P_DEFAULT, buf) < 0;
     if (ms >= 0) H5Sclose(ms);
   }
@@ -280,29 +296,31 @@ static int copy_dataset(hid_t src, hid_t dst, const char *path, hsize_t I, hsize
 }
 
 /* Datasets of a results group indexed by scenario first (dimension scale named "scenario"),
- * other than the scale itself: the ones a shard fills its part of. */
+ * other than the scale itself: the ones a shard or a scenario file fills its part of. */
 typedef struct copy_job {
   hid_t src, dst;
-  hsize_t I, N;
+  rows_t rows;
   const char *group;
   int bad;
 } copy_job_t;
 
+/* Copy dataset `name` of the source group if its counterpart in the destination (which has the
+ * dimension scales: a skeleton or shard 0's file) has the scenario as first dimension. */
 static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *info, void *data) {
   (void)info;
   copy_job_t *job = data;
   H5O_info_t oi;
   if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0) return -1;
   if (oi.type != H5O_TYPE_DATASET || strcmp(name, "scenario") == 0) return 0;
-  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", job->group, name);
+  hid_t ds = H5Dopen2(job->dst, path, H5P_DEFAULT);
   char dim[64] = "";
   int scenario_first = ds >= 0 && moat_h5_dim_name(ds, 0, dim, sizeof dim) >= 0 && strcmp(dim, "scenario") == 0;
   if (ds >= 0) H5Dclose(ds);
   H5Eclear2(H5E_DEFAULT);
   if (!scenario_first) return 0;
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", job->group, name);
-  if (copy_dataset(job->src, job->dst, path, job->I, job->N) < 0) {
+  if (copy_dataset(job->src, job->dst, path, &job->rows) < 0) {
     job->bad = 1;
     return -1;
   }
@@ -312,24 +330,30 @@ static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *info, void 
 static const char *const result_groups[] = {"market", "labs", "clouds", "paths/market", "paths/labs",
                                             "paths/clouds"};
 
-/* Copy every scenario of part p into dst. */
-static int copy_part(const part_t *p, hid_t dst, char *err, size_t errlen) {
+/* Copy the rows r of every result variable of src (file `name`) into dst. */
+static int copy_results(hid_t src, const char *name, hid_t dst, const rows_t *r, char *err, size_t errlen) {
+  int keep_paths = H5Lexists(src, "paths", H5P_DEFAULT) > 0;
   for (size_t gi = 0; gi < sizeof result_groups / sizeof *result_groups; gi++) {
-    if (strncmp(result_groups[gi], "paths/", 6) == 0 && !p->id.keep_paths) continue;
-    copy_job_t job = {p->file, dst, (hsize_t)p->id.shard_index, (hsize_t)p->id.shard_count,
-                      result_groups[gi], 0};
-    hid_t g = H5Gopen2(p->file, result_groups[gi], H5P_DEFAULT);
+    if (strncmp(result_groups[gi], "paths/", 6) == 0 && !keep_paths) continue;
+    copy_job_t job = {src, dst, *r, result_groups[gi], 0};
+    hid_t g = H5Gopen2(src, result_groups[gi], H5P_DEFAULT);
     hsize_t idx = 0;
     if (g < 0 || H5Literate(g, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, copy_link, &job) < 0 || job.bad) {
       if (g >= 0) H5Gclose(g);
       char what[600];
       snprintf(what, sizeof what, "cannot copy group %s of", result_groups[gi]);
-      moat_h5_error(err, errlen, what, p->name);
+      moat_h5_error(err, errlen, what, name);
       return MOAT_EIO;
     }
     H5Gclose(g);
   }
   return MOAT_OK;
+}
+
+/* Copy every scenario of part p into dst. */
+static int copy_part(const part_t *p, hid_t dst, char *err, size_t errlen) {
+  rows_t r = {(hsize_t)p->id.shard_index, (hsize_t)p->id.shard_index, (hsize_t)p->id.shard_count, 0};
+  return copy_results(p->file, p->name, dst, &r, err, errlen);
 }
 
 /* Copy a file byte for byte. 0 or MOAT_EIO with a message. */
@@ -386,11 +410,32 @@ static int write_merged(part_t *parts, int n, const char *out, char *err, size_t
     moat_h5_error(err, errlen, "cannot finish", partial);
     st = MOAT_EIO;
   }
-  if (st == MOAT_OK && rename(partial, out) != 0) {
-    snprintf(err, errlen, "cannot rename '%.480s' to '%.480s': %s", partial, out, strerror(errno));
+  if (st == MOAT_OK) return moat_durable_commit(partial, out, err, errlen);
+  remove(partial);
+  return st;
+}
+
+int moat_merge_assemble(const char *skeleton, size_t n, const size_t *k, const char *const *files,
+                        const char *out, double wall_time_s, char *err, size_t errlen) {
+  int st = copy_file(skeleton, out, err, errlen);
+  if (st != MOAT_OK) return st;
+  hid_t f = open_h5(out, 1, err, errlen);
+  st = f < 0 ? MOAT_EIO : MOAT_OK;
+  for (size_t i = 0; i < n && st == MOAT_OK; i++) {
+    hid_t src = open_h5(files[i], 0, err, errlen);
+    rows_t r = {0, (hsize_t)k[i], 1, 1};
+    st = src < 0 ? MOAT_EIO : copy_results(src, files[i], f, &r, err, errlen);
+    if (src >= 0) H5Fclose(src);
+  }
+  if (st == MOAT_OK && moat_h5_attr_double(f, "wall_time_s", wall_time_s) < 0) {
+    moat_h5_error(err, errlen, "cannot write the root attributes of", out);
     st = MOAT_EIO;
   }
-  if (st != MOAT_OK) remove(partial);
+  if (f >= 0 && H5Fclose(f) < 0 && st == MOAT_OK) {
+    moat_h5_error(err, errlen, "cannot finish", out);
+    st = MOAT_EIO;
+  }
+  if (st != MOAT_OK) remove(out);
   return st;
 }
 
@@ -402,7 +447,7 @@ static const char usage_merge[] =
     "seed and build; every shard must be given once and be complete.\n"
     "\n"
     "  -o, --output FILE   merged results file\n"
-    "  --force             overwrite an existing OUT.h5\n"
+    "  --force             overwrite an existing OUT.h5 (or OUT.h5.partial left by a merge)\n"
     "  --help              this text\n";
 
 /* Parse the command line; -1 to go on or the exit code. */
@@ -442,6 +487,20 @@ static int parse_merge(int argc, char **argv, const char **names, int *n, const 
     fprintf(stderr, "moatsim merge: '%s' exists: pass --force to replace it, or choose another -o\n", *out);
     return EXIT_USAGE;
   }
+  /* OUT.partial is where the merge writes; OUT.partial.d is a run's checkpoint (never ours). */
+  char partial[MOAT_PATH_MAX + 16];
+  snprintf(partial, sizeof partial, "%s.partial.d", *out);
+  if (stat(partial, &st) == 0) {
+    fprintf(stderr, "moatsim merge: '%s' holds an interrupted or running `moatsim run -o %s`: finish it "
+                    "(--resume) or remove it, or choose another -o\n", partial, *out);
+    return EXIT_USAGE;
+  }
+  snprintf(partial, sizeof partial, "%s.partial", *out);
+  if (!*force && stat(partial, &st) == 0) {
+    fprintf(stderr, "moatsim merge: '%s' exists (an interrupted merge, or another program's file): "
+                    "pass --force to replace it, or choose another -o\n", partial);
+    return EXIT_USAGE;
+  }
   return -1;
 }
 
@@ -452,6 +511,12 @@ static int open_parts(part_t *parts, int n, char *err, size_t errlen) {
     if (parts[i].file < 0) return MOAT_EINVAL;
     int st = identity_read(parts[i].file, parts[i].name, &parts[i].id, err, errlen);
     if (st != MOAT_OK) return st;
+    char what[700];
+    if (moat_h5_verify(parts[i].file, what, sizeof what) != 0) {
+      snprintf(err, errlen, "'%s' is damaged: %s; rerun that part (or restore it) and merge again",
+               parts[i].name, what);
+      return MOAT_EINVAL;
+    }
   }
   for (int i = 1; i < n; i++)
     if (parts[i].id.shard_index == 0 && parts[0].id.shard_index != 0) {

@@ -44,17 +44,27 @@ int moat_runner_threads(const moat_runner_t *r) { return r->threads; }
 int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenario_index,
                     double *out, moat_path_stats_t *stats, moat_progress_fn progress, void *ctx,
                     char *err, size_t errlen) {
+  size_t finished = 0;
+  return moat_runner_run_range(r, sc, scenario_index, 0, (size_t)(sc->paths > 0 ? sc->paths : 0), out, stats,
+                               progress, ctx, &finished, err, errlen);
+}
+
+int moat_runner_run_range(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenario_index,
+                          size_t first, size_t count, double *out, moat_path_stats_t *stats,
+                          moat_progress_fn progress, void *ctx, size_t *finished, char *err,
+                          size_t errlen) {
+  *finished = 0;
   for (int t = 0; t < r->threads; t++) {
     int st = moat_workspace_reserve(r->ws[t], sc, err, errlen);
     if (st != MOAT_OK) return st;
   }
   moat_layout_t lay;
   moat_scenario_layout(sc, &lay);
-  long n_paths = sc->paths;
-  int *status = malloc((size_t)(n_paths > 0 ? n_paths : 1) * sizeof *status);
+  long n = (long)count, p0 = (long)first;
+  int *status = malloc((size_t)(n > 0 ? n : 1) * sizeof *status);
   if (!status) {
     snprintf(err, errlen, "scenario %llu: out of memory for %ld path statuses",
-             (unsigned long long)scenario_index, n_paths);
+             (unsigned long long)scenario_index, n);
     return MOAT_ENOMEM;
   }
   size_t done = 0;
@@ -64,9 +74,10 @@ int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenar
   {
     moat_workspace_t *ws = r->ws[omp_get_thread_num()];
 #pragma omp for schedule(dynamic)
-    for (long p = 0; p < n_paths; p++) {
+    for (long i = 0; i < n; i++) {
+      long p = p0 + i;
       /* After SIGINT / SIGTERM the remaining paths are skipped: the run ends within a path. */
-      status[p] = moat_signals_pending()
+      status[i] = moat_signals_pending()
                       ? MOAT_EINTR
                       : moat_path_run(sc, scenario_index, (uint64_t)p, ws,
                                       out + (size_t)p * lay.per_path, stats ? &stats[p] : NULL);
@@ -81,18 +92,19 @@ int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenar
     }
   }
   int st = MOAT_OK;
-  for (long p = 0; p < n_paths && st == MOAT_OK; p++) {
-    if (status[p] == MOAT_EINTR) {
-      st = MOAT_EINTR;
-      snprintf(err, errlen, "scenario %llu interrupted by %s at path %ld",
-               (unsigned long long)scenario_index, moat_signals_name(moat_signals_pending()), p);
-    } else if (status[p] != MOAT_OK) {
-      st = status[p];
-      snprintf(err, errlen, "scenario %llu, path %ld: the model failed with status %d",
-               (unsigned long long)scenario_index, p, st);
-    }
+  long i = 0;
+  for (; i < n && status[i] == MOAT_OK; i++) {}
+  *finished = (size_t)i;
+  if (i < n && status[i] == MOAT_EINTR) {
+    st = MOAT_EINTR;
+    snprintf(err, errlen, "scenario %llu interrupted by %s at path %ld",
+             (unsigned long long)scenario_index, moat_signals_name(moat_signals_pending()), p0 + i);
+  } else if (i < n) {
+    st = status[i];
+    snprintf(err, errlen, "scenario %llu, path %ld: the model failed with status %d",
+             (unsigned long long)scenario_index, p0 + i, st);
   }
   free(status);
-  if (st == MOAT_OK && progress) progress(ctx, (size_t)n_paths);
+  if (st == MOAT_OK && progress) progress(ctx, (size_t)n);
   return st;
 }

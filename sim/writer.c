@@ -1,5 +1,6 @@
-/* writer.c — the results file: groups, dimensions and variables sized for all scenarios up front,
- * one scenario's slice written (and flushed) when it finishes; PATH.partial renamed on success. */
+/* writer.c — the files of a run's results: the skeleton (groups, dimensions and variables sized
+ * for all scenarios, provenance, /params) and one file per finished scenario, each written in
+ * memory and committed whole (write to PATH.tmp, fsync, rename). */
 #include "moatsim/writer.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "moatsim/durable.h"
 #include "moatsim/provenance.h"
 #include "moatsim/writer_h5.h"
 #include "writer_internal.h"
@@ -33,9 +35,12 @@ typedef struct dims {
 } dims_t;
 
 struct moat_writer {
-  char path[MOAT_PATH_MAX];
-  char partial[MOAT_PATH_MAX + 16];
+  char tmp[MOAT_PATH_MAX + 8]; /* the file being written: PATH.tmp, committed as PATH */
+  moat_writer_desc_t desc;     /* strings borrowed until moat_writer_free */
+  moat_writer_scenarios_t scan;
+  char digest[17];             /* params_digest */
   hid_t file;
+  int bare; /* a one-scenario file: no dimension scales (assembly copies values only) */
   hsize_t S, T, L, C, Q, P; /* scenarios, steps (max), labs, clouds, quantiles, paths (max) */
   int keep_paths;
   hid_t groups[N_GROUPS], path_groups[N_GROUPS], paths_root;
@@ -164,14 +169,14 @@ static int create_stats(moat_writer_t *w, size_t i) {
     size[r] = w->S, scales[r++] = d->scenario;
     if (s == ST_QUANTILE) size[r] = w->Q, scales[r++] = d->second;
     for (int j = 0; j < ni; j++) size[r] = inner[j], scales[r++] = inner_scales[j];
-    /* One chunk per scenario: the unit written, flushed and (later) resumed. */
+    /* One chunk per scenario: the unit written (and checksummed, Fletcher-32). */
     for (int j = 0; j < r; j++) chunk[j] = j == 0 ? 1 : size[j];
     char name[MOAT_KEY_MAX], long_name[512];
     snprintf(name, sizeof name, "%s_%s", v->info->name, stat_suffix[s]);
     stat_long_name(long_name, sizeof long_name, s, v->info->long_name);
     moat_h5_var_t spec = {name, s == ST_COUNT ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE, r, size, chunk, 0,
                           s == ST_COUNT ? "1" : v->info->units, long_name};
-    w->stat_ds[i][s] = moat_h5_var_create(w->groups[v->group], &spec, scales);
+    w->stat_ds[i][s] = moat_h5_var_create(w->groups[v->group], &spec, w->bare ? NULL : scales);
     if (w->stat_ds[i][s] < 0) return MOAT_EIO;
   }
   return MOAT_OK;
@@ -193,7 +198,7 @@ static int create_path_var(moat_writer_t *w, size_t i) {
   for (int j = 2; j < r; j++) chunk[j] = size[j];
   moat_h5_var_t spec = {v->info->name, H5T_NATIVE_DOUBLE, r, size, chunk, 4, v->info->units,
                         v->info->long_name};
-  w->path_ds[i] = moat_h5_var_create(w->path_groups[v->group], &spec, scales);
+  w->path_ds[i] = moat_h5_var_create(w->path_groups[v->group], &spec, w->bare ? NULL : scales);
   return w->path_ds[i] < 0 ? MOAT_EIO : MOAT_OK;
 }
 
@@ -202,14 +207,14 @@ static int create_layout(moat_writer_t *w, const moat_writer_scenarios_t *sc) {
   for (int g = 0; g < N_GROUPS; g++) {
     w->groups[g] = moat_h5_group_create(w->file, group_names[g]);
     if (w->groups[g] < 0) return MOAT_EIO;
-    int st = create_dims(w, w->groups[g], g, 0, sc, &w->dims[g]);
+    int st = w->bare ? MOAT_OK : create_dims(w, w->groups[g], g, 0, sc, &w->dims[g]);
     if (st != MOAT_OK) return st;
   }
   moat_h5_var_t done = {"scenario_done", H5T_NATIVE_UINT8, 1, &w->S, NULL, 0, "1",
                         "1 once every summary of the scenario is written"};
-  w->done = moat_h5_var_create(w->groups[G_MARKET], &done, &w->dims[G_MARKET].scenario);
+  w->done = moat_h5_var_create(w->groups[G_MARKET], &done, w->bare ? NULL : &w->dims[G_MARKET].scenario);
   if (w->done < 0) return MOAT_EIO;
-  int st = moat_writer_lab_names(w->groups[G_LABS], w->dims[G_LABS].entity, sc);
+  int st = w->bare ? MOAT_OK : moat_writer_lab_names(w->groups[G_LABS], w->dims[G_LABS].entity, sc);
   if (st != MOAT_OK) return st;
   if (w->keep_paths) {
     w->paths_root = moat_h5_group_create(w->file, "paths");
@@ -217,7 +222,7 @@ static int create_layout(moat_writer_t *w, const moat_writer_scenarios_t *sc) {
     for (int g = 0; g < N_GROUPS; g++) {
       w->path_groups[g] = moat_h5_group_create(w->paths_root, group_names[g]);
       if (w->path_groups[g] < 0) return MOAT_EIO;
-      st = create_dims(w, w->path_groups[g], g, 1, sc, &w->path_dims[g]);
+      st = w->bare ? MOAT_OK : create_dims(w, w->path_groups[g], g, 1, sc, &w->path_dims[g]);
       if (st != MOAT_OK) return st;
     }
   }
@@ -273,7 +278,8 @@ static int write_root_attrs(moat_writer_t *w, const moat_writer_desc_t *desc,
             moat_h5_attr_double(f, "wall_time_s", NAN) < 0 ||
             moat_h5_attr_int(f, "threads", desc->threads) < 0 ||
             moat_h5_attr_int(f, "n_scenarios", (int64_t)w->S) < 0 ||
-            moat_h5_attr_int(f, "paths", sc->paths) < 0;
+            moat_h5_attr_int(f, "paths", sc->paths) < 0 ||
+            moat_h5_attr_text(f, "params_digest", w->digest) < 0;
   hid_t text = bad ? -1
                    : moat_h5_text_scalar(f, "scenario_text", desc->scenario_text ? desc->scenario_text : "",
                                          "the scenario file's text followed by the --set lines applied");
@@ -289,92 +295,121 @@ static void close_dims(dims_t *d) {
   }
 }
 
-static void close_all(moat_writer_t *w) {
-  if (w->vars) {
-    for (size_t i = 0; i < w->n_vars; i++) {
-      for (int s = 0; s < N_STATS; s++)
-        if (w->stat_ds[i][s] >= 0) H5Dclose(w->stat_ds[i][s]);
-      if (w->path_ds[i] >= 0) H5Dclose(w->path_ds[i]);
-    }
+/* Close every object of the open file (ids back to -1) and the file itself. 0 or -1 (closing
+ * the file failed: with the core driver that is where its image is written). */
+static int close_file(moat_writer_t *w) {
+  for (size_t i = 0; i < w->n_vars; i++) {
+    for (int s = 0; s < N_STATS; s++)
+      if (w->stat_ds[i][s] >= 0) H5Dclose(w->stat_ds[i][s]), w->stat_ds[i][s] = -1;
+    if (w->path_ds[i] >= 0) H5Dclose(w->path_ds[i]), w->path_ds[i] = -1;
   }
   for (int g = 0; g < N_GROUPS; g++) {
     close_dims(&w->dims[g]);
     close_dims(&w->path_dims[g]);
   }
-  if (w->done >= 0) H5Dclose(w->done);
-  for (int g = 0; g < N_GROUPS; g++) {
-    if (w->groups[g] >= 0) H5Gclose(w->groups[g]);
-    if (w->path_groups[g] >= 0) H5Gclose(w->path_groups[g]);
+  hid_t *ids[] = {&w->done, &w->groups[0], &w->groups[1], &w->groups[2], &w->path_groups[0],
+                  &w->path_groups[1], &w->path_groups[2], &w->paths_root};
+  for (size_t j = 0; j < sizeof ids / sizeof *ids; j++) {
+    if (*ids[j] >= 0) H5Oclose(*ids[j]);
+    *ids[j] = -1;
   }
-  if (w->paths_root >= 0) H5Gclose(w->paths_root);
-  free(w->vars);
-  free(w->stat_ds);
-  free(w->path_ds);
-  w->vars = NULL;
+  int st = w->file >= 0 && H5Fclose(w->file) < 0 ? -1 : 0;
+  w->file = -1;
+  return st;
 }
 
-static moat_writer_t *writer_new(const char *path) {
+int moat_writer_alloc(moat_writer_t **out, const moat_writer_desc_t *desc, char *err, size_t errlen) {
+  *out = NULL;
+  moat_h5_quiet();
   moat_writer_t *w = calloc(1, sizeof *w);
-  if (!w) return NULL;
-  snprintf(w->path, sizeof w->path, "%s", path);
-  snprintf(w->partial, sizeof w->partial, "%s.partial", path);
+  if (!w) {
+    snprintf(err, errlen, "out of memory creating the writer");
+    return MOAT_ENOMEM;
+  }
   w->file = w->done = w->paths_root = -1;
   for (int g = 0; g < N_GROUPS; g++) {
     w->groups[g] = w->path_groups[g] = -1;
     w->dims[g] = w->path_dims[g] = (dims_t){-1, -1, -1, -1};
   }
-  return w;
+  w->desc = *desc;
+  int st = moat_writer_scenarios_scan(&w->scan, desc, err, errlen);
+  if (st == MOAT_OK) {
+    const moat_writer_scenarios_t *sc = &w->scan;
+    w->S = desc->n_scenarios, w->T = (hsize_t)sc->max_steps, w->P = (hsize_t)sc->max_paths;
+    w->L = (hsize_t)sc->n_labs, w->C = (hsize_t)sc->n_clouds, w->Q = (hsize_t)sc->n_quantiles;
+    w->keep_paths = desc->keep_paths;
+    snprintf(w->digest, sizeof w->digest, "%016llx", (unsigned long long)sc->digest);
+    st = list_vars(w);
+    if (st != MOAT_OK) snprintf(err, errlen, "out of memory listing the variables of the results");
+  }
+  if (st != MOAT_OK) {
+    moat_writer_free(w);
+    return st;
+  }
+  *out = w;
+  return MOAT_OK;
 }
 
-/* Open PATH.partial for writing (truncating a stale one). */
-static int open_partial(moat_writer_t *w, char *err, size_t errlen) {
+void moat_writer_free(moat_writer_t *w) {
+  if (!w) return;
+  if (w->file >= 0) close_file(w);
+  moat_writer_scenarios_clear(&w->scan);
+  free(w->vars);
+  free(w->stat_ds);
+  free(w->path_ds);
+  free(w);
+}
+
+const char *moat_writer_params_digest(const moat_writer_t *w) { return w->digest; }
+
+/* Create PATH.tmp in memory (HDF5's core driver: the image is written in one go when the file
+ * is closed). 0 or MOAT_EIO. */
+static int open_file(moat_writer_t *w, const char *path, char *err, size_t errlen) {
+  snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
   hid_t fcpl = moat_h5_fcpl(), fapl = moat_h5_fapl();
-  if (fcpl >= 0 && fapl >= 0) w->file = H5Fcreate(w->partial, H5F_ACC_TRUNC, fcpl, fapl);
+  /* Core driver, 64 KiB increments: it writes its whole allocated image at close, then truncates
+   * to the file's length, so a large increment would make a small file need that much disk. */
+  if (fcpl >= 0 && fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)64 << 10, 1) >= 0)
+    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
   if (fcpl >= 0) H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
   if (w->file < 0) {
-    moat_h5_error(err, errlen, "cannot create results file", w->partial);
+    moat_h5_error(err, errlen, "cannot create", w->tmp);
+    remove(w->tmp);
     return MOAT_EIO;
   }
   return MOAT_OK;
 }
 
-int moat_writer_create(moat_writer_t **out, const char *path, const moat_writer_desc_t *desc,
-                       char *err, size_t errlen) {
-  *out = NULL;
-  moat_h5_quiet();
-  moat_writer_scenarios_t sc;
-  int st = moat_writer_scenarios_scan(&sc, desc, err, errlen);
+/* Close the file being written and commit it as path; on any failure (st != 0 on entry, or
+ * closing, or the commit) PATH.tmp is removed. Returns the status. */
+static int commit_file(moat_writer_t *w, int st, const char *path, char *err, size_t errlen) {
+  if (close_file(w) < 0 && st == MOAT_OK) {
+    moat_h5_error(err, errlen, "cannot write", w->tmp);
+    st = MOAT_EIO;
+  }
+  if (st == MOAT_OK) return moat_durable_commit(w->tmp, path, err, errlen);
+  remove(w->tmp);
+  return st;
+}
+
+int moat_writer_write_skeleton(moat_writer_t *w, const char *path, int shard_index, int shard_count,
+                               char *err, size_t errlen) {
+  int st = open_file(w, path, err, errlen);
   if (st != MOAT_OK) return st;
-  moat_writer_t *w = writer_new(path);
-  if (!w) {
-    moat_writer_scenarios_clear(&sc);
-    snprintf(err, errlen, "out of memory creating the writer of '%s'", path);
-    return MOAT_ENOMEM;
-  }
-  w->S = desc->n_scenarios, w->T = (hsize_t)sc.max_steps, w->P = (hsize_t)sc.max_paths;
-  w->L = (hsize_t)sc.n_labs, w->C = (hsize_t)sc.n_clouds, w->Q = (hsize_t)sc.n_quantiles;
-  w->keep_paths = desc->keep_paths;
-  st = list_vars(w);
-  if (st != MOAT_OK) snprintf(err, errlen, "out of memory listing the variables of '%s'", path);
-  if (st == MOAT_OK) st = open_partial(w, err, errlen);
-  if (st == MOAT_OK) {
-    st = write_root_attrs(w, desc, &sc);
-    if (st == MOAT_OK) st = create_layout(w, &sc);
-    if (st == MOAT_OK) st = moat_writer_params(w->file, desc, &sc, err, errlen);
-    else if (st == MOAT_EIO) moat_h5_error(err, errlen, "cannot lay out results file", w->partial);
-    if (st == MOAT_OK && H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
-      moat_h5_error(err, errlen, "cannot write results file", w->partial);
+  st = write_root_attrs(w, &w->desc, &w->scan);
+  if (st == MOAT_OK) st = create_layout(w, &w->scan);
+  if (st == MOAT_OK && shard_count > 1) {
+    char rule[128];
+    snprintf(rule, sizeof rule, "scenarios k with k mod %d = %d", shard_count, shard_index);
+    if (moat_h5_attr_int(w->file, "shard_index", shard_index) < 0 ||
+        moat_h5_attr_int(w->file, "shard_count", shard_count) < 0 ||
+        moat_h5_attr_text(w->file, "shard_scenarios", rule) < 0)
       st = MOAT_EIO;
-    }
   }
-  moat_writer_scenarios_clear(&sc);
-  if (st != MOAT_OK) {
-    moat_writer_abort(w);
-    return st;
-  }
-  *out = w;
-  return MOAT_OK;
+  if (st == MOAT_OK) st = moat_writer_params(w->file, &w->desc, &w->scan, err, errlen);
+  else if (st == MOAT_EIO) moat_h5_error(err, errlen, "cannot lay out results file", w->tmp);
+  return commit_file(w, st, path, err, errlen);
 }
 
 /* ---- writing a scenario ------------------------------------------------------------------- */
@@ -403,153 +438,49 @@ static int write_var(moat_writer_t *w, size_t i, size_t k, const moat_layout_t *
   return bad ? MOAT_EIO : MOAT_OK;
 }
 
-int moat_writer_write_scenario(moat_writer_t *w, size_t k, const moat_layout_t *lay,
+/* Scenario k's results at scenario index 0 of the open one-scenario file. */
+static int write_results(moat_writer_t *w, size_t k, const moat_layout_t *lay, const moat_summary_t *s,
+                         const double *paths, size_t n_paths, char *err, size_t errlen) {
+  if (moat_h5_attr_int(w->file, "format_version", MOAT_FORMAT_VERSION) < 0 ||
+      moat_h5_attr_int(w->file, "scenario", (int64_t)k) < 0) {
+    moat_h5_error(err, errlen, "cannot write", w->tmp);
+    return MOAT_EIO;
+  }
+  for (size_t i = 0; i < w->n_vars; i++) {
+    if (write_var(w, i, 0, lay, s, paths, n_paths) != MOAT_OK) {
+      char what[256];
+      snprintf(what, sizeof what, "cannot write %s of scenario %zu to", w->vars[i].info->name, k);
+      moat_h5_error(err, errlen, what, w->tmp);
+      return MOAT_EIO;
+    }
+  }
+  const uint8_t one = 1;
+  if (moat_h5_write_block(w->done, H5T_NATIVE_UINT8, &one, 1, 1, 0, 1, 0, 1, NULL) < 0) {
+    moat_h5_error(err, errlen, "cannot write", w->tmp);
+    return MOAT_EIO;
+  }
+  return MOAT_OK;
+}
+
+int moat_writer_write_scenario(moat_writer_t *w, const char *path, size_t k, const moat_layout_t *lay,
                                const moat_summary_t *s, const double *paths, size_t n_paths,
                                char *err, size_t errlen) {
   if (k >= w->S || lay->n_steps > w->T || lay->n_labs != w->L || lay->n_clouds != w->C ||
       n_paths > w->P || s->n_elem != lay->per_path || (hsize_t)s->n_q != w->Q) {
     snprintf(err, errlen,
-             "scenario %zu does not fit '%s' (%zu scenarios, %llu steps, %llu paths, %llu quantiles)", k,
-             w->partial, (size_t)w->S, (unsigned long long)w->T, (unsigned long long)w->P,
-             (unsigned long long)w->Q);
+             "scenario %zu does not fit the run (%zu scenarios, %llu steps, %llu paths, %llu quantiles)", k,
+             (size_t)w->S, (unsigned long long)w->T, (unsigned long long)w->P, (unsigned long long)w->Q);
     return MOAT_EINVAL;
   }
-  for (size_t i = 0; i < w->n_vars; i++) {
-    if (write_var(w, i, k, lay, s, paths, n_paths) != MOAT_OK) {
-      char what[256];
-      snprintf(what, sizeof what, "cannot write %s of scenario %zu to", w->vars[i].info->name, k);
-      moat_h5_error(err, errlen, what, w->partial);
-      return MOAT_EIO;
-    }
+  hsize_t all = w->S;
+  w->S = 1, w->bare = 1; /* the variables of one scenario, nothing else */
+  int st = open_file(w, path, err, errlen);
+  if (st == MOAT_OK) {
+    st = create_layout(w, &w->scan);
+    if (st != MOAT_OK) moat_h5_error(err, errlen, "cannot lay out", w->tmp);
+    if (st == MOAT_OK) st = write_results(w, k, lay, s, paths, n_paths, err, errlen);
+    st = commit_file(w, st, path, err, errlen);
   }
-  /* Data (and the chunk indexes that locate it) reach the file before the flag that says the
-   * scenario is done: a run killed in between leaves the flag unset, and --resume reruns it. */
-  const uint8_t one = 1;
-  if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0 ||
-      moat_h5_write_block(w->done, H5T_NATIVE_UINT8, &one, 1, 1, 0, 1, k, 1, NULL) < 0 ||
-      H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
-    moat_h5_error(err, errlen, "cannot write results file", w->partial);
-    return MOAT_EIO;
-  }
-  return MOAT_OK;
-}
-
-/* ---- closing ------------------------------------------------------------------------------ */
-
-int moat_writer_finish(moat_writer_t *w, double wall_time_s, char *err, size_t errlen) {
-  int st = moat_h5_attr_double(w->file, "wall_time_s", wall_time_s) < 0 ? MOAT_EIO : MOAT_OK;
-  close_all(w);
-  if (H5Fclose(w->file) < 0) st = MOAT_EIO;
-  w->file = -1;
-  if (st != MOAT_OK) moat_h5_error(err, errlen, "cannot finish results file", w->partial);
-  if (st == MOAT_OK && rename(w->partial, w->path) != 0) {
-    snprintf(err, errlen, "cannot rename '%s' to '%s': %s", w->partial, w->path, strerror(errno));
-    st = MOAT_EIO;
-  }
-  if (st != MOAT_OK) remove(w->partial);
-  free(w);
+  w->S = all, w->bare = 0;
   return st;
-}
-
-int moat_writer_mark_shard(moat_writer_t *w, int index, int count, char *err, size_t errlen) {
-  char rule[128];
-  snprintf(rule, sizeof rule, "scenarios k with k mod %d = %d", count, index);
-  if (moat_h5_attr_int(w->file, "shard_index", index) < 0 ||
-      moat_h5_attr_int(w->file, "shard_count", count) < 0 ||
-      moat_h5_attr_text(w->file, "shard_scenarios", rule) < 0 || H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
-    moat_h5_error(err, errlen, "cannot record the shard in", w->partial);
-    return MOAT_EIO;
-  }
-  return MOAT_OK;
-}
-
-void moat_writer_suspend(moat_writer_t *w) {
-  if (!w) return;
-  close_all(w);
-  if (w->file >= 0) H5Fclose(w->file);
-  H5Eclear2(H5E_DEFAULT);
-  free(w);
-}
-
-/* ---- reopening an interrupted run's PATH.partial ---------------------------------------- */
-
-/* Open the groups and variables create_layout made. 0 or MOAT_EIO. */
-static int open_layout(moat_writer_t *w) {
-  for (int g = 0; g < N_GROUPS; g++)
-    if ((w->groups[g] = H5Gopen2(w->file, group_names[g], H5P_DEFAULT)) < 0) return MOAT_EIO;
-  if ((w->done = H5Dopen2(w->groups[G_MARKET], "scenario_done", H5P_DEFAULT)) < 0) return MOAT_EIO;
-  if (w->keep_paths) {
-    if ((w->paths_root = H5Gopen2(w->file, "paths", H5P_DEFAULT)) < 0) return MOAT_EIO;
-    for (int g = 0; g < N_GROUPS; g++)
-      if ((w->path_groups[g] = H5Gopen2(w->paths_root, group_names[g], H5P_DEFAULT)) < 0) return MOAT_EIO;
-  }
-  for (size_t i = 0; i < w->n_vars; i++) {
-    const var_ref_t *v = &w->vars[i];
-    for (int s = 0; s < N_STATS; s++) {
-      char name[MOAT_KEY_MAX];
-      snprintf(name, sizeof name, "%s_%s", v->info->name, stat_suffix[s]);
-      if ((w->stat_ds[i][s] = H5Dopen2(w->groups[v->group], name, H5P_DEFAULT)) < 0) return MOAT_EIO;
-    }
-    if (w->keep_paths &&
-        (w->path_ds[i] = H5Dopen2(w->path_groups[v->group], v->info->name, H5P_DEFAULT)) < 0)
-      return MOAT_EIO;
-  }
-  return MOAT_OK;
-}
-
-/* scenario_done of the reopened file into done[0..S-1], checking its length. 0 or MOAT_EIO. */
-static int read_done(moat_writer_t *w, uint8_t *done) {
-  hid_t space = H5Dget_space(w->done);
-  hsize_t n = 0;
-  int ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
-           H5Sget_simple_extent_dims(space, &n, NULL) == 1 && n == w->S;
-  if (space >= 0) H5Sclose(space);
-  return ok && H5Dread(w->done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, done) >= 0 ? MOAT_OK
-                                                                                           : MOAT_EIO;
-}
-
-int moat_writer_reopen(moat_writer_t **out, const char *path, const moat_writer_desc_t *desc,
-                       uint8_t *done, char *err, size_t errlen) {
-  *out = NULL;
-  moat_h5_quiet();
-  moat_writer_scenarios_t sc;
-  int st = moat_writer_scenarios_scan(&sc, desc, err, errlen);
-  if (st != MOAT_OK) return st;
-  moat_writer_t *w = writer_new(path);
-  if (!w || list_vars(w) != MOAT_OK) {
-    moat_writer_scenarios_clear(&sc);
-    if (w) free(w->vars), free(w->stat_ds), free(w->path_ds), free(w);
-    snprintf(err, errlen, "out of memory reopening '%s.partial'", path);
-    return MOAT_ENOMEM;
-  }
-  w->S = desc->n_scenarios, w->T = (hsize_t)sc.max_steps, w->P = (hsize_t)sc.max_paths;
-  w->L = (hsize_t)sc.n_labs, w->C = (hsize_t)sc.n_clouds, w->Q = (hsize_t)sc.n_quantiles;
-  w->keep_paths = desc->keep_paths;
-  moat_writer_scenarios_clear(&sc);
-  hid_t fapl = moat_h5_fapl();
-  if (fapl >= 0) w->file = H5Fopen(w->partial, H5F_ACC_RDWR, fapl);
-  if (fapl >= 0) H5Pclose(fapl);
-  st = w->file >= 0 ? open_layout(w) : MOAT_EIO;
-  if (st == MOAT_OK) st = read_done(w, done);
-  if (st != MOAT_OK) {
-    char what[MOAT_PATH_MAX + 64];
-    snprintf(what, sizeof what, "cannot resume from");
-    moat_h5_error(err, errlen, what, w->partial);
-    size_t n = strlen(err);
-    snprintf(err + n, errlen - n, " (the run was probably killed while writing it, or the file is "
-             "not a results file of this sweep): start again without --resume, e.g. remove it and "
-             "rerun with --force");
-    moat_writer_suspend(w);
-    return MOAT_EINVAL;
-  }
-  *out = w;
-  return MOAT_OK;
-}
-
-void moat_writer_abort(moat_writer_t *w) {
-  if (!w) return;
-  char partial[sizeof w->partial];
-  memcpy(partial, w->partial, sizeof partial);
-  moat_writer_suspend(w);
-  remove(partial);
 }

@@ -24,6 +24,7 @@ typedef struct moat_writer_scenarios {
   const double *quantiles;
   const char *lab_names[MOAT_MAX_LABS], *cloud_names[MOAT_MAX_CLOUDS];
   size_t n_params, cap_params, n_scenarios;
+  uint64_t digest; /* FNV-1a of "k\tkey=value\n" over every parameter of every scenario */
   moat_writer_param_t *params;
 } moat_writer_scenarios_t;
 

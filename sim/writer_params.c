@@ -61,9 +61,19 @@ static int add_param(visit_ctx_t *c, const char *key, const char *value, const c
   return MOAT_OK;
 }
 
+/* FNV-1a, 64 bits, of `text` continuing from h. */
+static uint64_t fnv1a(uint64_t h, const char *text) {
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 1099511628211ull;
+  return h;
+}
+
 static void visit(void *ctx, const char *key, const char *value, const char *unit, const char *doc) {
   visit_ctx_t *c = ctx;
   if (c->status != MOAT_OK) return;
+  char index[32];
+  snprintf(index, sizeof index, "%zu\t", c->k);
+  c->sc->digest = fnv1a(fnv1a(fnv1a(fnv1a(c->sc->digest, index), key), "="), value);
+  c->sc->digest = fnv1a(c->sc->digest, "\n");
   if (c->k == 0) {
     c->status = add_param(c, key, value, unit, doc);
     return;
@@ -119,6 +129,7 @@ static void take_first(moat_writer_scenarios_t *sc) {
 int moat_writer_scenarios_scan(moat_writer_scenarios_t *sc, const moat_writer_desc_t *desc,
                                char *err, size_t errlen) {
   memset(sc, 0, sizeof *sc);
+  sc->digest = fnv1a(14695981039346656037ull, desc->identity ? desc->identity : ""); /* FNV-1a basis */
   sc->n_scenarios = desc->n_scenarios;
   if (desc->n_scenarios == 0) {
     snprintf(err, errlen, "a results file needs at least one scenario");

@@ -1,5 +1,5 @@
-/* test_dispatch.c — the scenario dispatcher in one process: order and skipping, store and compute
- * failures, SIGINT / SIGTERM between scenarios (exit codes 130 / 143), the failure test hook. */
+/* test_dispatch.c — the scenario dispatcher in one process: order and skipping, load before
+ * compute and each block stored before its scenario, store and compute failures, SIGINT / SIGTERM between scenarios (exit codes 130 / 143), the failure test hook. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,16 +16,30 @@
 
 /* A fake run: scenario k's single element is k; every compute and store is logged. */
 typedef struct fake {
-  size_t computed[16], stored[16];
-  int n_computed, n_stored;
+  size_t computed[16], stored[16], loaded[16], blocks[16];
+  int n_computed, n_stored, n_loaded, n_blocks;
   int fail_compute_at, fail_store_at; /* -1: never */
   int signal_at;                      /* raise this signal after computing scenario signal_k */
   size_t signal_k;
 } fake_t;
 
-static int fake_compute(void *ctx, size_t k, moat_scenario_result_t *res, char *err, size_t errlen) {
+static int fake_load(void *ctx, size_t k, char *err, size_t errlen) {
+  (void)err, (void)errlen;
   fake_t *f = ctx;
+  f->loaded[f->n_loaded++] = k;
+  return MOAT_OK;
+}
+
+/* Scenario k's one block: path 0 holds 10 k; it is stored before the scenario's summaries. */
+static int fake_compute(void *ctx, size_t k, moat_block_fn emit, void *emit_ctx, moat_scenario_result_t *res,
+                        char *err, size_t errlen) {
+  fake_t *f = ctx;
+  assert_int_equal(f->n_loaded, f->n_computed + 1); /* loaded just before */
+  assert_int_equal(f->loaded[f->n_computed], k);
   f->computed[f->n_computed++] = k;
+  double v = 10.0 * (double)k;
+  moat_block_t b = {k, 0, 1, 1, &v};
+  if (emit(emit_ctx, &b, err, errlen) != MOAT_OK) return MOAT_EIO;
   if ((int)k == f->fail_compute_at) {
     snprintf(err, errlen, "scenario %zu, path 2: the model failed", k);
     return MOAT_ERUNTIME;
@@ -37,8 +51,17 @@ static int fake_compute(void *ctx, size_t k, moat_scenario_result_t *res, char *
   return st;
 }
 
+static int fake_store_block(void *ctx, const moat_block_t *b, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  fake_t *f = ctx;
+  assert_true(b->data[0] == 10.0 * (double)b->k && b->first == 0 && b->n == 1);
+  f->blocks[f->n_blocks++] = b->k;
+  return MOAT_OK;
+}
+
 static int fake_store(void *ctx, const moat_scenario_result_t *res, char *err, size_t errlen) {
   fake_t *f = ctx;
+  assert_int_equal(f->blocks[f->n_blocks - 1], res->k); /* its block came first */
   assert_true(res->s.mean[0] == (double)res->k); /* the result of that scenario */
   f->stored[f->n_stored++] = res->k;
   if ((int)res->k == f->fail_store_at) {
@@ -56,7 +79,7 @@ static fake_t fresh(void) {
 }
 
 static int run(fake_t *f, size_t n, const uint8_t *pending, char *err) {
-  moat_dispatch_ops_t ops = {fake_compute, fake_store, f, 0};
+  moat_dispatch_ops_t ops = {fake_load, fake_compute, fake_store_block, fake_store, f, NULL, 0};
   return moat_dispatch_run(&ops, n, pending, err, MOAT_ERR_MAX);
 }
 
@@ -68,6 +91,7 @@ static void order_and_skipping(void **state) {
   assert_int_equal(moat_dispatch_agree(7), 7);
   assert_int_equal(run(&f, 5, NULL, err), MOAT_OK);
   assert_int_equal(f.n_stored, 5);
+  assert_int_equal(f.n_blocks, 5);
   for (int k = 0; k < 5; k++) assert_int_equal(f.stored[k], (size_t)k);
   /* a shard's or a resumed run's flags: only the marked scenarios, in order */
   const uint8_t pending[7] = {0, 1, 0, 0, 1, 1, 0};

@@ -1,4 +1,5 @@
-/* test_writer.c — write a tiny results file, read it back with the HDF5 API: dims, attrs, values. */
+/* test_writer.c — write a tiny run's skeleton and scenario files, assemble them into a results
+ * file and read it back with the HDF5 API: dims, attrs, values; failed commits change nothing. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
+#include "moatsim/durable.h"
+#include "moatsim/merge.h"
 #include "moatsim/model.h"
 #include "moatsim/summary.h"
 #include "moatsim/writer.h"
@@ -75,11 +78,19 @@ static int write_file(const char *path, int keep_paths) {
                           .scenario_file = "tiny.cfg", .scenario_text = "name = \"tiny\";\n",
                           .threads = 1, .keep_paths = keep_paths, .n_swept = 1,
                           .swept = {"horizon_years"}};
-  char err[MOAT_ERR_MAX];
+  char err[MOAT_ERR_MAX], skeleton[300], files[2][300];
+  const char *names[2] = {files[0], files[1]};
+  const size_t ks[2] = {0, 1};
+  snprintf(skeleton, sizeof skeleton, "%s.skeleton", path);
   moat_writer_t *w = NULL;
-  int st = moat_writer_create(&w, path, &d, err, sizeof err);
-  if (st != MOAT_OK) return st;
+  int st = moat_writer_alloc(&w, &d, err, sizeof err);
+  if (st == MOAT_OK) st = moat_writer_write_skeleton(w, skeleton, 0, 1, err, sizeof err);
+  if (st != MOAT_OK) {
+    moat_writer_free(w);
+    return st;
+  }
   for (size_t k = 0; k < 2; k++) {
+    snprintf(files[k], sizeof files[k], "%s.s%zu", path, k);
     moat_layout_t lay;
     moat_scenario_layout(&scen[k], &lay);
     double *paths = malloc(N_PATHS * lay.per_path * sizeof *paths);
@@ -89,11 +100,14 @@ static int write_file(const char *path, int keep_paths) {
     moat_summary_t s;
     assert_int_equal(moat_summary_init(&s, lay.per_path, scen[k].output.quantiles, 3, err, sizeof err), 0);
     assert_int_equal(moat_summary_compute(&s, paths, N_PATHS, lay.per_path, 1, err, sizeof err), 0);
-    assert_int_equal(moat_writer_write_scenario(w, k, &lay, &s, paths, N_PATHS, err, sizeof err), 0);
+    assert_int_equal(moat_writer_write_scenario(w, files[k], k, &lay, &s, paths, N_PATHS, err, sizeof err), 0);
     moat_summary_clear(&s);
     free(paths);
   }
-  assert_int_equal(moat_writer_finish(w, 1.5, err, sizeof err), 0);
+  moat_writer_free(w);
+  /* the results file: the skeleton with each scenario file copied into its slice */
+  assert_int_equal(moat_merge_assemble(skeleton, 2, ks, names, path, 1.5, err, sizeof err), 0);
+  remove(skeleton), remove(files[0]), remove(files[1]);
   return MOAT_OK;
 }
 
@@ -171,9 +185,9 @@ static void round_trip(void **state) {
   char path[256];
   tmp_name(path, sizeof path, "rt");
   assert_int_equal(write_file(path, 1), MOAT_OK);
-  char partial[300];
-  snprintf(partial, sizeof partial, "%s.partial", path);
-  assert_int_not_equal(access(partial, F_OK), 0); /* renamed away */
+  char tmp[300];
+  snprintf(tmp, sizeof tmp, "%s.skeleton.tmp", path);
+  assert_int_not_equal(access(tmp, F_OK), 0); /* committed: renamed away */
 
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   assert_true(f >= 0);
@@ -381,17 +395,19 @@ static void missing_directory(void **state) {
   moat_writer_desc_t d = {.n_scenarios = 2, .scenario = source, .threads = 1};
   char err[MOAT_ERR_MAX] = "";
   moat_writer_t *w = NULL;
-  assert_int_equal(moat_writer_create(&w, "/nonexistent-dir-moat/x.h5", &d, err, sizeof err), MOAT_EIO);
-  assert_null(w);
-  assert_non_null(strstr(err, "/nonexistent-dir-moat/x.h5.partial"));
+  assert_int_equal(moat_writer_alloc(&w, &d, err, sizeof err), MOAT_OK);
+  assert_int_equal(moat_writer_write_skeleton(w, "/nonexistent-dir-moat/x.h5", 0, 1, err, sizeof err), MOAT_EIO);
+  assert_non_null(strstr(err, "/nonexistent-dir-moat/x.h5.tmp"));
+  moat_writer_free(w);
 }
 
-/* Aborting leaves an existing file untouched and removes the partial one. */
-static void abort_keeps_existing(void **state) {
+/* A commit that fails (the test hook fails the next commit as a full disk would) leaves the
+ * previous file as it was and no temporary; one that succeeds replaces it whole. */
+static void failed_commit_keeps_existing(void **state) {
   (void)state;
-  char path[256], partial[300];
+  char path[256], tmp[300];
   tmp_name(path, sizeof path, "ab");
-  snprintf(partial, sizeof partial, "%s.partial", path);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *fp = fopen(path, "w");
   assert_non_null(fp);
   fputs("previous results\n", fp);
@@ -400,16 +416,24 @@ static void abort_keeps_existing(void **state) {
   moat_writer_desc_t d = {.n_scenarios = 2, .scenario = source, .threads = 1};
   char err[MOAT_ERR_MAX];
   moat_writer_t *w = NULL;
-  assert_int_equal(moat_writer_create(&w, path, &d, err, sizeof err), MOAT_OK);
-  assert_int_equal(access(partial, F_OK), 0);
-  moat_writer_abort(w);
-  assert_int_not_equal(access(partial, F_OK), 0);
+  assert_int_equal(moat_writer_alloc(&w, &d, err, sizeof err), MOAT_OK);
+  char next[32];
+  snprintf(next, sizeof next, "%lu", moat_durable_commits() + 1);
+  setenv("MOATSIM_TEST_ENOSPC_AT", next, 1);
+  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, err, sizeof err), MOAT_EIO);
+  unsetenv("MOATSIM_TEST_ENOSPC_AT");
+  assert_non_null(strstr(err, "No space left on device"));
+  assert_int_not_equal(access(tmp, F_OK), 0);
   char line[64] = "";
   fp = fopen(path, "r");
   assert_non_null(fp);
   assert_non_null(fgets(line, sizeof line, fp));
   fclose(fp);
   assert_string_equal(line, "previous results\n");
+  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, err, sizeof err), MOAT_OK);
+  assert_true(H5Fis_hdf5(path) > 0);
+  assert_int_not_equal(access(tmp, F_OK), 0);
+  moat_writer_free(w);
   remove(path);
 }
 
@@ -423,7 +447,7 @@ static void mismatched_scenarios(void **state) {
   moat_writer_t *w = NULL;
   char path[256];
   tmp_name(path, sizeof path, "mm");
-  assert_int_equal(moat_writer_create(&w, path, &d, err, sizeof err), MOAT_EINVAL);
+  assert_int_equal(moat_writer_alloc(&w, &d, err, sizeof err), MOAT_EINVAL);
   assert_non_null(strstr(err, "steps_per_year"));
   assert_int_not_equal(access(path, F_OK), 0);
 }
@@ -435,7 +459,7 @@ int main(void) {
       cmocka_unit_test(cf_names),
       cmocka_unit_test(seed_both_formats),
       cmocka_unit_test(missing_directory),
-      cmocka_unit_test(abort_keeps_existing),
+      cmocka_unit_test(failed_commit_keeps_existing),
       cmocka_unit_test(mismatched_scenarios),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,8 @@ typedef struct moat_run_options {
   int keep_paths;       /* --keep-paths: also added to sets as output.keep_paths=true */
   int force;            /* --force: overwrite an existing output file */
   int quiet;            /* --quiet: no progress on stderr */
-  int resume;           /* --resume: continue a partial output file */
+  int resume;           /* --resume: continue from the checkpoint OUT.partial.d */
+  int checkpoint_paths; /* --checkpoint-paths N: paths per checkpoint block; 0: 16 x threads */
   uint64_t max_memory;  /* --max-memory BYTES|8G (binary suffixes K M G T); default 8 GiB */
   int shard_index;      /* --shard I/N: this process runs shard I (0 <= I < N) of N */
   int shard_count;      /* 1 when --shard is not given */

@@ -33,4 +33,15 @@ int moat_runner_run(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenar
                     double *out, moat_path_stats_t *stats, moat_progress_fn progress, void *ctx,
                     char *err, size_t errlen);
 
+/*
+ * moat_runner_run for paths first .. first + count - 1 of the scenario only (path p still writes
+ * at out + p * lay.per_path; progress counts the paths of this range). *finished receives the
+ * number of paths from `first` on that finished in a row: all of them on success, fewer after
+ * SIGINT / SIGTERM (MOAT_EINTR: the paths still to start were skipped) or a failing path.
+ */
+int moat_runner_run_range(moat_runner_t *r, const moat_scenario_t *sc, uint64_t scenario_index,
+                          size_t first, size_t count, double *out, moat_path_stats_t *stats,
+                          moat_progress_fn progress, void *ctx, size_t *finished, char *err,
+                          size_t errlen);
+
 #endif

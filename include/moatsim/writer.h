@@ -33,6 +33,9 @@ typedef struct moat_writer_desc {
   const char *scenario_text;
   int threads;
   int keep_paths;           /* also write /paths */
+  const char *identity;     /* the run's identity text (moat_config_t.identity_text: the scenario
+                               file, every @include'd file, the effective parameters), or NULL;
+                               part of params_digest */
   int n_swept;              /* swept parameters, in axis order */
   const char *swept[MOAT_MAX_AXES];
   const char *sweep_method; /* design name ("grid", ..., "saltelli", "morris"); NULL: "none" */
@@ -45,50 +48,38 @@ typedef struct moat_writer_desc {
 typedef struct moat_writer moat_writer_t;
 
 /*
- * Create PATH.partial with every group and variable sized for all scenarios (unwritten values
- * read as _FillValue, scenario_done = 0), the provenance attributes and /params. Scenarios must
- * share steps_per_year, labs, clouds and output.quantiles; time and path dimensions take the
- * largest of the sweep (shorter scenarios are NaN-padded).
- * Returns 0 with *w set, MOAT_EINVAL (scenarios that cannot share one file; message says which
- * key), MOAT_EIO (file cannot be created; the HDF5 reason is in the message) or MOAT_ENOMEM.
- * On failure nothing is left on disk.
+ * Read every scenario of desc once (dimensions, consistency, the parameter table) and keep what
+ * the results files of the run need. Scenarios must share steps_per_year, labs, clouds and
+ * output.quantiles; time and path dimensions take the largest of the sweep (shorter scenarios
+ * are NaN-padded). Returns 0 with *w set, MOAT_EINVAL (scenarios that cannot share one file;
+ * the message says which key), MOAT_ENOMEM or the source's status. Writes nothing.
  */
-int moat_writer_create(moat_writer_t **w, const char *path, const moat_writer_desc_t *desc,
-                       char *err, size_t errlen);
+int moat_writer_alloc(moat_writer_t **w, const moat_writer_desc_t *desc, char *err, size_t errlen);
+void moat_writer_free(moat_writer_t *w);
+
+/* 16 hex digits: a digest of every effective parameter of every scenario (root attribute
+ * params_digest). Two runs with the same digest run the same scenarios. */
+const char *moat_writer_params_digest(const moat_writer_t *w);
 
 /*
- * Write scenario k: its summaries (s, over the elements of lay) and, when the file keeps paths,
- * the n_paths x lay->per_path path-indexed results (paths may be NULL otherwise). Marks
- * scenario_done[k] = 1 and flushes the file. 0 or MOAT_EIO / MOAT_EINVAL with a message.
+ * The run's skeleton at `path`: every group and variable sized for all scenarios (unwritten
+ * values read as _FillValue, scenario_done = 0), the provenance and identity attributes, the
+ * shard record (shard_count > 1: it holds the scenarios k with k mod shard_count ==
+ * shard_index) and /params. Written to path.tmp and committed (moat_durable_commit): path is
+ * absent or complete. 0 or MOAT_EIO with the HDF5 reason.
  */
-int moat_writer_write_scenario(moat_writer_t *w, size_t k, const moat_layout_t *lay,
-                               const moat_summary_t *s, const double *paths, size_t n_paths,
+int moat_writer_write_skeleton(moat_writer_t *w, const char *path, int shard_index, int shard_count,
                                char *err, size_t errlen);
 
-/* Record wall_time_s, close, and rename PATH.partial to PATH (replacing it). Frees w.
- * 0, or MOAT_EIO (then PATH.partial is removed and PATH untouched). */
-int moat_writer_finish(moat_writer_t *w, double wall_time_s, char *err, size_t errlen);
-
-/* Close and remove PATH.partial; PATH is untouched. Frees w. NULL is fine. */
-void moat_writer_abort(moat_writer_t *w);
-
-/* Record that the file is shard `index` (0 <= index < count) of a sweep run in `count` shards:
- * it holds the scenarios k with k mod count == index (root attributes shard_index, shard_count,
- * shard_scenarios). Call right after moat_writer_create. 0 or MOAT_EIO with a message. */
-int moat_writer_mark_shard(moat_writer_t *w, int index, int count, char *err, size_t errlen);
-
-/* Close PATH.partial and keep it, for `moatsim run --resume` (after SIGINT / SIGTERM). Frees w.
- * NULL is fine. */
-void moat_writer_suspend(moat_writer_t *w);
-
 /*
- * Reopen PATH.partial, left by an interrupted run of the same sweep (the caller has checked its
- * identity: moat_merge_check_partial), for writing the scenarios still missing. done[k] (n_scenarios
- * entries, caller-owned) receives scenario_done. Returns 0 with *w set; MOAT_EINVAL when the file
- * cannot be opened or its layout is not the one desc gives (message says to start again without
- * --resume); MOAT_ENOMEM. On failure the file is left as it was.
+ * A one-scenario results file at `path` (through path.tmp, committed): the skeleton's variables
+ * with a scenario dimension of 1 holding scenario k's summaries (s, over the elements of lay),
+ * scenario_done = 1 and, when the run keeps paths, the n_paths x lay->per_path path results
+ * (paths may be NULL otherwise); root attribute scenario = k. moat_merge_assemble copies it
+ * into slice k of the skeleton. 0, MOAT_EINVAL (k or lay does not fit the run) or MOAT_EIO.
  */
-int moat_writer_reopen(moat_writer_t **w, const char *path, const moat_writer_desc_t *desc,
-                       uint8_t *done, char *err, size_t errlen);
+int moat_writer_write_scenario(moat_writer_t *w, const char *path, size_t k, const moat_layout_t *lay,
+                               const moat_summary_t *s, const double *paths, size_t n_paths,
+                               char *err, size_t errlen);
 
 #endif

@@ -2,7 +2,7 @@
 # mpi.sh — `mpirun -n R moatsim run`: rank 0 hands scenarios out and writes; the datasets equal a
 # one-process run of the same binary bit for bit (2 and 3 ranks, kept paths, a shard merged with
 # a one-process shard); a failing rank names the scenario and path and the job exits 1 leaving no
-# file; SIGTERM keeps FILE.partial, which --resume under MPI completes.
+# file; SIGTERM keeps the checkpoint FILE.partial.d, which --resume under MPI completes.
 # Needs the MPI build: MOATSIM_MPI=build/release-mpi/moatsim (make test sets it after
 # `make MPI=1`); skipped without it or without mpirun.
 # Usage: MOATSIM_MPI=build/release-mpi/moatsim PYTHON=/usr/bin/python3 sh tests/integration/mpi.sh
@@ -43,25 +43,37 @@ rc=$?
 [ $rc -eq 1 ] && ok || bad "failing rank: exit $rc, expected 1"
 grep -qE "moatsim run: rank [12]: scenario 3, path 0: the model failed" "$tmp/err" && ok ||
   bad "failing rank: the message does not name the rank, scenario and path"
-[ -e "$tmp/fail.h5" ] || [ -e "$tmp/fail.h5.partial" ] && bad "failing rank: a results file was left" || ok
+[ -e "$tmp/fail.h5" ] || [ -e "$tmp/fail.h5.partial.d" ] && bad "failing rank: a results file was left" || ok
 
 # Bad input is reported once (by rank 0) with exit 2 on every rank.
 expect "bad scenario under MPI" 2 "did you mean" $MPIRUN -n 3 "$MOATSIM_MPI" $RUN --set quality_gap.long_rn=0.1 -o "$tmp/bad.h5"
 [ "$(grep -c 'did you mean' "$tmp/err")" -eq 1 ] && ok || bad "bad scenario reported more than once"
 
-# SIGTERM to mpirun (as Slurm does at a time limit): every rank stops, FILE.partial is kept with
-# the finished scenarios, and --resume under MPI completes it equal to an uninterrupted run.
-SLOW="run $CFG --threads 1 --paths 1000" # about a second a scenario
+# SIGTERM to mpirun (as Slurm does at a time limit): rank 0 pauses after committing its first
+# block (the test hook MOATSIM_TEST_PAUSE_AFTER_BLOCK; no sleep races the run), then mpirun gets
+# SIGTERM and passes it on to every rank. Every rank stops at its next path boundary, rank 0
+# commits what the workers finished, the checkpoint is kept with a resume hint, and --resume
+# under MPI completes it equal to an uninterrupted run. odls_base_sigkill_timeout gives the
+# ranks time to stop before mpirun's SIGKILL on a loaded machine (docs/cluster.md).
+SLOW="run $CFG --threads 1 --paths 40 --checkpoint-paths 10"
 "$MOATSIM_MPI" $SLOW --quiet -o "$tmp/slow_ref.h5" >/dev/null 2>&1 || bad "slow reference"
-$MPIRUN -n 3 "$MOATSIM_MPI" $SLOW -o "$tmp/slow.h5" >"$tmp/out" 2>"$tmp/err" &
+MOATSIM_TEST_PAUSE_AFTER_BLOCK=1 MOATSIM_TEST_PAUSE_MARKER="$tmp/paused" \
+  $MPIRUN --mca odls_base_sigkill_timeout 10 -x MOATSIM_TEST_PAUSE_AFTER_BLOCK -x MOATSIM_TEST_PAUSE_MARKER \
+  -n 3 "$MOATSIM_MPI" $SLOW -o "$tmp/slow.h5" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-while ! grep -qF " done: " "$tmp/err"; do sleep 0.02; done # a scenario written, most to come
+waited=0 # a cap so that a broken hook fails instead of hanging
+while [ ! -e "$tmp/paused" ] && [ $waited -lt 6000 ] && kill -0 $pid 2>/dev/null; do
+  sleep 0.05
+  waited=$((waited + 1))
+done
+[ -e "$tmp/paused" ] && ok || bad "SIGTERM: rank 0 did not pause after its first block"
 kill -TERM $pid
 wait $pid 2>/dev/null
 rc=$?
 [ $rc -ne 0 ] && ok || bad "SIGTERM: mpirun exited 0"
-[ -e "$tmp/slow.h5.partial" ] && [ ! -e "$tmp/slow.h5" ] && ok || bad "SIGTERM: no partial file kept"
-grep -qF -- "--resume" "$tmp/err" && ok || bad "SIGTERM: no resume hint"
+[ -e "$tmp/slow.h5.partial.d/run.h5" ] && [ ! -e "$tmp/slow.h5" ] && ok || bad "SIGTERM: no checkpoint kept"
+ls "$tmp/slow.h5.partial.d" | grep -qE "^s[0-9]+\.p[0-9]+-[0-9]+\.h5$" && ok || bad "SIGTERM: no block in the checkpoint"
+grep -qF "interrupted by SIGTERM" "$tmp/err" && grep -qF -- "--resume" "$tmp/err" && ok || bad "SIGTERM: no resume hint"
 check "resume under MPI" $MPIRUN -n 3 "$MOATSIM_MPI" $SLOW --quiet --resume -o "$tmp/slow.h5"
 check "resumed equals uninterrupted" "$PYTHON" $COMPARE "$tmp/slow_ref.h5" "$tmp/slow.h5"
 

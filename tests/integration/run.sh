@@ -161,7 +161,7 @@ sum_before=$(cksum <"$TMP/keep.h5")
 # shellcheck disable=SC2086
 expect_rc "existing output without --force" 2 "$MOATSIM" run "$CFG" -o "$TMP/keep.h5" $SMALL
 check "existing output unchanged" test "$(cksum <"$TMP/keep.h5")" = "$sum_before"
-check "no partial file left" test ! -e "$TMP/keep.h5.partial"
+check "no checkpoint left" test ! -e "$TMP/keep.h5.partial.d"
 # shellcheck disable=SC2086
 expect_rc "output in a missing directory" 2 "$MOATSIM" run "$CFG" -o "$TMP/no/such/dir/x.h5" $SMALL
 # shellcheck disable=SC2086
@@ -191,7 +191,14 @@ if mount -t tmpfs -o size=1m tmpfs "$TMP/full" 2>/dev/null; then
   cp "$TMP/out" "$TMP/full.out"
   check "full disk message" grep -q 'No space left on device' "$TMP/full.out"
   check "full disk: earlier file intact" grep -q 'earlier results' "$TMP/full/x.h5"
-  check "full disk: no partial file left" test ! -e "$TMP/full/x.h5.partial"
+  # what was finished stays in the checkpoint (a write error never deletes it; kill.sh checks
+  # what is kept on a fuller tmpfs); with room again, --resume completes the file
+  if [ -e "$TMP/full/x.h5.partial.d" ]; then again=--resume; else again=--force; fi
+  mount -o remount,size=64m "$TMP/full" 2>/dev/null
+  # shellcheck disable=SC2086
+  check "full disk: run $again with room again" "$MOATSIM" run "$CFG" -o "$TMP/full/x.h5" $again --keep-paths $SMALL
+  check "full disk: results file complete" "$PYTHON" -c "import h5py, sys; assert h5py.File(sys.argv[1], 'r')['market/scenario_done'][()].all()" "$TMP/full/x.h5"
+  check "full disk: no checkpoint left" test ! -e "$TMP/full/x.h5.partial.d"
 else
   echo "skip full disk (cannot mount a tmpfs)"
 fi
