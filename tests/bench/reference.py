@@ -317,28 +317,17 @@ def plain_map_contracts(jac_s):
     return log_scale < 0.0
 
 
-def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced, nests=None):
+def newton_matrix(b, a, w, wa, p, cost, seller, owner, priced, nests):
     """(offers in the system, J) for Newton steps on F_j = (dProfit_f / dp_j) / Lambda_j (= g_j(p) - p_j
-    before clamping) over the priced offers someone can buy, J = dF/dp at p from the logit
-    derivatives ds_rk/dp_i = -a_r s_rk (delta_ki - s_ri), assembled from matrix products (nested:
-    nested_jacobian); None when nothing can be bought or the plain map does not contract at p."""
-    if is_nested(nests):
-        jac, lam = nested_jacobian(b, a, w, wa, p, cost, seller, owner, nests)
-        sys_ = priced & (lam > 0)
-        if not sys_.any():
-            return None
-        jac_s = jac[np.ix_(sys_, sys_)] / lam[sys_, None]
-        return (sys_, jac_s) if plain_map_contracts(jac_s) else None
-    s = logit_shares(b, a, p)
-    lam = wa @ s
-    markup = np.where(seller >= 0, p - cost, 0.0)
-    m_of = (s @ (owner * markup[:, None])) @ owner.T     # [r, j]: M_{r, f(j)}
-    gamma = (wa[:, None] * s).T @ s                       # Gamma_ij = sum_r W a s_ri s_rj
-    g2 = (wa[:, None] * a[:, None] * s).T @ s             # sum_r W a^2 s_ri s_rj
-    # d/dp_i of S_j - Lambda_j m_j + sum_r W a s_rj M_{r,f(j)}, as jac[j, i]
-    jac = (gamma - markup[:, None] * g2 + 2.0 * (wa[:, None] * a[:, None] * s * m_of).T @ s
-           + (owner @ owner.T) * (gamma - markup[None, :] * g2))
-    jac += np.diag(-2.0 * lam + (wa * a) @ (s * (markup[None, :] - m_of)))
+    before clamping) over the priced offers someone can buy, J = dF/dp at p (nested logit:
+    nested_jacobian; plain logit: LogitZeta.matrix); None when nothing can be bought or the plain
+    map does not contract at p."""
+    jac, lam = nested_jacobian(b, a, w, wa, p, cost, seller, owner, nests)
+    return contracting_system(jac, lam, priced)
+
+
+def contracting_system(jac, lam, priced):
+    """The Newton system of newton_matrix from the Jacobian of the first-order conditions."""
     sys_ = priced & (lam > 0)
     if not sys_.any():
         return None
@@ -350,9 +339,13 @@ def newton_step(b, a, w, wa, p, cost, seller, owner, system, rel, nests=None):
     """p + dp, J dp = -F(p), with the J of newton_matrix from the last Jacobian (chord method);
     None when an offer of the system can no longer be bought, J is singular, or a price would not
     be finite and positive or would move by more than NEWTON_TRUST * rel relative."""
-    sys_, jac_s = system
     demand, lam, gam = zeta_terms(b, a, w, wa, p, cost, seller, owner, nests)
-    markup = np.where(seller >= 0, p - cost, 0.0)
+    return newton_update(p, demand, lam, gam, np.where(seller >= 0, p - cost, 0.0), system, rel)
+
+
+def newton_update(p, demand, lam, gam, markup, system, rel):
+    """newton_step from the zeta terms at p."""
+    sys_, jac_s = system
     if not np.all(lam[sys_] > 0):
         return None
     foc = (demand[sys_] + gam[sys_]) / lam[sys_] - markup[sys_]
@@ -381,6 +374,97 @@ def anderson(hist_f, hist_g, priced):
     return p if np.all(np.isfinite(gamma)) and np.all(~priced | (np.isfinite(p) & (p > 0))) else None
 
 
+class LogitZeta:
+    """The zeta map, its terms and the Newton matrix of plain logit (MODEL.md §6) as a NumPy
+    programmer lays them out for speed: offers on the first axis (arrays [offer, row], so the
+    reductions over offers run along contiguous rows), exponentials in place in preallocated
+    buffers, S, Lambda and the seller sums from one matrix product, and the shares, S, Lambda and
+    Gamma of the last map evaluation reused by the Newton matrix and step at the same prices.
+    Same arithmetic as zeta_terms / newton_matrix (the plain versions, kept for the tests'
+    cross-checks), summed in another order: results agree to rounding."""
+
+    def __init__(self, b, a, w, wa, cost, seller, owner, priced):
+        self.bT = np.ascontiguousarray(b.T)                  # [j, r]
+        self.a, self.wa, self.aw = a, wa, wa * a
+        self.cost, self.seller, self.owner, self.priced = cost, seller, owner, priced
+        F = owner.shape[1]
+        self.rhs = np.empty((2 + F, len(a)))                 # [w; W a; W a M_f] a row each
+        self.rhs[0], self.rhs[1] = w, wa
+        self.s = np.empty_like(self.bT)
+        self.mx = np.empty(len(a))
+        self.p = None
+
+    def shares(self, p):
+        """s[j, r], in self.s."""
+        s = self.s
+        np.multiply(p[:, None], self.a[None, :], out=s)
+        np.subtract(self.bT, s, out=s)
+        s.max(axis=0, out=self.mx)  # every row has a feasible offer (solve_prices keeps those)
+        s -= self.mx
+        np.exp(s, out=s)
+        s /= s.sum(axis=0)
+        return s
+
+    def terms(self, p):
+        """(S, Lambda, Gamma-sum, markup) at p, the shares left in self.s."""
+        s = self.shares(p)
+        markup = np.where(self.seller >= 0, p - self.cost, 0.0)
+        m = self.rhs[2:]
+        np.matmul((self.owner * markup[:, None]).T, s, out=m)   # M[f, r] = sum_{k in f} s_kr m_k
+        self.m = m.copy()
+        m *= self.wa
+        out = self.rhs @ s.T                                   # [2 + F, j]: one product
+        gam = (out[2:].T * self.owner).sum(axis=1)
+        self.p, self.demand, self.lam, self.gam, self.markup = p, out[0], out[1], gam, markup
+        return self.demand, self.lam, gam
+
+    def map(self, p):
+        demand, lam, gam = self.terms(p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            update = self.cost + (demand + gam) / lam  # Lambda_j = 0: keep p_j, as zeta_map
+        return np.where(self.priced & np.isfinite(update), np.maximum(update, 0.0), p)
+
+    def matrix(self, p):
+        """newton_matrix at p for plain logit, from the shares of the map evaluated at p: J from
+        the logit derivatives ds_kr/dp_i = -a_r s_kr (delta_ki - s_ir), assembled from matrix
+        products."""
+        if self.p is not p:
+            self.terms(p)
+        s, aw, markup, lam = self.s, self.aw, self.markup, self.lam
+        m_of = self.owner @ self.m                               # [j, r]: M_{f(j), r}
+        sw = s * self.wa
+        gamma = sw @ s.T
+        swa = s * aw
+        g2 = swa @ s.T
+        jac = gamma - markup[:, None] * g2 + 2.0 * (swa * m_of) @ s.T
+        jac += (self.owner @ self.owner.T) * (gamma - markup[None, :] * g2)
+        jac[np.diag_indices_from(jac)] += -2.0 * lam + markup * (swa.sum(axis=1)) - (swa * m_of).sum(axis=1)
+        return contracting_system(jac, lam, self.priced)
+
+    def step(self, p, system, rel):
+        """newton_step at p, from the terms of the map evaluated at p."""
+        if self.p is not p:
+            self.terms(p)
+        return newton_update(p, self.demand, self.lam, self.gam, self.markup, system, rel)
+
+
+class NestedZeta:
+    """The same interface over the nested-logit functions above ([row, offer] layout)."""
+
+    def __init__(self, b, a, w, wa, cost, seller, owner, priced, nests):
+        self.args, self.tail, self.nests = (b, a, w, wa), (cost, seller, owner), nests
+        self.priced = priced
+
+    def map(self, p):
+        return zeta_map(*self.args, p, *self.tail, self.priced, self.nests)
+
+    def matrix(self, p):
+        return newton_matrix(*self.args, p, *self.tail, self.priced, self.nests)
+
+    def step(self, p, system, rel):
+        return newton_step(*self.args, p, *self.tail, system, rel, self.nests)
+
+
 def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, max_iter, nests=None):
     """Multi-product Bertrand-Nash prices by the zeta fixed point of Morrow & Skerlos (2011),
         p_j <- c_j + (S_j + sum_{k in J_f(j)} Gamma_kj (p_k - c_k)) / Lambda_j,
@@ -392,13 +476,15 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
     rows = (weight > 0) & np.isfinite(base).any(axis=1)
     args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
     priced = (seller >= 0) & ~fixed
+    zeta = (NestedZeta(*args, cost, seller, owner, priced, nests) if is_nested(nests)
+            else LogitZeta(*args, cost, seller, owner, priced))
     p, it = price.copy(), 0
     hist_f, hist_g, last_rel, aa_iterations = [], [], math.inf, 0
     newton = jac = False
     newton_steps, n_jac, rearm, prev_rel, system, saved = 0, 0, NEWTON_START, math.inf, None, None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, 2 * max_iter + 1):
-            g = zeta_map(*args, p, cost, seller, owner, priced, nests)
+            g = zeta.map(p)
             if it > max_iter:  # damped
                 new = p + 0.5 * (g - p)
                 change = np.max(np.abs(new - p) / np.maximum(new, DBL_MIN))
@@ -416,10 +502,10 @@ def solve_prices(base, alpha, weight, cost, seller, owner, fixed, price, tol, ma
                     rel, last_rel = last_rel, prev_rel
                 else:
                     if jac:  # this pass's Jacobian (and the contraction test)
-                        system = newton_matrix(*args, p, cost, seller, owner, priced, nests)
+                        system = zeta.matrix(p)
                     if not jac or system is not None:
                         saved = (p, g)
-                        step = newton_step(*args, p, cost, seller, owner, system, rel, nests)
+                        step = zeta.step(p, system, rel)
                         if step is not None:
                             jac = newton_steps > 0 and rel > CHORD_GAIN * last_rel and n_jac < NEWTON_MAX_JAC
                             n_jac += jac

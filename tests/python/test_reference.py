@@ -296,3 +296,35 @@ def test_nested_path_matches(nested):
     c = R.Results.split(np.array(r["values"], float), r, res.T, res.L, res.K)["market"].reshape(res.market.shape)
     i = r["market_names"].index("pricing_iterations")
     assert np.mean(res.market[i] == c[i]) >= 0.9, list(zip(res.market[i], c[i]))
+
+
+def test_fast_logit_zeta_matches_plain(small):
+    """The benchmark's solver (LogitZeta: offers on the first axis, in-place buffers, one matrix
+    product) computes the plain zeta_terms / zeta_map to rounding, at the C equilibrium and away
+    from it, and its Newton matrix is dF/dp by central differences at the equilibrium (F = 0)."""
+    sc, ot, base, alpha, weight, cost, cols = step0_market(small)
+    fixed, seller, owner = cols["fixed"], cols["seller"], cols["owner"]
+    rows = weight > 0
+    args = (base[rows], alpha[rows], weight[rows], weight[rows] * alpha[rows])
+    zeta = R.LogitZeta(*args, cost, seller, owner, ~fixed)
+    c_price = np.array(small["step0"]["price"])
+    rng = np.random.default_rng(7)
+    for p in [c_price, c_price * rng.uniform(0.8, 1.5, len(c_price)), np.where(fixed, cost, 1.5 * cost)]:
+        slow = R.zeta_terms(*args, p, cost, seller, owner)
+        fast = zeta.terms(p)
+        for x, y in zip(fast, slow):
+            assert rel_err(x, y) < 1e-13
+        assert rel_err(zeta.map(p), R.zeta_map(*args, p, cost, seller, owner, ~fixed)) < 1e-13
+    system = zeta.matrix(c_price)
+    assert system is not None
+    sys_, jac_s = system
+
+    def foc(p):
+        demand, lam, gam = R.zeta_terms(*args, p, cost, seller, owner)
+        with np.errstate(divide="ignore", invalid="ignore"):  # offers nobody can buy: not in sys_
+            return ((demand + gam) / lam - np.where(seller >= 0, p - cost, 0.0))[sys_]
+    h = 1e-6 * c_price
+    fd = np.stack([(foc(c_price + np.where(np.arange(len(c_price)) == i, h, 0.0))
+                    - foc(c_price - np.where(np.arange(len(c_price)) == i, h, 0.0))) / (2 * h[i])
+                   for i in np.nonzero(sys_)[0]], axis=1)
+    assert np.max(np.abs(fd - jac_s)) < 1e-6 * max(1.0, np.max(np.abs(jac_s)))
