@@ -1,6 +1,7 @@
 """moatsim sensitivity / discover end to end: the CLI and analysis.sensitivity agree, a parameter
-without effect gets S_T whose interval covers 0, the long-run gap dominates the 10-year premium,
-bad input exits 2, the Saltelli design shards and merges, the sidecar opens with named dims.
+without effect gets S_T = 0 [0, 0] under common random numbers, the long-run gap dominates the
+10-year premium, bad input exits 2, the Saltelli design shards and merges, the sidecar opens with
+named dims.
 
 The estimators themselves are checked against analytic answers (Ishigami, G function, known
 elementary effects, a planted box) in tests/test_sensitivity.c.
@@ -77,17 +78,27 @@ def test_sidecar_has_named_dims(cli_sensitivity):
     assert float(ds.ST.sel(output="premium_flagship@10y", parameter=GAP)) > 0
 
 
-def test_no_effect_parameter_and_the_gap_dominates(cli_sensitivity):
+def test_no_effect_parameter_and_the_gap_dominates(saltelli_file, cli_sensitivity):
     """valuation.discount_rate enters only the discounted cash flow computed at the end of a path
-    (MODEL.md §7; sim/finance.c is its only reader): no price, share or premium depends on it. Its
-    S_T of the 10-year mean premium is then 0; the estimate differs only by the paths' noise,
-    which the noise correction centres on 0, so its 95 % interval covers 0. The long-run gap
-    carries the premium: its S_T's interval lies above the other two S_T estimates. Positive
-    control: the discount rate is what moves the DCF ratio (its S_T interval excludes 0)."""
+    (MODEL.md §7; sim/finance.c is its only reader): no price, share or premium depends on it. The
+    file uses common random numbers (recorded in /params), so path p of scenarios A and A_B^i
+    draws the same numbers, and with i the discount rate f(A_B^i) = f(A) to the bit for every
+    premium statistic: every Jansen term and every S_i term is 0, in every bootstrap resample, so
+    S_T = S_i = 0 with the interval [0, 0], exactly, not by a margin. The paths' noise correction
+    must be off (noise_variance 0): with shared draws the noise is not independent between
+    scenarios. The long-run gap carries the premium: its S_T's interval lies above the other two
+    S_T estimates. Positive control: the discount rate is what moves the DCF ratio (its S_T
+    interval excludes 0)."""
+    with h5py.File(saltelli_file, "r") as f:
+        assert int(f["params"].attrs["sweep_common_random_numbers"]) == 1
     ds = cli_sensitivity[1]
+    for out in ("premium_flagship@10y", "premium_flagship@10y:median"):
+        prem = ds.sel(output=out)
+        assert float(prem.noise_variance) == 0.0
+        assert float(prem.ST.sel(parameter=RATE)) == 0.0 and float(prem.S1.sel(parameter=RATE)) == 0.0
+        assert (prem.ST_conf.sel(parameter=RATE).values == 0.0).all()
+        assert (prem.S1_conf.sel(parameter=RATE).values == 0.0).all()
     prem = ds.sel(output="premium_flagship@10y")
-    low, high = prem.ST_conf.sel(parameter=RATE).values
-    assert low <= 0 <= high
     assert prem.ST_conf.sel(parameter=GAP, bound="low") > max(prem.ST.sel(parameter=RATE), prem.ST.sel(parameter=DECLINE))
     assert int(prem["rank"].sel(parameter=GAP)) == 1
     dcf = ds.sel(output="labs/dcf_ratio[closed-a]")
