@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "moatsim/pricing.h"
 
@@ -85,6 +86,29 @@ static inline void fixture_market_random(fixture_market_t *fm, uint64_t seed,
       fm->base[r * m->stride + j] = feasible ? 2.0 + 4.0 * fixture_uniform(&st) : -INFINITY;
     }
   }
+}
+
+/* A homogeneous segment: `rows` identical rows over nj offers with the given sellers (weights
+ * differ; they scale every sum alike), base in [1, 4], costs in [0.5, 3.5]. 0, or the status of
+ * fixture_market_alloc. */
+static inline int fixture_market_homogeneous(fixture_market_t *fm, size_t rows, const int *sellers,
+                                             size_t nj, double alpha, uint64_t seed) {
+  size_t ns = 0;
+  for (size_t j = 0; j < nj; j++) ns = (size_t)sellers[j] + 1 > ns ? (size_t)sellers[j] + 1 : ns;
+  int st = fixture_market_alloc(fm, rows, nj, nj + 3, ns);
+  if (st != 0) return st;
+  uint64_t state = seed;
+  for (size_t j = 0; j < nj; j++) {
+    fm->seller[j] = sellers[j];
+    fm->cost[j] = 0.5 + 3.0 * fixture_uniform(&state);
+    fm->base[j] = 1.0 + 3.0 * fixture_uniform(&state);
+  }
+  for (size_t r = 0; r < rows; r++) {
+    if (r > 0) memcpy(fm->base + r * fm->m.stride, fm->base, nj * sizeof *fm->base);
+    fm->alpha[r] = alpha;
+    fm->weight[r] = 1.0 + fixture_uniform(&state);
+  }
+  return 0;
 }
 
 /* Slow reference shares of row r: libm exp, row maximum subtracted; s has n_offers entries. */

@@ -171,20 +171,7 @@ static void set_outside(fixture_market_t *fm, size_t j, double b) {
  * sellers, base in [1, 4] and costs in [0.5, 3.5]; the last offer is the outside option. */
 static void homogeneous_market(fixture_market_t *fm, size_t rows, const int *sellers, size_t nj,
                                double alpha, uint64_t seed) {
-  size_t ns = 0;
-  for (size_t j = 0; j < nj; j++) ns = (size_t)(sellers[j] + 1) > ns ? (size_t)(sellers[j] + 1) : ns;
-  assert_int_equal(fixture_market_alloc(fm, rows, nj, nj + 3, ns), 0);
-  uint64_t st = seed;
-  for (size_t j = 0; j < nj; j++) {
-    fm->seller[j] = sellers[j];
-    fm->cost[j] = 0.5 + 3.0 * fixture_uniform(&st);
-    fm->base[j] = 1.0 + 3.0 * fixture_uniform(&st);
-  }
-  for (size_t r = 0; r < rows; r++) {
-    if (r > 0) memcpy(fm->base + r * fm->m.stride, fm->base, nj * sizeof *fm->base);
-    fm->alpha[r] = alpha;
-    fm->weight[r] = 1.0 + fixture_uniform(&st);
-  }
+  assert_int_equal(fixture_market_homogeneous(fm, rows, sellers, nj, alpha, seed), 0);
   set_outside(fm, nj - 1, 1.0);
 }
 
