@@ -47,7 +47,7 @@ ALL_LDFLAGS = -fopenmp $(SAN_FLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) $(if $(HDF5_LIBDIR),-L$(HDF5_LIBDIR)) -lhdf5_hl -lm
 
 B := build/$(VARIANT)
-LIB_SRCS := $(filter-out sim/main.c,$(wildcard sim/*.c))
+LIB_SRCS := $(filter-out sim/cli/main.c,$(wildcard sim/*/*.c))
 LIB_OBJS := $(LIB_SRCS:sim/%.c=$(B)/sim/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
@@ -62,7 +62,7 @@ endif
 
 all: $(BIN)
 
-$(BIN): $(B)/sim/main.o $(B)/libmoat.a
+$(BIN): $(B)/sim/cli/main.o $(B)/libmoat.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -75,7 +75,7 @@ REV_STAMP := $(B)/git-revision
 $(REV_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
-$(B)/sim/provenance.o $(B)/sim/main.o: $(REV_STAMP)
+$(B)/sim/output/provenance.o $(B)/sim/cli/main.o: $(REV_STAMP)
 .PHONY: FORCE
 FORCE:
 
@@ -109,6 +109,7 @@ run: deps
 # The unit tests, the same tests and the bad-input corpus (cli.sh) under ASan + UBSan, then
 # integration and Python tests.
 test: deps
+	@sh tests/layers.sh && sh tests/layers.sh --self-test
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests

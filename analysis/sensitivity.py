@@ -3,7 +3,7 @@
 `sensitivity(path, outputs)` and `discover(path, where)` compute what `moatsim sensitivity` and
 `moatsim discover` compute (the same estimators, the same bootstrap rows, the same PRIM rules;
 docs/analysis.md) and return xarray Datasets laid out as the commands' `/analysis` sidecar
-groups. This is an independent implementation of the C code (sim/sensitivity.c, sim/prim.c):
+groups. This is an independent implementation of the C code (sim/analysis/sensitivity.c, sim/analysis/prim.c):
 tests/python/test_sensitivity.py checks that both give the same numbers.
 
 Output names: [group/]metric[[lab or cloud]][@T[y]][:stat], e.g. premium_flagship@10y,
@@ -164,7 +164,7 @@ def read_design(path: str) -> dict:
 # ---- bootstrap ----------------------------------------------------------------------------
 
 def _mix64(x):
-    """splitmix64 on numpy uint64 arrays (wrapping arithmetic), as sim/sensitivity.c."""
+    """splitmix64 on numpy uint64 arrays (wrapping arithmetic), as sim/analysis/sensitivity.c."""
     x = (x + np.uint64(0x9E3779B97F4A7C15))
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -352,7 +352,7 @@ def _try(x, hit, low, high, d, side, value, n_box, peel, best):
 
 
 def prim(x: np.ndarray, hit: np.ndarray, alpha: float = PRIM_ALPHA, mass_min: float = PRIM_MASS_MIN):
-    """The PRIM trajectory (list of boxes) as sim/prim.c builds it."""
+    """The PRIM trajectory (list of boxes) as sim/analysis/prim.c builds it."""
     x = np.asarray(x, float)
     hit = np.asarray(hit, bool)
     n, k = x.shape

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../sim/config_table.h"
+#include "../sim/input/config_table.h"
 #include "fixtures.h"
 #include "message_check.h"
 #include "scenario_file.h"

@@ -46,17 +46,16 @@ int moat_cli_parse_run(int argc, char **argv, int command, moat_run_options_t *o
  * "iB" or "B"), e.g. "8G" = 8 * 2^30. 0 or MOAT_EINVAL. */
 int moat_cli_parse_bytes(const char *text, uint64_t *bytes);
 
-/* Commands implemented in their own modules: info and summary in sim/inspect.c, merge in
- * sim/merge.c, report in sim/report.c. argv[0] is the command name; they return the exit code. */
+/* Commands implemented in their own modules: info and summary in sim/cli/inspect.c, report in
+ * sim/cli/report.c (merge in merge.h, export in export.h). argv[0] is the command name; they return the exit code. */
 int moat_cmd_info(int argc, char **argv);
 int moat_cmd_summary(int argc, char **argv);
-int moat_cmd_merge(int argc, char **argv);
 int moat_cmd_report(int argc, char **argv);
-/* sensitivity and discover in sim/analysis_cmd.c. */
+/* sensitivity and discover in sim/cli/analysis_cmd.c. */
 int moat_cmd_sensitivity(int argc, char **argv);
 int moat_cmd_discover(int argc, char **argv);
 
-/* Open a results file read-only for command `cmd` (sim/inspect.c): the HDF5 file id, or a
+/* Open a results file read-only for command `cmd` (sim/cli/inspect.c): the HDF5 file id, or a
  * negative value after printing why (missing, not HDF5, not a moatsim file) with *rc the exit
  * code. The caller includes <hdf5.h> for hid_t. */
 #ifdef H5_VERS_MAJOR

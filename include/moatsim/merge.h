@@ -35,4 +35,7 @@ int moat_merge_check_partial(const char *partial, const moat_run_identity_t *exp
 int moat_merge_assemble(const char *skeleton, size_t n, const size_t *k, const char *const *files,
                         const char *out, double wall_time_s, char *err, size_t errlen);
 
+/* `moatsim merge -o OUT PART...`: argv[0] is the command name; returns the exit code. */
+int moat_cmd_merge(int argc, char **argv);
+
 #endif

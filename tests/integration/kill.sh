@@ -3,7 +3,7 @@
 # checkpoint file, before its rename, after it), then `--resume`: every resumed file's datasets
 # equal an uninterrupted run's, bit for bit. Also a kill during the resume itself, and a full
 # file system (a commit failing with ENOSPC) that keeps every finished block for --resume.
-# The kills come from the test hook MOATSIM_TEST_KILL_AT=N.M (sim/durable.c): deterministic,
+# The kills come from the test hook MOATSIM_TEST_KILL_AT=N.M (sim/output/durable.c): deterministic,
 # no sleeps. Usage: MOATSIM=bin/moatsim PYTHON=/usr/bin/python3 sh tests/integration/kill.sh
 
 NAME=kill

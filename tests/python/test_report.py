@@ -1,4 +1,4 @@
-"""`moatsim report FILE -o DIR` (sim/report.c -> python -m analysis.report) on real result files."""
+"""`moatsim report FILE -o DIR` (sim/cli/report.c -> python -m analysis.report) on real result files."""
 import html
 import os
 import pathlib

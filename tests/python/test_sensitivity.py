@@ -80,7 +80,7 @@ def test_sidecar_has_named_dims(cli_sensitivity):
 
 def test_no_effect_parameter_and_the_gap_dominates(saltelli_file, cli_sensitivity):
     """valuation.discount_rate enters only the discounted cash flow computed at the end of a path
-    (MODEL.md §7; sim/finance.c is its only reader): no price, share or premium depends on it. The
+    (MODEL.md §7; sim/model/finance.c is its only reader): no price, share or premium depends on it. The
     file uses common random numbers (recorded in /params), so path p of scenarios A and A_B^i
     draws the same numbers, and with i the discount rate f(A_B^i) = f(A) to the bit for every
     premium statistic: every Jansen term and every S_i term is 0, in every bootstrap resample, so

@@ -13,7 +13,6 @@
 
 #include <hdf5.h>
 
-#include "moatsim/cli.h"
 #include "moatsim/durable.h"
 #include "moatsim/provenance.h"
 #include "moatsim/scenario.h"

@@ -14,7 +14,6 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
-#include "moatsim/cli.h"
 #include "moatsim/provenance.h"
 #include "moatsim/writer.h"
 #include "moatsim/writer_h5.h"
