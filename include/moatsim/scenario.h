@@ -35,6 +35,16 @@ enum moat_lab_kind { MOAT_LAB_CLOSED = 0, MOAT_LAB_OPEN = 1 };
 /* valuation.terminal (MODEL.md §7): the path's own mark V_T, or terminal_multiple x ARR_T. */
 enum moat_terminal { MOAT_TERMINAL_MARK = 0, MOAT_TERMINAL_MULTIPLE = 1 };
 
+/* enterprises.sampling (MODEL.md §3; docs/model.md, enterprise sampling): how the N enterprises
+ * sample the market. "weighted": i.i.d. attributes, lognormal volumes as demand weights;
+ * "size_biased": the same i.i.d. draws, each enterprise carrying 1/N of the volume;
+ * "stratified": equal volume shares and each attribute's uniforms stratified (Latin hypercube). */
+enum moat_sampling {
+  MOAT_SAMPLING_WEIGHTED = 0,
+  MOAT_SAMPLING_SIZE_BIASED = 1,
+  MOAT_SAMPLING_STRATIFIED = 2
+};
+
 /* One lab (MODEL.md §2, §4, §7). Money in US dollars, costs in $/Mtok. */
 typedef struct moat_lab {
   char name[MOAT_NAME_MAX];     /* unique; addresses the lab in --set and sweeps */
@@ -108,7 +118,8 @@ typedef struct moat_scenario {
     double penalty_decline_per_year; /* fraction/year */
   } local_inference;
   struct {
-    int count; /* N */
+    int count;    /* N */
+    int sampling; /* enum moat_sampling */
     double volume_sigma;
     double hard_share_mean;
     double hard_share_concentration;

@@ -10,6 +10,7 @@ static const double default_quantiles[] = {0.05, 0.25, 0.5, 0.75, 0.95};
 static const char *const default_origins[] = {"cn"};
 static const char *const lab_kinds[] = {"closed", "open", NULL}; /* enum moat_lab_kind */
 static const char *const terminals[] = {"mark", "multiple", NULL}; /* enum moat_terminal */
+static const char *const samplings[] = {"weighted", "size_biased", "stratified", NULL}; /* enum moat_sampling */
 
 #define ROW(scope_, type_, kinds_, key_, off_, def_, min_, max_, unit_, doc_)                     \
   {.key = key_, .scope = scope_, .type = type_, .kinds = kinds_, .offset = off_, .def = def_,     \
@@ -77,6 +78,10 @@ const moat_param_t moat_params[] = {
     GD(local_inference.penalty_decline_per_year, 0.3, 0.0, 0.99, "1/year", "decline of the local quality penalty, " FRACTION " a year"),
     /* §3 enterprises */
     GI(enterprises.count, 1000, 1, 1000000, "1", "N: enterprises, each a slice of the market"),
+    {.key = "enterprises.sampling", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_CHOICE,
+     .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, enterprises.sampling), .min = 0,
+     .max = 2, .def_str = "weighted", .choices = samplings, .what = "enterprise sampling scheme", .unit = "",
+     .doc = "how the N enterprises sample the market: \"weighted\" = i.i.d. draws with lognormal volumes as demand weights; \"size_biased\" = the same draws, each enterprise 1/N of the volume (volume_sigma then unused); \"stratified\" = 1/N of the volume each and every attribute's uniforms stratified, one per 1/N stratum (docs/model.md)"},
     GD(enterprises.volume_sigma, 1.5, 0.0, 5.0, "1", "sigma of the lognormal baseline volumes"),
     GD(enterprises.hard_share_mean, 0.1, 0.001, 0.999, "1", "mean share of volume in the hard segment (Beta mean)"),
     GD(enterprises.hard_share_concentration, 20.0, 0.01, 1.0e6, "1", "concentration (alpha + beta) of the hard-share Beta"),
