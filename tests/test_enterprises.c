@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
 
 #include "fixtures.h"
 #include "moatsim/enterprises.h"
@@ -183,16 +184,6 @@ static void market_averages(const moat_enterprises_t *e, double out[N_STATS + 1]
   out[N_STATS] = w2 / (w * w);
 }
 
-/* Mean and sample variance of x[0..n-1]. */
-static void mean_var(const double *x, int n, double *mean, double *var) {
-  double m = 0.0, ss = 0.0;
-  for (int k = 0; k < n; k++) m += x[k];
-  m /= n;
-  for (int k = 0; k < n; k++) ss += (x[k] - m) * (x[k] - m);
-  *mean = m;
-  *var = ss / (n - 1);
-}
-
 /* Each scheme is an unbiased sample of the same market: over R = 2000 replications of N = 200
  * enterprises, the mean of each volume-weighted average against its closed form (attributes
  * independent of each other and of volume, MODEL.md §3): E h = m; E v = median e^{sigma^2/2};
@@ -228,9 +219,8 @@ static void schemes_are_unbiased(void **state) {
     const double expect[N_STATS] = {m, v, sc.enterprises.privacy_mean, 0.6, p, m * v,
                                     sc.enterprises.privacy_mean * p, 60.0 / N};
     for (int k = 0; k < N_STATS; k++) {
-      double mean, var;
-      mean_var(x[scheme][k], R, &mean, &var);
-      double se = sqrt(var / R);
+      double mean = gsl_stats_mean(x[scheme][k], 1, R);
+      double se = sqrt(gsl_stats_variance_m(x[scheme][k], 1, R, mean) / R);
       if (fabs(mean - expect[k]) > 3.0 * se + 1e-12 * fabs(expect[k]))
         fail_msg("scheme %d, average %d: %.8g vs closed form %.8g (3 SE = %.3g)", scheme, k, mean,
                  expect[k], 3.0 * se);
@@ -240,9 +230,8 @@ static void schemes_are_unbiased(void **state) {
   }
   const double m = sc.enterprises.hard_share_mean, c = sc.enterprises.hard_share_concentration;
   const double var_h = m * (1.0 - m) / (c + 1.0);
-  double mean, var[3], concentration, unused;
-  for (int scheme = 0; scheme < 3; scheme++) mean_var(x[scheme][0], R, &mean, &var[scheme]);
-  mean_var(x[MOAT_SAMPLING_WEIGHTED][N_STATS], R, &concentration, &unused);
+  double var[3], concentration = gsl_stats_mean(x[MOAT_SAMPLING_WEIGHTED][N_STATS], 1, R);
+  for (int scheme = 0; scheme < 3; scheme++) var[scheme] = gsl_stats_variance(x[scheme][0], 1, R);
   assert_true(fabs(var[MOAT_SAMPLING_SIZE_BIASED] / (var_h / N) - 1.0) < 3.0 * sqrt(2.0 / R));
   assert_true(fabs(var[MOAT_SAMPLING_WEIGHTED] / (var_h * concentration) - 1.0) < 0.2);
   assert_true(concentration > 5.0 / N); /* the weights' effective sample is below N / 5 */

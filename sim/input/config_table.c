@@ -80,7 +80,7 @@ const moat_param_t moat_params[] = {
     GI(enterprises.count, 1000, 1, 1000000, "1", "N: enterprises, each a slice of the market"),
     {.key = "enterprises.sampling", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_CHOICE,
      .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, enterprises.sampling), .min = 0,
-     .max = 2, .def_str = "weighted", .choices = samplings, .what = "enterprise sampling scheme", .unit = "",
+     .max = 2, .def_str = "weighted", .choices = samplings, .what = "scheme of enterprise sampling", .unit = "",
      .doc = "how the N enterprises sample the market: \"weighted\" = i.i.d. draws with lognormal volumes as demand weights; \"size_biased\" = the same draws, each enterprise 1/N of the volume (volume_sigma then unused); \"stratified\" = 1/N of the volume each and every attribute's uniforms stratified, one per 1/N stratum (docs/model.md)"},
     GD(enterprises.volume_sigma, 1.5, 0.0, 5.0, "1", "sigma of the lognormal baseline volumes"),
     GD(enterprises.hard_share_mean, 0.1, 0.001, 0.999, "1", "mean share of volume in the hard segment (Beta mean)"),

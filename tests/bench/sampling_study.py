@@ -5,7 +5,7 @@ outputs for each (enterprises.sampling, enterprises.count), against a large refe
 Usage (from the repository root, after `make`; takes ~15 CPU-minutes with the defaults):
     nice /usr/bin/python3 tests/bench/sampling_study.py [--paths 400] [--ref-paths 200]
         [--ref-count 16000] [--workers 2] [--scenario scenarios/baseline.cfg] [--moatsim BIN]
-        [--json FILE]
+        [--json FILE] [--cache DIR]
 
 Every run is `moatsim run SCENARIO --threads 1 --keep-paths` with the scenario's seed, so path p
 of every run sees the same releases, gap and price wars (MODEL.md §9: the enterprise streams are
@@ -44,8 +44,13 @@ MARKET = ("share_closed", "revenue_share_closed", "premium_flagship")
 LAB = ("revenue", "rerating")
 
 
-def run(scenario, scheme, count, paths, workdir):
-    """One moatsim run; returns (per-path headline outputs {name: array[P]}, CPU s per path)."""
+def run(scenario, scheme, count, paths, workdir, cache):
+    """One moatsim run; returns (per-path headline outputs {name: array[P]}, CPU s per path).
+    With `cache`, the figures are kept in cache/SCHEME-N-P.json and reused when present."""
+    kept = Path(cache) / f"{scheme}-{count}-{paths}.json" if cache else None
+    if kept and kept.exists():
+        got = json.loads(kept.read_text())
+        return {k: np.array(v) for k, v in got["outputs"].items()}, got["cpu"]
     out = Path(workdir) / f"{scheme}-{count}.h5"
     cmd = [str(MOATSIM), "run", str(scenario), "-o", str(out), "--force", "--quiet",
            "--threads", "1", "--paths", str(paths), "--keep-paths",
@@ -56,7 +61,11 @@ def run(scenario, scheme, count, paths, workdir):
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)}: exit {proc.returncode}")
     cpu = (usage.ru_utime + usage.ru_stime) / paths
-    return headline(out), cpu
+    outputs = headline(out)
+    print(f"{scheme} N = {count}: {paths} paths, {cpu:.4f} CPU s a path", file=sys.stderr)
+    if kept:
+        kept.write_text(json.dumps({"cpu": cpu, "outputs": {k: v.tolist() for k, v in outputs.items()}}))
+    return outputs, cpu
 
 
 def headline(path):
@@ -87,15 +96,18 @@ def main():
     ap.add_argument("--ref-count", type=int, default=16000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--moatsim", default=ROOT / "bin" / "moatsim", help="the binary to measure")
-    ap.add_argument("--json", help="also write the raw figures here")
+    ap.add_argument("--json", help="also write the summary figures here")
+    ap.add_argument("--cache", help="keep each run's per-path figures in this directory and reuse them")
     args = ap.parse_args()
     global MOATSIM
     MOATSIM = Path(args.moatsim).resolve()
+    if args.cache:
+        Path(args.cache).mkdir(parents=True, exist_ok=True)
 
     configs = [("weighted", args.ref_count, args.ref_paths), (*TODAY, args.paths)] + \
         [(s, n, args.paths) for s, n in CANDIDATES]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.workers) as pool:
-        futures = {(s, n): pool.submit(run, args.scenario, s, n, p, tmp) for s, n, p in configs}
+        futures = {(s, n): pool.submit(run, args.scenario, s, n, p, tmp, args.cache) for s, n, p in configs}
         results = {k: f.result() for k, f in futures.items()}
     ref_key = ("weighted", args.ref_count)
     ref, ref_cpu = results[ref_key]
