@@ -81,7 +81,9 @@ static void defaults_are_the_sketch(void **state) {
   assert_true(sc->local_inference.cost_decline_per_year == 0.45);
   assert_true(sc->local_inference.quality_penalty == 0.06);
   assert_true(sc->local_inference.penalty_decline_per_year == 0.3);
-  assert_int_equal(sc->enterprises.count, 1000);
+  /* N and the sampling scheme: the sampling study's choice (docs/performance.md), not §11's. */
+  assert_int_equal(sc->enterprises.count, 160);
+  assert_int_equal(sc->enterprises.sampling, MOAT_SAMPLING_STRATIFIED);
   assert_true(sc->enterprises.volume_sigma == 1.5 && sc->enterprises.hard_share_mean == 0.1);
   assert_true(sc->enterprises.hard_share_concentration == 20.0);
   assert_true(sc->enterprises.value_hard_median == 30.0 && sc->enterprises.value_routine_median == 1.5);

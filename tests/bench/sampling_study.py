@@ -112,7 +112,7 @@ def main():
     ref_key = ("weighted", args.ref_count)
     ref, ref_cpu = results[ref_key]
     names = list(ref)
-    m = args.ref_paths
+    m = len(ref[names[0]])  # the reference's paths (fewer than --ref-paths if read from a cut run)
 
     def stats(key):
         vals, cpu = results[key]
@@ -124,7 +124,7 @@ def main():
         return {"cpu": cpu, "se": se, "mean": mean, "bias": bias, "bias_se": bias_se}
 
     table = {f"{s} {n}": stats((s, n)) for s, n in [TODAY] + CANDIDATES}
-    table["reference"] = {"cpu": ref_cpu, "mean": {k: float(np.mean(v)) for k, v in ref.items()},
+    table["reference"] = {"cpu": ref_cpu, "paths": m, "mean": {k: float(np.mean(v)) for k, v in ref.items()},
                           "se": {k: float(np.std(v, ddof=1) / np.sqrt(m)) for k, v in ref.items()}}
     if args.json:
         Path(args.json).write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
@@ -134,8 +134,9 @@ def main():
 
 def report(table, names, args):
     today = table[f"{TODAY[0]} {TODAY[1]}"]
+    m = table["reference"]["paths"]
     print(f"{len(names)} headline outputs, {args.paths} paths a configuration "
-          f"(reference: weighted, N = {args.ref_count}, {args.ref_paths} paths, "
+          f"(reference: weighted, N = {args.ref_count}, {m} paths, "
           f"{table['reference']['cpu']:.2f} CPU s a path).\n")
     print("| scheme | N | CPU s / path | CPU vs today | SE / today's SE: median | largest (output) "
           "| outputs with \\|mean − ref\\| > SE |")
