@@ -42,6 +42,7 @@ CANDIDATES = [("weighted", 250), ("size_biased", 160), ("size_biased", 250),
 YEARS = (1, 5, 10)  # step 12 y, the last step (t = 9 11/12 y) standing for 10 y
 MARKET = ("share_closed", "revenue_share_closed", "premium_flagship")
 LAB = ("revenue", "rerating")
+DETAIL = [("stratified", 160), ("size_biased", 160)]  # per-output columns besides today's
 
 
 def run(scenario, scheme, count, paths, workdir, cache):
@@ -138,7 +139,7 @@ def report(table, names, args):
     print(f"{len(names)} headline outputs, {args.paths} paths a configuration "
           f"(reference: weighted, N = {args.ref_count}, {m} paths, "
           f"{table['reference']['cpu']:.2f} CPU s a path).\n")
-    print("| scheme | N | CPU s / path | CPU vs today | SE / today's SE: median | largest (output) "
+    print("| scheme | N | CPU s / path | today's CPU / this | SE / today's SE: median | largest (output) "
           "| outputs with \\|mean − ref\\| > SE |")
     print("|---|---:|---:|---:|---:|---|---:|")
     for key, st in table.items():
@@ -148,16 +149,16 @@ def report(table, names, args):
         worst = max(ratio, key=ratio.get)
         off = sum(abs(st["bias"][k]) > st["se"][k] for k in names)
         scheme, n = key.split()
-        print(f"| {scheme} | {n} | {st['cpu']:.4f} | {today['cpu'] / st['cpu']:.1f}x less | "
+        print(f"| {scheme} | {n} | {st['cpu']:.4f} | {today['cpu'] / st['cpu']:.1f} | "
               f"{np.median(list(ratio.values())):.2f} | {ratio[worst]:.2f} ({worst}) | {off} of {len(names)} |")
-    best = [k for k in table if k != "reference" and not k.startswith("weighted")]
-    print("\nPer output: standard error (SE) of the mean over the paths; the candidate's mean minus the "
+    best = [f"{TODAY[0]} {TODAY[1]}"] + [f"{s} {n}" for s, n in DETAIL]
+    print("\nPer output: standard error (SE) of the mean over the paths; the mean minus the "
           "reference's, ± the paired SE of that difference.\n")
-    head = "| output | reference mean | today SE | " + " | ".join(f"{k} SE | {k} mean − ref" for k in best) + " |"
+    head = "| output | reference mean | " + " | ".join(f"{k}: SE | mean − ref" for k in best) + " |"
     print(head)
-    print("|---|---:|---:|" + "---:|---:|" * len(best))
+    print("|---|---:|" + "---:|---:|" * len(best))
     for k in names:
-        row = f"| {k} | {table['reference']['mean'][k]:.4g} | {today['se'][k]:.3g} | "
+        row = f"| {k} | {table['reference']['mean'][k]:.4g} | "
         row += " | ".join(f"{table[b]['se'][k]:.3g} | {table[b]['bias'][k]:+.3g} ± {table[b]['bias_se'][k]:.2g}"
                           for b in best)
         print(row + " |")
