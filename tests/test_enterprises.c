@@ -115,10 +115,14 @@ static void size_biased_keeps_the_attributes(void **state) {
 
 /* "stratified": mapped back through its distribution function, each attribute's N values fall
  * one in each stratum [j/N, (j+1)/N); the restricted count is floor(pN) or floor(pN) + 1; the
- * stream advances by 6 (2N - 1) uniforms whatever the parameters. */
+ * stream advances by 6 (2N - 1) uniforms whatever the parameters, and other parameters move
+ * each enterprise's attributes continuously (common random numbers): privacy, whose
+ * parameters are unchanged, is bitwise the same, and a higher mean hard share raises every
+ * enterprise's hard share. */
 static void stratified_fills_every_stratum(void **state) {
   (void)state;
   enum { N = 173 };
+  double privacy[N], hard[N];
   for (int variant = 0; variant < 2; variant++) {
     moat_scenario_t sc;
     market(&sc, N, MOAT_SAMPLING_STRATIFIED);
@@ -148,6 +152,12 @@ static void stratified_fills_every_stratum(void **state) {
       for (int k = 0; k < 5; k++) seen[k][(int)floor(u[k] * N)]++;
       restricted += e->restricted[i];
       assert_true(e->d0[i] == target_volume(&sc) / N);
+      if (variant) {
+        assert_true(e->privacy[i] == privacy[i] && e->hard[i] > hard[i]);
+      } else {
+        privacy[i] = e->privacy[i];
+        hard[i] = e->hard[i];
+      }
     }
     for (int k = 0; k < 5; k++)
       for (int j = 0; j < N; j++) assert_int_equal(seen[k][j], 1);
