@@ -32,15 +32,20 @@ moat_enterprises_t *moat_enterprises_alloc(size_t capacity);
 void moat_enterprises_free(moat_enterprises_t *e);
 
 /*
- * Draw sc->enterprises.count enterprises (<= e->capacity) from r by inversion (MODEL.md §3):
- * seven uniforms U_1..U_7 in (0, 1) per enterprise i = 0 .. N-1, in this order:
- * ln D_i0 = volume_sigma Phi^-1(U_1); h_i = Beta quantile (hard share mean, concentration);
- * v_hard, v_routine = median exp(value_sigma Phi^-1(U)); pi_i = Beta quantile (privacy);
- * phi_i = finetune_gain_points x Beta(1, 4) quantile; r_i = U_7 < restricted_share.
- * Enterprise i's draws therefore do not depend on N, and a parameter change moves each
- * attribute continuously. D_i0 is then rescaled so that sum D_i0 = demand_mtok_per_month *
- * 12 dt, and the pool is the round(max_share * N) enterprises with the highest pi_i (ties:
- * lower index first).
+ * Draw sc->enterprises.count enterprises (<= e->capacity) from r by inversion (MODEL.md §3;
+ * docs/model.md, enterprise sampling), by sc->enterprises.sampling:
+ * - "weighted": seven uniforms U_1..U_7 in (0, 1) per enterprise i = 0 .. N-1, in this order:
+ *   ln D_i0 = volume_sigma Phi^-1(U_1); h_i = Beta quantile (hard share mean, concentration);
+ *   v_hard, v_routine = median exp(value_sigma Phi^-1(U)); pi_i = Beta quantile (privacy);
+ *   phi_i = finetune_gain_points x Beta(1, 4) quantile; r_i = U_7 < restricted_share.
+ *   Enterprise i's draws do not depend on N.
+ * - "size_biased": the same uniforms and attributes, D_i0 equal (U_1 drawn and unused).
+ * - "stratified": D_i0 equal; per attribute (h, v_hard, v_routine, pi, phi, r) a random
+ *   permutation sigma of 0..N-1 (N - 1 uniforms) and N uniforms U_i: enterprise i inverts
+ *   (sigma(i) + U_i) / N, a Latin hypercube; 6 (2N - 1) uniforms.
+ * Either way a parameter change moves each attribute continuously. D_i0 is then rescaled so
+ * that sum D_i0 = demand_mtok_per_month * 12 dt, and the pool is the round(max_share * N)
+ * enterprises with the highest pi_i (ties: lower index first).
  */
 void moat_enterprises_draw(const moat_scenario_t *sc, gsl_rng *r, moat_enterprises_t *e);
 
