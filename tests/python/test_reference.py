@@ -186,7 +186,9 @@ def test_solver_takes_the_same_iterations(small):
 VERSION2 = WHOLE_PATH + ["enterprises.value_price_elasticity=1.0", "price_compression.cost_per_quality_point=0.15",
                          "price_compression.cost_decline_per_year=0.8", "labs.closed-a.training_returns=1.0",
                          "labs.closed-b.training_returns=2.0", "labs.closed-c.training_returns=0.5",
-                         "labs.closed-c.cash_usd=3e8", "valuation.terminal=\"mark\""]
+                         "labs.closed-c.cash_usd=3e8", "valuation.terminal=\"mark\"",
+                         # the enterprise draw under which closed-c's cash runs short on this path
+                         "enterprises.sampling=weighted"]
 
 
 @pytest.fixture(scope="module")
