@@ -35,6 +35,12 @@ enum moat_lab_kind { MOAT_LAB_CLOSED = 0, MOAT_LAB_OPEN = 1 };
 /* valuation.terminal (MODEL.md §7): the path's own mark V_T, or terminal_multiple x ARR_T. */
 enum moat_terminal { MOAT_TERMINAL_MARK = 0, MOAT_TERMINAL_MULTIPLE = 1 };
 
+/* enterprises.value_index (value follows price, MODEL.md §5): the price level a segment's value
+ * follows. PAID: the segment's own price per token bought P_is (MODEL.md §5 as written);
+ * FRONTIER_COST: the serving cost of the frontier, kappa_c(t) exp(beta (F(t) - F(0))), the same
+ * for every segment and independent of its routing (docs/model.md says why). */
+enum moat_value_index { MOAT_VALUE_INDEX_PAID = 0, MOAT_VALUE_INDEX_FRONTIER_COST = 1 };
+
 /* One lab (MODEL.md §2, §4, §7). Money in US dollars, costs in $/Mtok. */
 typedef struct moat_lab {
   char name[MOAT_NAME_MAX];     /* unique; addresses the lab in --set and sweeps */
@@ -127,6 +133,7 @@ typedef struct moat_scenario {
     int outside_option;          /* boolean: enterprises may buy nothing (outside good) */
     double outside_value;        /* o: utility of buying nothing is o * v_is */
     double value_price_elasticity; /* theta: v_is(t) = v_is(0) (P_is(t - dt) / P_is(0))^theta */
+    int value_index;             /* enum moat_value_index: which price level P the value follows */
     double host_similarity;      /* sigma: nested logit over each open model's hosts, lambda = 1 - sigma */
   } enterprises;
   struct {
