@@ -37,8 +37,8 @@ enum moat_terminal { MOAT_TERMINAL_MARK = 0, MOAT_TERMINAL_MULTIPLE = 1 };
 
 /* enterprises.value_index (value follows price, MODEL.md §5): the price level a segment's value
  * follows. PAID: the segment's own price per token bought P_is (MODEL.md §5 as written);
- * FRONTIER_COST: the serving cost of the frontier, kappa_c(t) exp(beta (F(t) - F(0))), the same
- * for every segment and independent of its routing (docs/model.md says why). */
+ * FRONTIER_COST: the serving cost of the frontier now, kappa_c(t) exp(beta (F(t) - F(0))), the
+ * same for every segment and independent of its routing (docs/model.md says why). */
 enum moat_value_index { MOAT_VALUE_INDEX_PAID = 0, MOAT_VALUE_INDEX_FRONTIER_COST = 1 };
 
 /* One lab (MODEL.md §2, §4, §7). Money in US dollars, costs in $/Mtok. */

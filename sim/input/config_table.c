@@ -88,7 +88,7 @@ const moat_param_t moat_params[] = {
     {.key = "enterprises.value_index", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_CHOICE,
      .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, enterprises.value_index), .min = 0,
      .max = 1, .def_str = "paid", .choices = value_indices, .what = "price level the value of work follows", .unit = "",
-     .doc = "P of value follows price: \"paid\" = the segment's own price per token bought P_is (MODEL.md 5), \"frontier_cost\" = the frontier's serving cost kappa_c(t) exp(beta (F(t) - F(0))), the same for every segment"},
+     .doc = "P of value follows price: \"paid\" = the segment's own price per token bought P_is (MODEL.md 5), \"frontier_cost\" = the frontier's serving cost now, kappa_c(t) exp(beta (F(t) - F(0))), the same for every segment"},
     GD(enterprises.gap_sensitivity_hard, 6.0, 0.0, 100.0, "1", "eta_hard: value lost per relative quality gap, hard work"),
     GD(enterprises.gap_sensitivity_routine, 0.5, 0.0, 100.0, "1", "eta_routine: value lost per relative quality gap, routine work"),
     GD(enterprises.privacy_mean, 0.1, 0.001, 0.999, "1", "mean privacy sensitivity pi (Beta mean)"),
