@@ -10,7 +10,7 @@ of the closed labs' ARR has a standard deviation of 0.12 (mean 2.24x) and token 
 errors inside their ranges (1.5x-3x and 2x-7x). The decline of the price of constant capability
 over the first year is not asserted: it hinges on whether an open release reaches the initial
 frontier within the year (per path it ranges from 1.2x to 150x, mean 25x, sd 18), so 16 paths do
-not pin it; docs/calibration.md reports it from 200 paths. The comparative
+not pin it; docs/calibration.md reports it from 160 paths. The comparative
 checks run each scenario with 24 paths of 300 enterprises over 5 years, keep every path, and
 apply a one-sided Mann-Whitney U test at ALPHA = 0.001 to the per-path values at the last step
 (one test reads the closed labs' re-rating after one year, while the gap is still closing).
