@@ -235,93 +235,64 @@ typedef struct run_ctx {
   const moat_config_t *cfg;
   const moat_run_options_t *opt;
   moat_runner_t *r;
-  moat_scenario_t *sc;  /* the scenario being computed */
-  moat_path_set_t set;  /* its paths: read from the checkpoint, then computed */
-  size_t block_paths;   /* paths per checkpoint block */
-  size_t block_before;  /* paths of the scenario done before the block running now */
+  moat_scenario_t *sc;  /* scenario `cur` of the sweep, the one the runner runs */
+  size_t cur;           /* (size_t)-1: none yet */
+  size_t shown;         /* the scenario progress shows, and its paths this process finished */
+  size_t shown_done;
+  size_t block_paths;   /* paths per checkpoint block (the most in a unit of work) */
   moat_writer_t *w;     /* writing rank only */
   moat_ckpt_t *cp;      /* writing rank only */
   moat_progress_t *pg;
-  double write_s, t0;   /* seconds writing files; start of the scenario being computed */
+  double write_s;       /* seconds writing files */
 } run_ctx_t;
 
-/* The runner counts the paths of a block; progress counts those of the scenario. */
-static void block_progress(void *ctx, size_t done) {
-  run_ctx_t *c = ctx;
-  moat_progress_path(c->pg, c->block_before + done);
-}
-
-/* Run the paths of scenario k that c->set lacks, block by block, handing each finished block
- * (also the finished start of one cut short by a signal) to emit. */
-static int run_blocks(run_ctx_t *c, size_t k, moat_block_fn emit, void *emit_ctx, char *err, size_t errlen) {
-  moat_path_set_t *ps = &c->set;
-  c->block_before = 0;
-  for (size_t p = 0; p < ps->n_paths; p++) c->block_before += ps->have[p];
-  int st = MOAT_OK;
-  for (size_t p = 0; p < ps->n_paths && st == MOAT_OK;) {
-    if (ps->have[p]) {
-      p++;
-      continue;
-    }
-    size_t end = p;
-    while (end < ps->n_paths && !ps->have[end] && end - p < c->block_paths) end++;
-    size_t finished = 0;
-    st = moat_runner_run_range(c->r, c->sc, k, p, end - p, ps->data, NULL, block_progress, c, &finished,
-                               err, errlen);
-    if (finished > 0) {
-      memset(ps->have + p, 1, finished);
-      c->block_before += finished;
-      moat_block_t b = {k, p, finished, ps->per_path, ps->data + p * ps->per_path};
-      char inner[MOAT_ERR_MAX];
-      int est = emit(emit_ctx, &b, inner, sizeof inner);
-      if (est != MOAT_OK && (st == MOAT_OK || st == MOAT_EINTR)) st = est, snprintf(err, errlen, "%s", inner);
-    }
-    p = end;
-  }
+/* Make scenario k of the sweep the current one. */
+static int set_scenario(run_ctx_t *c, size_t k, char *err, size_t errlen) {
+  if (c->cur == k) return MOAT_OK;
+  c->cur = (size_t)-1;
+  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  if (st == MOAT_OK) c->cur = k;
   return st;
 }
 
-/* Run and summarize scenario k into res (the dispatcher's compute). */
-static int compute_one(void *ctx, size_t k, moat_block_fn emit, void *emit_ctx, moat_scenario_result_t *res,
-                       char *err, size_t errlen) {
+/* Scenario k's layout and paths (the dispatcher's open; any rank). */
+static int open_one(void *ctx, size_t k, moat_layout_t *lay, size_t *n_paths, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
-  c->t0 = moat_progress_now();
-  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  int st = set_scenario(c, k, err, errlen);
   if (st != MOAT_OK) return st;
-  moat_scenario_layout(c->sc, &res->lay);
-  size_t n_paths = (size_t)c->sc->paths, per_path = res->lay.per_path;
-  if ((c->set.n_paths != n_paths || c->set.per_path != per_path) &&
-      moat_path_set_reserve(&c->set, n_paths, per_path) != MOAT_OK) {
-    snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths, per_path);
-    return MOAT_ENOMEM;
-  }
-  moat_progress_scenario(c->pg, k, n_paths);
-  st = run_blocks(c, k, emit, emit_ctx, err, errlen);
-  if (st == MOAT_OK)
-    st = moat_summary_init(&res->s, per_path, c->sc->output.quantiles, c->sc->output.n_quantiles, err, errlen);
-  if (st != MOAT_OK) return st;
-  /* From the path-indexed array in path order: the same bits however the blocks were run. */
-  st = moat_summary_compute(&res->s, c->set.data, n_paths, per_path, moat_runner_threads(c->r), err, errlen);
-  if (st != MOAT_OK) {
-    moat_summary_clear(&res->s);
-    return st;
-  }
-  res->paths = c->set.data, res->n_paths = n_paths, res->seconds = moat_progress_now() - c->t0;
+  moat_scenario_layout(c->sc, lay);
+  *n_paths = (size_t)c->sc->paths;
   return MOAT_OK;
 }
 
-/* Writing rank: scenario k's paths already in the checkpoint (the dispatcher's load). */
-static int load_one(void *ctx, size_t k, char *err, size_t errlen) {
+/* The runner counts the paths of a unit; progress counts those of the scenario. */
+static void unit_progress(void *ctx, size_t done) {
   run_ctx_t *c = ctx;
-  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  moat_progress_path(c->pg, c->shown_done + done);
+}
+
+/* Paths first .. first + count - 1 of scenario k into out (the dispatcher's run; any rank). */
+static int run_one(void *ctx, size_t k, size_t first, size_t count, double *out, moat_poll_fn poll,
+                   void *poll_ctx, size_t *finished, char *err, size_t errlen) {
+  run_ctx_t *c = ctx;
+  *finished = 0;
+  int st = set_scenario(c, k, err, errlen);
   if (st != MOAT_OK) return st;
-  moat_layout_t lay;
-  moat_scenario_layout(c->sc, &lay);
-  if (moat_path_set_reserve(&c->set, (size_t)c->sc->paths, lay.per_path) != MOAT_OK) {
-    snprintf(err, errlen, "scenario %zu: out of memory for %d paths x %zu results", k, c->sc->paths, lay.per_path);
-    return MOAT_ENOMEM;
+  if (c->shown != k) {
+    moat_progress_scenario(c->pg, k, (size_t)c->sc->paths);
+    c->shown = k, c->shown_done = 0;
   }
-  return c->opt->resume ? moat_ckpt_load_blocks(c->cp, k, &c->set, stderr, err, errlen) : MOAT_OK;
+  moat_runner_set_poll(c->r, poll, poll_ctx);
+  st = moat_runner_run_range(c->r, c->sc, k, first, count, out, NULL, unit_progress, c, finished, err, errlen);
+  moat_runner_set_poll(c->r, NULL, NULL);
+  c->shown_done += *finished;
+  return st;
+}
+
+/* Writing rank: scenario k's paths already in the checkpoint (the dispatcher's load). */
+static int load_one(void *ctx, size_t k, moat_path_set_t *ps, char *err, size_t errlen) {
+  run_ctx_t *c = ctx;
+  return c->opt->resume ? moat_ckpt_load_blocks(c->cp, k, ps, stderr, err, errlen) : MOAT_OK;
 }
 
 /* Writing rank: commit a finished block (the dispatcher's store_block). */
@@ -334,31 +305,43 @@ static int store_block(void *ctx, const moat_block_t *b, char *err, size_t errle
   return st;
 }
 
-/* Writing rank: commit a finished scenario's file, then drop its blocks (the dispatcher's store). */
-static int store_one(void *ctx, const moat_scenario_result_t *res, char *err, size_t errlen) {
+/* Writing rank: every path of [lo, hi) of scenario k is in ps (the dispatcher's store). The
+ * whole scenario: its summaries, from the path-indexed array in path order (the same bits
+ * however the paths were split), committed as its file, then its blocks dropped. A part of its
+ * paths (a shard split by paths): nothing to do, its blocks go into the shard's file. */
+static int store_one(void *ctx, size_t k, const moat_layout_t *lay, const moat_path_set_t *ps, size_t lo,
+                     size_t hi, double seconds, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
+  if (lo != 0 || hi != ps->n_paths) return MOAT_OK;
   double t1 = moat_progress_now();
+  moat_summary_t s;
+  const moat_scenario_t *base = &c->cfg->base;
+  int st = moat_summary_init(&s, lay->per_path, base->output.quantiles, base->output.n_quantiles, err, errlen);
+  if (st != MOAT_OK) return st;
+  st = moat_summary_compute(&s, ps->data, ps->n_paths, lay->per_path, moat_runner_threads(c->r), err, errlen);
   char path[MOAT_PATH_MAX + 64];
-  moat_ckpt_scenario_path(c->cp, res->k, path, sizeof path);
-  int st = moat_writer_write_scenario(c->w, path, res->k, &res->lay, &res->s,
-                                      c->cfg->base.output.keep_paths ? res->paths : NULL, res->n_paths, err, errlen);
-  if (st == MOAT_OK) moat_ckpt_drop_blocks(c->cp, res->k);
+  moat_ckpt_scenario_path(c->cp, k, path, sizeof path);
+  if (st == MOAT_OK)
+    st = moat_writer_write_scenario(c->w, path, k, lay, &s, base->output.keep_paths ? ps->data : NULL,
+                                    ps->n_paths, err, errlen);
+  moat_summary_clear(&s);
+  if (st == MOAT_OK) moat_ckpt_drop_blocks(c->cp, k);
   c->write_s += moat_progress_now() - t1;
-  moat_progress_scenario(c->pg, res->k, res->n_paths);
-  if (st == MOAT_OK) moat_progress_scenario_done(c->pg, res->seconds);
+  moat_progress_scenario(c->pg, k, ps->n_paths);
+  c->shown = k;
+  if (st == MOAT_OK) moat_progress_scenario_done(c->pg, seconds);
   return st;
 }
 
-static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *pending, char *err,
-                         size_t errlen) {
+static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *pending,
+                         const size_t (*range)[2], char *err, size_t errlen) {
   c->r = moat_runner_alloc(threads);
   c->sc = malloc(sizeof *c->sc);
+  c->cur = c->shown = (size_t)-1;
   int st = c->r && c->sc ? MOAT_OK : MOAT_ENOMEM;
   if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
-  moat_dispatch_ops_t ops = {load_one, compute_one, store_block, store_one, c, &c->set,
-                             c->cfg->base.output.keep_paths};
-  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, pending, err, errlen);
-  moat_path_set_clear(&c->set);
+  moat_dispatch_ops_t ops = {open_one, load_one, run_one, store_block, store_one, c, c->block_paths};
+  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, pending, range, err, errlen);
   free(c->sc);
   moat_runner_free(c->r);
   return st;
@@ -482,7 +465,7 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
     return moat_dispatch_agree(exit_code(st));
   }
   moat_dispatch_agree(st);
-  st = run_scenarios(&c, threads, n_scen, pending, err, sizeof err);
+  st = run_scenarios(&c, threads, n_scen, pending, NULL, err, sizeof err);
   free(pending);
   int rc = writer ? close_results(&c, st, file, cmdline, threads, err, sizeof err) : 0;
   return moat_dispatch_agree(rc);
