@@ -85,9 +85,10 @@ size_t moat_dispatch_unit_paths(size_t block_paths, size_t paths, int ranks);
  * MPI), scenario and path. The status is meaningful on rank 0 (workers return 0 unless their
  * own MPI calls fail). Environment MOATSIM_TEST_FAIL=k makes the unit holding path 0 of
  * scenario k fail as that path would (for tests of the failure path only).
- * Test hook MOATSIM_TEST_WORKER_WAIT_STOP=1 (MPI): a worker, after the first path of its first
- * unit, waits for rank 0's stop message before going on (a deterministic test that the message
- * stops a worker that received no signal itself).
+ * Test hook MOATSIM_TEST_WORKER_WAIT_STOP=1 (MPI): rank 0 runs a unit itself only once every
+ * worker has one, and a worker, after the first path of its first unit, waits (at most a
+ * minute) for rank 0's stop message: a deterministic test that the message stops, after exactly
+ * one path, a worker that received no signal itself.
  */
 int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                       const size_t (*range)[2], char *err, size_t errlen);

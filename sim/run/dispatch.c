@@ -81,6 +81,7 @@ typedef struct worker {
   int waiting;   /* asked for work that could not yet be given */
   int stop_sent; /* told to stop at its next path */
   int retired;   /* told there is no more work */
+  int started;   /* has had a unit */
 } worker_t;
 
 typedef struct coord {
@@ -347,7 +348,7 @@ static void send_work(coord_t *c, int dest, int64_t k, int64_t first, int64_t co
   int64_t m[4] = {k, first, count, c->w[dest].stop_sent};
   MPI_Send(m, 4, MPI_INT64_T, dest, TAG_WORK, MPI_COMM_WORLD);
   if (k < 0) c->w[dest].retired = 1, c->active--;
-  else c->w[dest].busy = 1;
+  else c->w[dest].busy = c->w[dest].started = 1;
   c->w[dest].waiting = 0;
 }
 
@@ -536,6 +537,13 @@ int moat_dispatch_agree(int v) { return v; }
 
 /* ---- rank 0 -------------------------------------------------------------------------------- */
 
+/* Every worker still in the run has had a unit. */
+static int workers_started(const coord_t *c) {
+  for (int r = 1; r < c->ranks; r++)
+    if (!c->w[r].started && !c->w[r].retired) return 0;
+  return 1;
+}
+
 /* Rank 0 (the only rank in one process): open scenarios a few units ahead, run units itself,
  * store blocks and finished scenarios, and (MPI) keep the workers fed, until all is done or
  * the run fails or is interrupted and every worker has left. */
@@ -547,6 +555,8 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
 #if defined(MOAT_MPI) && MOAT_MPI
   poll = size_ > 1 ? service : NULL;
 #endif
+  const char *hook = getenv("MOATSIM_TEST_WORKER_WAIT_STOP");
+  int hold = size_ > 1 && hook && strcmp(hook, "1") == 0; /* test hook: the workers start first */
   c.w = calloc((size_t)size_, sizeof *c.w);
   if (!c.w) fail(&c, MOAT_ENOMEM, "out of memory for the ranks' state");
   for (;;) {
@@ -564,7 +574,7 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
       answer_waiting(&c);
     }
 #endif
-    if (c.st == MOAT_OK && queued(&c) > 0) {
+    if (c.st == MOAT_OK && queued(&c) > 0 && (!hold || workers_started(&c))) {
       run_own(&c, c.q[c.head++], poll);
       continue;
     }
