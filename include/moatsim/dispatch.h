@@ -73,6 +73,13 @@ int moat_dispatch_agree(int v);
  * of a single scenario and none waits long for the last one; at least 1. */
 size_t moat_dispatch_unit_paths(size_t block_paths, size_t paths, int ranks);
 
+/* Shard `index` of `count` split by paths (a sweep with fewer scenarios than shards): the paths
+ * of scenarios 0 .. n_scen - 1 (paths[k] each) laid end to end, global path g = paths of the
+ * scenarios before k + p, are cut into `count` contiguous parts of equal size (part I: g from
+ * floor(T I / count) to floor(T (I + 1) / count) - 1, T the total). range[k] receives the part's
+ * paths of scenario k, [lo, hi) ([x, x): none). */
+void moat_dispatch_shard_paths(size_t n_scen, const size_t *paths, int index, int count, size_t (*range)[2]);
+
 /*
  * Run and store every scenario k < n_scen with pending[k] != 0 (NULL: all), its paths
  * range[k][0] .. range[k][1] - 1 (clipped to its paths; NULL: all of them). pending and range are

@@ -244,6 +244,8 @@ typedef struct run_ctx {
   moat_ckpt_t *cp;      /* writing rank only */
   moat_progress_t *pg;
   double write_s;       /* seconds writing files */
+  size_t (*range)[2];   /* a shard split by paths: its paths of each scenario; NULL otherwise */
+  moat_ckpt_part_t *parts; /* with range: each scenario's part */
 } run_ctx_t;
 
 /* Make scenario k of the sweep the current one. */
@@ -312,7 +314,12 @@ static int store_block(void *ctx, const moat_block_t *b, char *err, size_t errle
 static int store_one(void *ctx, size_t k, const moat_layout_t *lay, const moat_path_set_t *ps, size_t lo,
                      size_t hi, double seconds, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
-  if (lo != 0 || hi != ps->n_paths) return MOAT_OK;
+  if (lo != 0 || hi != ps->n_paths) {
+    moat_progress_scenario(c->pg, k, hi - lo);
+    c->shown = k;
+    moat_progress_scenario_done(c->pg, seconds);
+    return MOAT_OK;
+  }
   double t1 = moat_progress_now();
   moat_summary_t s;
   const moat_scenario_t *base = &c->cfg->base;
@@ -352,9 +359,41 @@ static int sweep_source(void *ctx, size_t k, moat_scenario_t *sc, char *err, siz
   return moat_sweep_scenario(ctx, k, sc, err, errlen);
 }
 
+/* A shard of a sweep with fewer scenarios than shards is split by paths
+ * (moat_dispatch_shard_paths): c->range and c->parts for every scenario, t[k] = 1 where this
+ * shard has paths. */
+static int split_by_paths(run_ctx_t *c, size_t n, uint8_t *t, char *err, size_t errlen) {
+  const moat_run_options_t *opt = c->opt;
+  size_t *paths = malloc(n * sizeof *paths);
+  moat_scenario_t *sc = malloc(sizeof *sc);
+  c->range = malloc(n * sizeof *c->range);
+  c->parts = malloc(n * sizeof *c->parts);
+  int st = paths && sc && c->range && c->parts ? MOAT_OK : MOAT_ENOMEM;
+  if (st != MOAT_OK) snprintf(err, errlen, "out of memory for the paths of %zu scenarios", n);
+  for (size_t k = 0; k < n && st == MOAT_OK; k++) {
+    st = moat_sweep_scenario(c->cfg, k, sc, err, errlen);
+    if (st != MOAT_OK) break;
+    moat_layout_t lay;
+    moat_scenario_layout(sc, &lay);
+    paths[k] = (size_t)sc->paths;
+    c->parts[k] = (moat_ckpt_part_t){k, 0, 0, paths[k], lay.n_steps};
+  }
+  if (st == MOAT_OK) {
+    moat_dispatch_shard_paths(n, paths, opt->shard_index, opt->shard_count, c->range);
+    for (size_t k = 0; k < n; k++) {
+      c->parts[k].lo = c->range[k][0], c->parts[k].hi = c->range[k][1];
+      t[k] = c->range[k][1] > c->range[k][0];
+    }
+  }
+  free(paths);
+  free(sc);
+  return st;
+}
+
 /* Writing rank: take the checkpoint OUT.partial.d (new, or the interrupted run's with --resume,
  * checked to be this run's), and mark in pending[k] the scenarios this process runs: its
- * shard's, not yet done. */
+ * shard's, not yet done. A shard of a sweep with fewer scenarios than shards has a part of the
+ * paths of some scenarios (c->range). */
 static int open_results(run_ctx_t *c, const char *file, const moat_writer_desc_t *d, uint8_t **pending,
                         char *err, size_t errlen) {
   const moat_run_options_t *opt = c->opt;
@@ -365,21 +404,24 @@ static int open_results(run_ctx_t *c, const char *file, const moat_writer_desc_t
     snprintf(err, errlen, "out of memory for the flags of %zu scenarios", n);
     return MOAT_ENOMEM;
   }
+  int by_paths = n < (size_t)opt->shard_count;
   for (size_t k = 0; k < n; k++) t[k] = k % (size_t)opt->shard_count == (size_t)opt->shard_index;
+  int st = by_paths ? split_by_paths(c, n, t, err, errlen) : MOAT_OK;
   int mode = opt->resume ? MOAT_CKPT_RESUME : opt->force ? MOAT_CKPT_FORCE : MOAT_CKPT_NEW;
-  int st = moat_ckpt_open(&c->cp, file, mode, err, errlen);
+  if (st == MOAT_OK) st = moat_ckpt_open(&c->cp, file, mode, err, errlen);
   if (st == MOAT_OK) st = moat_writer_alloc(&c->w, d, err, errlen);
   if (st == MOAT_OK && opt->resume && moat_ckpt_has_skeleton(c->cp)) {
     moat_run_identity_t id = {d->scenario_text, c->cfg->base.seed, n, opt->shard_index, opt->shard_count,
                               d->keep_paths, moat_writer_params_digest(c->w)};
     st = moat_merge_check_partial(moat_ckpt_skeleton(c->cp), &id, err, errlen);
-    if (st == MOAT_OK) st = moat_ckpt_scan(c->cp, n, t, done, stderr, err, errlen);
+    /* split by paths: no scenario file, the blocks are loaded scenario by scenario */
+    if (st == MOAT_OK && !by_paths) st = moat_ckpt_scan(c->cp, n, t, done, stderr, err, errlen);
   } else if (st == MOAT_OK) {
     if (opt->resume) /* killed before its skeleton was committed: nothing was finished */
       fprintf(stderr, "moatsim run: '%s' holds no finished work yet: starting from the beginning\n",
               moat_ckpt_dir(c->cp));
-    st = moat_writer_write_skeleton(c->w, moat_ckpt_skeleton(c->cp), opt->shard_index, opt->shard_count, err,
-                                     errlen);
+    st = moat_writer_write_skeleton(c->w, moat_ckpt_skeleton(c->cp), opt->shard_index, opt->shard_count,
+                                     by_paths, err, errlen);
   }
   for (size_t k = 0; k < n; k++) t[k] = t[k] && !done[k];
   free(done);
@@ -393,7 +435,12 @@ static int close_results(run_ctx_t *c, int st, const char *file, const char *cmd
                          size_t errlen) {
   const moat_run_options_t *opt = c->opt;
   double wall = moat_progress_now() - c->pg->start, t1 = moat_progress_now();
-  if (st == MOAT_OK) {
+  if (st == MOAT_OK && c->range) {
+    moat_writer_dims_t d;
+    moat_writer_get_dims(c->w, &d);
+    st = moat_ckpt_finish_paths(c->cp, file, d.n_scenarios, c->parts, &d, c->cfg->base.output.quantiles, wall, err,
+                                errlen);
+  } else if (st == MOAT_OK) {
     size_t n = moat_sweep_count(c->cfg), m = 0;
     size_t *ks = malloc((n ? n : 1) * sizeof *ks);
     for (size_t k = (size_t)opt->shard_index; ks && k < n; k += (size_t)opt->shard_count) ks[m++] = k;
@@ -462,12 +509,16 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
     moat_ckpt_close(c.cp, !opt->resume);
     moat_writer_free(c.w);
     free(pending);
+    free(c.range);
+    free(c.parts);
     return moat_dispatch_agree(exit_code(st));
   }
   moat_dispatch_agree(st);
-  st = run_scenarios(&c, threads, n_scen, pending, NULL, err, sizeof err);
+  st = run_scenarios(&c, threads, n_scen, pending, (const size_t(*)[2])c.range, err, sizeof err);
   free(pending);
   int rc = writer ? close_results(&c, st, file, cmdline, threads, err, sizeof err) : 0;
+  free(c.range);
+  free(c.parts);
   return moat_dispatch_agree(rc);
 }
 

@@ -61,6 +61,19 @@ size_t moat_dispatch_unit_paths(size_t block_paths, size_t paths, int ranks) {
   return unit > 0 ? unit : 1;
 }
 
+void moat_dispatch_shard_paths(size_t n_scen, const size_t *paths, int index, int count, size_t (*range)[2]) {
+  size_t total = 0;
+  for (size_t k = 0; k < n_scen; k++) total += paths[k];
+  /* global path g of the sweep laid end to end; part I holds g in [total I / N, total (I+1) / N) */
+  size_t a = total * (size_t)index / (size_t)count, b = total * ((size_t)index + 1) / (size_t)count;
+  for (size_t k = 0, at = 0; k < n_scen; at += paths[k], k++) {
+    size_t lo = a > at ? a - at : 0, hi = b > at ? b - at : 0;
+    if (hi > paths[k]) hi = paths[k];
+    if (lo > hi) lo = hi;
+    range[k][0] = lo, range[k][1] = hi;
+  }
+}
+
 /* ---- the coordinator's state (rank 0; the only state with one rank) ----------------------- */
 
 typedef struct unit {
