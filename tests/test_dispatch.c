@@ -130,17 +130,18 @@ static void units_blocks_and_order(void **state) {
     assert_triple(f.units[3 * k + 2], (size_t)k, 4, 1);
     assert_triple(f.stored[k], (size_t)k, 0, PATHS);
   }
-  /* committed per run of 2 while paths are missing; the last unit goes with the scenario */
-  assert_int_equal(f.n_blocks, 6);
+  /* committed per run of 2, and the scenario's last paths */
+  assert_int_equal(f.n_blocks, 9);
   assert_triple(f.blocks[0], 0, 0, 2);
   assert_triple(f.blocks[1], 0, 2, 2);
+  assert_triple(f.blocks[2], 0, 4, 1);
   /* a shard's or a resumed run's flags: only the marked scenarios, in order */
   const uint8_t pending[7] = {0, 1, 0, 0, 1, 1, 0};
   f = fresh();
   assert_int_equal(run(&f, 7, pending, NULL, 8, err), MOAT_OK);
   assert_int_equal(f.n_stored, 3);
   assert_int_equal(f.n_units, 3);
-  assert_int_equal(f.n_blocks, 0); /* one unit a scenario: its file is its commit */
+  assert_int_equal(f.n_blocks, 3); /* one unit, one block a scenario */
   assert_int_equal(f.stored[0][0], 1);
   assert_int_equal(f.stored[1][0], 4);
   assert_int_equal(f.stored[2][0], 5);
@@ -165,7 +166,7 @@ static void loaded_paths_and_ranges(void **state) {
   assert_int_equal(f.n_units, 1);
   assert_triple(f.units[0], 0, 3, 2);
   assert_triple(f.stored[0], 0, 3, 5);
-  assert_int_equal(f.n_blocks, 1); /* part of a scenario: its blocks are its result */
+  assert_int_equal(f.n_blocks, 1); /* part of a scenario: its blocks are its result in a shard */
   assert_triple(f.blocks[0], 0, 3, 2);
 }
 

@@ -90,8 +90,8 @@ typedef struct scen {
 
 /* A worker rank as rank 0 sees it. */
 typedef struct worker {
-  int busy;      /* a unit is out, its result not yet back */
-  int waiting;   /* asked for work that could not yet be given */
+  int out;       /* units handed out whose result is not yet back (at most UNITS_AHEAD) */
+  int asked;     /* has said it is ready */
   int stop_sent; /* told to stop at its next path */
   int retired;   /* told there is no more work */
   int started;   /* has had a unit */
@@ -243,14 +243,15 @@ static void commit_runs(coord_t *c, scen_t *s, size_t min_len) {
 }
 
 /* Paths first .. first + n - 1 of scenario s are in its path set. They are committed once a
- * run of block_paths paths is in a row (units may be smaller than blocks under MPI: this keeps
- * the commits, each an fsync on rank 0, as few as in one process), else when the run stops. */
+ * run of block_paths paths is in a row, or the scenario's last paths are in (units may be
+ * smaller than blocks under MPI: this keeps the commits, each an fsync on rank 0, as few as in
+ * one process), else when the run stops. */
 static void block_done(coord_t *c, scen_t *s, size_t first, size_t n) {
   size_t fresh = 0;
   for (size_t p = first; p < first + n; p++) fresh += !s->ps.have[p];
   memset(s->ps.have + first, 1, n);
   s->missing -= fresh < s->missing ? fresh : s->missing;
-  if (s->missing > 0) commit_runs(c, s, c->ops->block_paths > 0 ? c->ops->block_paths : 1);
+  commit_runs(c, s, s->missing == 0 ? 1 : c->ops->block_paths > 0 ? c->ops->block_paths : 1);
 }
 
 /* Store the scenarios whose paths are all in (also after a signal: they are finished). */
@@ -261,8 +262,6 @@ static void store_complete(coord_t *c) {
       i++;
       continue;
     }
-    /* a part of the scenario's paths (a shard split by paths): its blocks are its result */
-    if (s->lo != 0 || s->hi != s->ps.n_paths) commit_runs(c, s, 1);
     char inner[MOAT_ERR_MAX];
     int st = c->st != MOAT_OK && c->st != MOAT_EINTR ? c->st
              : c->ops->store(c->ops->ctx, s->k, &s->lay, &s->ps, s->lo, s->hi, now_s() - s->t0, inner,
@@ -308,6 +307,9 @@ static void run_own(coord_t *c, unit_t u, moat_poll_fn poll) {
 #if defined(MOAT_MPI) && MOAT_MPI
 
 enum { TAG_READY = 1, TAG_WORK, TAG_RESULT, TAG_DATA, TAG_BLOCK, TAG_STOP };
+/* Units a worker holds: the one it runs and the next, so that it never waits for rank 0, which
+ * answers only between its own paths. */
+#define UNITS_AHEAD 2
 #define MOAT_MPI_BLOCK ((size_t)1 << 27) /* elements per message: counts are C ints */
 
 /* A worker's answer for one unit (after its block, if any path finished). */
@@ -361,21 +363,20 @@ static void send_work(coord_t *c, int dest, int64_t k, int64_t first, int64_t co
   int64_t m[4] = {k, first, count, c->w[dest].stop_sent};
   MPI_Send(m, 4, MPI_INT64_T, dest, TAG_WORK, MPI_COMM_WORLD);
   if (k < 0) c->w[dest].retired = 1, c->active--;
-  else c->w[dest].busy = c->w[dest].started = 1;
-  c->w[dest].waiting = 0;
+  else c->w[dest].out++, c->w[dest].started = 1;
 }
 
-/* Answer the workers waiting for work: a unit, or (failing, stopping, nothing left to open)
- * retirement; otherwise they wait until rank 0 opens more scenarios. */
+/* Keep every worker UNITS_AHEAD units ahead; retire one that holds none when the run fails or
+ * stops, or nothing is left to open; otherwise it waits until rank 0 opens more scenarios. */
 static void answer_waiting(coord_t *c) {
   for (int r = 1; r < c->ranks; r++) {
-    if (!c->w[r].waiting) continue;
-    if (c->st == MOAT_OK && queued(c) > 0) {
+    if (!c->w[r].asked || c->w[r].retired) continue;
+    while (c->st == MOAT_OK && c->w[r].out < UNITS_AHEAD && queued(c) > 0) {
       unit_t u = c->q[c->head++];
       send_work(c, r, (int64_t)u.k, (int64_t)u.first, (int64_t)u.count);
-    } else if (c->st != MOAT_OK || c->next >= c->n_scen) {
-      send_work(c, r, -1, 0, 0);
     }
+    if (c->w[r].out == 0 && (c->st != MOAT_OK || (queued(c) == 0 && c->next >= c->n_scen)))
+      send_work(c, r, -1, 0, 0);
   }
 }
 
@@ -383,7 +384,7 @@ static void answer_waiting(coord_t *c) {
 static void stop_workers(coord_t *c) {
   int sig = moat_signals_pending() ? moat_signals_pending() : SIGTERM;
   for (int r = 1; r < c->ranks; r++) {
-    if (!c->w[r].busy || c->w[r].stop_sent) continue;
+    if (c->w[r].out == 0 || c->w[r].stop_sent) continue;
     MPI_Send(&sig, 1, MPI_INT, r, TAG_STOP, MPI_COMM_WORLD);
     c->w[r].stop_sent = 1;
   }
@@ -427,13 +428,13 @@ static void service(void *ctx) {
     int src = stat.MPI_SOURCE;
     if (stat.MPI_TAG == TAG_READY) {
       MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_READY, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      c->w[src].waiting = 1;
+      c->w[src].asked = 1;
     } else if (stat.MPI_TAG == TAG_BLOCK) {
       receive_block(c, src);
     } else if (stat.MPI_TAG == TAG_RESULT) {
       unit_result_t r;
       MPI_Recv(&r, (int)sizeof r, MPI_BYTE, src, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      c->w[src].busy = 0, c->w[src].waiting = 1;
+      c->w[src].out--;
       if (r.status == MOAT_EINTR) { /* the worker got a signal (or rank 0's stop) */
         if (!moat_signals_pending()) moat_signals_request((int)r.sig);
         fail(c, MOAT_EINTR, "");
