@@ -159,6 +159,13 @@ static void loaded_paths_and_ranges(void **state) {
   assert_triple(f.units[0], 0, 1, 3);
   assert_triple(f.units[1], 0, 4, 1);
   assert_triple(f.stored[0], 0, 0, PATHS);
+  /* every path on disk (killed before its scenario file): stored without a unit */
+  f = fresh();
+  f.load_path0 = 1;
+  const size_t first_only[2][2] = {{0, 1}, {0, 1}};
+  assert_int_equal(run(&f, 2, NULL, first_only, 3, err), MOAT_OK);
+  assert_int_equal(f.n_units, 0);
+  assert_int_equal(f.n_stored, 2);
   const size_t range[2][2] = {{3, 5}, {0, 0}};
   const uint8_t pending[2] = {1, 0};
   f = fresh();

@@ -582,6 +582,7 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
     /* A few units ahead of the workers, so that none waits while rank 0 computes; one
      * scenario at a time in one process. */
     refill(&c, size_ > 1 ? 2 * (size_t)size_ : 1);
+    store_complete(&c); /* a scenario whose paths were all on disk already */
 #if defined(MOAT_MPI) && MOAT_MPI
     if (size_ > 1) {
       if (c.st != MOAT_OK) stop_workers(&c);
