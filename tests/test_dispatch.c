@@ -232,13 +232,14 @@ static void signals_end_at_a_path(void **state) {
   signal(SIGTERM, SIG_DFL);
 }
 
-/* Units under MPI: at most a quarter of an equal share, at most block_paths, at least 1. */
+/* Units under MPI: at most an eighth of an equal share, at most block_paths, at least 1. */
 static void unit_size_rule(void **state) {
   (void)state;
   assert_int_equal(moat_dispatch_unit_paths(32, 200, 1), 32); /* one rank: the block */
-  assert_int_equal(moat_dispatch_unit_paths(32, 48, 2), 6);   /* ceil(48 / 8) */
-  assert_int_equal(moat_dispatch_unit_paths(4, 48, 2), 4);
-  assert_int_equal(moat_dispatch_unit_paths(10, 40, 3), 4); /* ceil(40 / 12) */
+  assert_int_equal(moat_dispatch_unit_paths(32, 48, 2), 3);   /* ceil(48 / 16) */
+  assert_int_equal(moat_dispatch_unit_paths(2, 48, 2), 2);
+  assert_int_equal(moat_dispatch_unit_paths(10, 96, 3), 4); /* ceil(96 / 24) */
+  assert_int_equal(moat_dispatch_unit_paths(10, 40, 3), 2); /* ceil(40 / 24) */
   assert_int_equal(moat_dispatch_unit_paths(16, 1, 8), 1);
   assert_int_equal(moat_dispatch_unit_paths(0, 0, 1), 1);
 }

@@ -69,7 +69,7 @@ int moat_dispatch_size(void);
 int moat_dispatch_agree(int v);
 
 /* Paths in a unit of work for a range of `paths` paths over `ranks` ranks: block_paths, but at
- * most a quarter of an equal share under MPI (ranks > 1), so that every rank gets several units
+ * most an eighth of an equal share under MPI (ranks > 1), so that every rank gets several units
  * of a single scenario and none waits long for the last one; at least 1. */
 size_t moat_dispatch_unit_paths(size_t block_paths, size_t paths, int ranks);
 

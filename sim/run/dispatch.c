@@ -55,7 +55,7 @@ void moat_path_set_clear(moat_path_set_t *ps) {
 size_t moat_dispatch_unit_paths(size_t block_paths, size_t paths, int ranks) {
   size_t unit = block_paths > 0 ? block_paths : 1;
   if (ranks > 1) {
-    size_t share = (paths + 4 * (size_t)ranks - 1) / (4 * (size_t)ranks);
+    size_t share = (paths + 8 * (size_t)ranks - 1) / (8 * (size_t)ranks);
     if (share < unit) unit = share;
   }
   return unit > 0 ? unit : 1;
@@ -366,12 +366,14 @@ static void send_work(coord_t *c, int dest, int64_t k, int64_t first, int64_t co
   else c->w[dest].out++, c->w[dest].started = 1;
 }
 
-/* Keep every worker UNITS_AHEAD units ahead; retire one that holds none when the run fails or
- * stops, or nothing is left to open; otherwise it waits until rank 0 opens more scenarios. */
+/* Keep every worker UNITS_AHEAD units ahead (one, once few units are left: none sits on a unit
+ * that an idle rank could run); retire one that holds none when the run fails or stops, or
+ * nothing is left to open; otherwise it waits until rank 0 opens more scenarios. */
 static void answer_waiting(coord_t *c) {
   for (int r = 1; r < c->ranks; r++) {
     if (!c->w[r].asked || c->w[r].retired) continue;
-    while (c->st == MOAT_OK && c->w[r].out < UNITS_AHEAD && queued(c) > 0) {
+    while (c->st == MOAT_OK && queued(c) > 0 &&
+           c->w[r].out < (queued(c) > (size_t)c->ranks || c->next < c->n_scen ? UNITS_AHEAD : 1)) {
       unit_t u = c->q[c->head++];
       send_work(c, r, (int64_t)u.k, (int64_t)u.first, (int64_t)u.count);
     }

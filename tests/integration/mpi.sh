@@ -33,7 +33,7 @@ done
 check "mpirun -n 3, paths kept" $MPIRUN -n 3 "$MOATSIM_MPI" $RUN --keep-paths -o "$tmp/mpi_paths.h5"
 check "paths kept equal one process" "$PYTHON" $COMPARE "$tmp/ref_paths.h5" "$tmp/mpi_paths.h5"
 
-# One scenario: its paths are split among the ranks (units of a quarter of a rank's share).
+# One scenario: its paths are split among the ranks (units of an eighth of a rank's share).
 ONE="run tests/data/one.cfg --quiet"
 check "one scenario, one process" "$MOATSIM_MPI" $ONE --threads 1 --keep-paths -o "$tmp/one_ref.h5"
 for n in 2 3; do
@@ -93,12 +93,12 @@ check "resumed equals uninterrupted" "$PYTHON" $COMPARE "$tmp/slow_ref.h5" "$tmp
 
 # SIGTERM to rank 0 alone (kill -TERM <rank 0's pid>): rank 0 tells the other ranks, which stop at
 # their next path boundary though they received no signal. Test hooks make it deterministic:
-# every worker gets a unit of 4 paths (40 paths, 3 ranks) before rank 0 runs one; each worker,
+# every worker gets a unit of 4 paths (96 paths, 3 ranks) before rank 0 runs one; each worker,
 # after its first path, waits for rank 0's stop message (MOATSIM_TEST_WORKER_WAIT_STOP); rank 0
 # pauses after committing its own unit (MOATSIM_TEST_PAUSE_AFTER_BLOCK, its pid in the marker).
 # So the checkpoint holds rank 0's block of 4 paths and one block of exactly 1 path from each
 # worker; without the message a worker would finish its unit (a block of 4) after a minute.
-STOP="run tests/data/one.cfg --threads 1 --paths 40 --checkpoint-paths 4"
+STOP="run tests/data/one.cfg --threads 1 --paths 96 --checkpoint-paths 4"
 "$MOATSIM_MPI" $STOP --quiet -o "$tmp/stop_ref.h5" >/dev/null 2>&1 || bad "stop reference"
 MOATSIM_TEST_PAUSE_AFTER_BLOCK=1 MOATSIM_TEST_PAUSE_MARKER="$tmp/paused0" MOATSIM_TEST_WORKER_WAIT_STOP=1 \
   $MPIRUN -x MOATSIM_TEST_PAUSE_AFTER_BLOCK -x MOATSIM_TEST_PAUSE_MARKER -x MOATSIM_TEST_WORKER_WAIT_STOP \
