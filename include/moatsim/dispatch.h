@@ -68,9 +68,10 @@ int moat_dispatch_size(void);
 /* Rank 0's value of v, on every rank (v itself without MPI or with one rank). */
 int moat_dispatch_agree(int v);
 
-/* Paths in a unit of work for a range of `paths` paths over `ranks` ranks: block_paths, but at
- * most an eighth of an equal share under MPI (ranks > 1), so that every rank gets several units
- * of a single scenario and none waits long for the last one; at least 1. */
+/* Paths in the next unit of work when `paths` paths of the scenario are left to cut over `ranks`
+ * ranks: block_paths, but under MPI (ranks > 1) at most an eighth of an equal share of what is
+ * left, so that every rank gets several units of a single scenario and they shrink towards its
+ * end (guided scheduling: no rank waits long for the last one); at least 1. */
 size_t moat_dispatch_unit_paths(size_t block_paths, size_t paths, int ranks);
 
 /* Shard `index` of `count` split by paths (a sweep with fewer scenarios than shards): the paths
@@ -85,17 +86,17 @@ void moat_dispatch_shard_paths(size_t n_scen, const size_t *paths, int index, in
  * range[k][0] .. range[k][1] - 1 (clipped to its paths; NULL: all of them). pending and range are
  * read on rank 0 only. Units are cut from the paths not yet done (after load) and handed out in
  * scenario and path order: one rank runs them in order, loading and storing a scenario at a time;
- * several ranks take them as they finish (rank 0 between its own units and its own paths).
+ * with several ranks every worker gets its first unit before rank 0 runs one, then they take
+ * them as they finish (rank 0 answering between its own units and its own paths).
  * SIGINT / SIGTERM on any rank stop every rank at its next path boundary: rank 0 tells the
  * others (a message each polls for between paths), stores the finished blocks and returns
  * MOAT_EINTR. Returns 0; MOAT_EINTR; or the first failure, its message naming the rank (under
  * MPI), scenario and path. The status is meaningful on rank 0 (workers return 0 unless their
  * own MPI calls fail). Environment MOATSIM_TEST_FAIL=k makes the unit holding path 0 of
  * scenario k fail as that path would (for tests of the failure path only).
- * Test hook MOATSIM_TEST_WORKER_WAIT_STOP=1 (MPI): rank 0 runs a unit itself only once every
- * worker has one, and a worker, after the first path of its first unit, waits (at most a
- * minute) for rank 0's stop message: a deterministic test that the message stops, after exactly
- * one path, a worker that received no signal itself.
+ * Test hook MOATSIM_TEST_WORKER_WAIT_STOP=1 (MPI): a worker, after the first path of its first
+ * unit, waits (at most a minute) for rank 0's stop message: a deterministic test that the
+ * message stops, after exactly one path, a worker that received no signal itself.
  */
 int moat_dispatch_run(const moat_dispatch_ops_t *ops, size_t n_scen, const uint8_t *pending,
                       const size_t (*range)[2], char *err, size_t errlen);

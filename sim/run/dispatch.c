@@ -115,6 +115,8 @@ typedef struct coord {
   int active;  /* workers not yet retired */
   double *buf; /* a received block */
   size_t cap_buf;
+  void *recvs; /* MPI: blocks being received (pending_t) */
+  size_t n_recvs, cap_recvs;
 } coord_t;
 
 static double now_s(void) {
@@ -193,14 +195,16 @@ static int open_next(coord_t *c) {
   s->lo = c->range ? c->range[k][0] : 0, s->hi = c->range ? c->range[k][1] : n_paths;
   if (s->hi > n_paths) s->hi = n_paths;
   if (s->lo > s->hi) s->lo = s->hi;
-  size_t unit = moat_dispatch_unit_paths(c->ops->block_paths, s->hi - s->lo, c->ranks);
+  size_t left = 0; /* paths still to cut into units: they shrink towards the end (guided) */
+  for (size_t p = s->lo; p < s->hi; p++) left += !s->ps.have[p];
   for (size_t p = s->lo; p < s->hi;) {
     if (s->ps.have[p]) {
       p++;
       continue;
     }
-    size_t end = p;
+    size_t unit = moat_dispatch_unit_paths(c->ops->block_paths, left, c->ranks), end = p;
     while (end < s->hi && !s->ps.have[end] && end - p < unit) end++;
+    left -= end - p;
     s->missing += end - p;
     if (push_unit(c, k, p, end - p) != MOAT_OK) {
       fail(c, MOAT_ENOMEM, "out of memory for the units of work");
@@ -284,6 +288,7 @@ static void coord_clear(coord_t *c) {
   free(c->q);
   free(c->w);
   free(c->buf);
+  free(c->recvs);
 }
 
 /* Rank 0 runs unit u itself (poll: its messages between paths, under MPI). */
@@ -338,24 +343,47 @@ int moat_dispatch_agree(int v) {
   return v;
 }
 
-/* Arrays of any length, in blocks of at most MOAT_MPI_BLOCK elements. */
-static int send_array(const double *buf, size_t n, int dest) {
-  for (size_t at = 0; at < n; at += MOAT_MPI_BLOCK) {
-    size_t len = n - at < MOAT_MPI_BLOCK ? n - at : MOAT_MPI_BLOCK;
-    if (MPI_Send(buf + at, (int)len, MPI_DOUBLE, dest, TAG_DATA, MPI_COMM_WORLD) != MPI_SUCCESS)
-      return MOAT_ERUNTIME;
+/* Requests of arrays in flight, each sent or received in pieces of at most MOAT_MPI_BLOCK
+ * elements. Nothing waits for the other side: a worker goes on with its next paths while its
+ * block travels, rank 0 receives it between its own paths (both make progress when they call
+ * MPI, after each path). */
+typedef struct reqs {
+  MPI_Request *r;
+  int n, cap;
+} reqs_t;
+
+static int reqs_add(reqs_t *q, int pieces) {
+  if (q->n + pieces > q->cap) {
+    int cap = q->cap ? 2 * q->cap : 16;
+    while (cap < q->n + pieces) cap *= 2;
+    MPI_Request *r = realloc(q->r, (size_t)cap * sizeof *r);
+    if (!r) return MOAT_ENOMEM;
+    q->r = r, q->cap = cap;
   }
   return MOAT_OK;
 }
 
-static int recv_array(double *buf, size_t n, int src) {
+static int pieces_of(size_t n) { return (int)((n + MOAT_MPI_BLOCK - 1) / MOAT_MPI_BLOCK); }
+
+/* Post the sends (recv = 0) or receives of buf[0 .. n-1] into q. */
+static int post_array(reqs_t *q, double *buf, size_t n, int peer, int recv) {
+  if (reqs_add(q, pieces_of(n)) != MOAT_OK) return MOAT_ENOMEM;
   for (size_t at = 0; at < n; at += MOAT_MPI_BLOCK) {
-    size_t len = n - at < MOAT_MPI_BLOCK ? n - at : MOAT_MPI_BLOCK;
-    if (MPI_Recv(buf + at, (int)len, MPI_DOUBLE, src, TAG_DATA, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-      return MOAT_ERUNTIME;
+    int len = (int)(n - at < MOAT_MPI_BLOCK ? n - at : MOAT_MPI_BLOCK);
+    int rc = recv ? MPI_Irecv(buf + at, len, MPI_DOUBLE, peer, TAG_DATA, MPI_COMM_WORLD, &q->r[q->n])
+                  : MPI_Isend(buf + at, len, MPI_DOUBLE, peer, TAG_DATA, MPI_COMM_WORLD, &q->r[q->n]);
+    if (rc != MPI_SUCCESS) return MOAT_ERUNTIME;
+    q->n++;
   }
   return MOAT_OK;
 }
+
+/* Rank 0: a block on its way in: its receives and where it goes. */
+typedef struct pending {
+  reqs_t q;
+  size_t k, first, n;
+  int src;
+} pending_t;
 
 /* Rank 0 -> worker: {k, first, count, stop_sent}; k = -1: no more work (stop_sent: a stop
  * message is on its way, to be received before leaving). */
@@ -392,30 +420,59 @@ static void stop_workers(coord_t *c) {
   }
 }
 
-/* A worker's block: {k, first, n, per_path}, then the values, into the scenario's path set. */
+/* A worker's block: {k, first, n, per_path}, then the values, received straight into the
+ * scenario's path set (rows no one else writes) without waiting: see poll_blocks. */
 static void receive_block(coord_t *c, int src) {
   int64_t h[4];
   MPI_Recv(h, 4, MPI_INT64_T, src, TAG_BLOCK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   size_t k = (size_t)h[0], first = (size_t)h[1], n = (size_t)h[2], per = (size_t)h[3];
   scen_t *s = find_scen(c, k);
   char msg[MOAT_ERR_MAX];
-  if (!s || per != s->ps.per_path || first + n > s->ps.n_paths) { /* cannot happen: drain it */
+  double *into = s && per == s->ps.per_path && first + n <= s->ps.n_paths ? s->ps.data + first * per : NULL;
+  if (!into) { /* cannot happen: take it in all the same (the sender waits for it), then fail */
     if (n * per > c->cap_buf) {
       double *grown = realloc(c->buf, n * per * sizeof *grown);
       if (grown) c->buf = grown, c->cap_buf = n * per;
     }
-    int ok = n * per <= c->cap_buf && recv_array(c->buf, n * per, src) == MOAT_OK;
-    snprintf(msg, sizeof msg, "rank %d sent paths %zu-%zu of scenario %zu, which is not in progress%s", src, first,
-             first + n, k, ok ? "" : " (and could not be received)");
+    into = n * per <= c->cap_buf ? c->buf : NULL;
+    snprintf(msg, sizeof msg, "rank %d sent paths %zu-%zu of scenario %zu, which is not in progress", src, first,
+             first + n, k);
     fail(c, MOAT_ERUNTIME, msg);
-    return;
+    if (!into) return;
   }
-  if (recv_array(s->ps.data + first * per, n * per, src) != MOAT_OK) {
+  if (c->n_recvs == c->cap_recvs) {
+    size_t cap = c->cap_recvs ? 2 * c->cap_recvs : 8;
+    pending_t *grown = realloc(c->recvs, cap * sizeof *grown);
+    if (!grown) {
+      fail(c, MOAT_ENOMEM, "out of memory for the blocks being received");
+      return;
+    }
+    c->recvs = grown, c->cap_recvs = cap;
+  }
+  pending_t *p = (pending_t *)c->recvs + c->n_recvs++;
+  *p = (pending_t){{NULL, 0, 0}, k, first, n, src};
+  if (post_array(&p->q, into, n * per, src, 1) != MOAT_OK) {
     snprintf(msg, sizeof msg, "scenario %zu: receiving paths %zu-%zu from rank %d failed", k, first, first + n, src);
     fail(c, MOAT_ERUNTIME, msg);
-    return;
   }
-  block_done(c, s, first, n);
+}
+
+/* Rank 0: the blocks whose values have all arrived are done (committed per block_done). */
+static void poll_blocks(coord_t *c) {
+  pending_t *all = c->recvs;
+  for (size_t i = 0; i < c->n_recvs;) {
+    int flag = 0;
+    MPI_Testall(all[i].q.n, all[i].q.r, &flag, MPI_STATUSES_IGNORE);
+    if (!flag) {
+      i++;
+      continue;
+    }
+    pending_t p = all[i];
+    all[i] = all[--c->n_recvs];
+    free(p.q.r);
+    scen_t *s = find_scen(c, p.k);
+    if (s && p.first + p.n <= s->ps.n_paths) block_done(c, s, p.first, p.n);
+  }
 }
 
 /* Rank 0: every message waiting now, then answers to the workers that asked for work. Never
@@ -450,6 +507,7 @@ static void service(void *ctx) {
       MPI_Recv(NULL, 0, MPI_BYTE, src, stat.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     }
   }
+  poll_blocks(c);
   if (c->st == MOAT_OK && moat_signals_pending()) fail(c, MOAT_EINTR, "");
   if (c->st != MOAT_OK) stop_workers(c);
   answer_waiting(c);
@@ -457,17 +515,73 @@ static void service(void *ctx) {
 
 /* ---- a worker ------------------------------------------------------------------------------ */
 
+/* A worker's messages for one unit on their way to rank 0 (block header, values, result): all
+ * sent without waiting, kept until every request completes. A blocking send behind a large
+ * one in flight would wait for rank 0, which answers only between its own paths. */
+typedef struct outgoing {
+  int64_t h[4];
+  unit_result_t r;
+  reqs_t q;
+} outgoing_t;
+
 typedef struct worker_state {
+  outgoing_t **out; /* messages in flight */
+  int n_out, cap_out;
   int got_stop; /* rank 0's stop message was received */
   int wait_stop; /* test hook: after the first path, wait for the stop message */
   size_t paths;  /* paths finished by this worker */
   double wait_since;
 } worker_state_t;
 
+/* Free the messages whose requests have completed (wait = 1: wait for all of them first). */
+static void outgoing_drain(worker_state_t *ws, int wait) {
+  for (int i = 0; i < ws->n_out;) {
+    outgoing_t *o = ws->out[i];
+    int done = 1;
+    if (wait) MPI_Waitall(o->q.n, o->q.r, MPI_STATUSES_IGNORE);
+    else MPI_Testall(o->q.n, o->q.r, &done, MPI_STATUSES_IGNORE);
+    if (!done) {
+      i++;
+      continue;
+    }
+    free(o->q.r);
+    free(o);
+    ws->out[i] = ws->out[--ws->n_out];
+  }
+}
+
+/* Post a unit's messages: its block (finished > 0) and its result. */
+static int outgoing_post(worker_state_t *ws, const int64_t h[4], const double *data, const unit_result_t *r) {
+  if (ws->n_out == ws->cap_out) {
+    int cap = ws->cap_out ? 2 * ws->cap_out : 8;
+    outgoing_t **grown = realloc(ws->out, (size_t)cap * sizeof *grown);
+    if (!grown) return MOAT_ENOMEM;
+    ws->out = grown, ws->cap_out = cap;
+  }
+  outgoing_t *o = calloc(1, sizeof *o);
+  if (!o || reqs_add(&o->q, 2) != MOAT_OK) {
+    if (o) free(o->q.r);
+    free(o);
+    return MOAT_ENOMEM;
+  }
+  ws->out[ws->n_out++] = o;
+  memcpy(o->h, h, sizeof o->h);
+  o->r = *r;
+  int bad = 0;
+  if (h[2] > 0) {
+    bad = MPI_Isend(o->h, 4, MPI_INT64_T, 0, TAG_BLOCK, MPI_COMM_WORLD, &o->q.r[o->q.n++]) != MPI_SUCCESS ||
+          post_array(&o->q, (double *)(uintptr_t)data, (size_t)h[2] * (size_t)h[3], 0, 0) != MOAT_OK;
+  }
+  if (!bad && reqs_add(&o->q, 1) != MOAT_OK) bad = 1;
+  if (!bad) bad = MPI_Isend(&o->r, (int)sizeof o->r, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD, &o->q.r[o->q.n++]) != MPI_SUCCESS;
+  return bad ? MOAT_ERUNTIME : MOAT_OK;
+}
+
 /* Between paths: rank 0's stop message ends the unit at the next path boundary. */
 static void worker_poll(void *ctx) {
   worker_state_t *ws = ctx;
   ws->paths++;
+  outgoing_drain(ws, 0);
   for (;;) {
     int flag = 0;
     MPI_Iprobe(0, TAG_STOP, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
@@ -490,7 +604,7 @@ static void worker_poll(void *ctx) {
  * told there is no more work. */
 static int run_worker(const moat_dispatch_ops_t *ops) {
   const char *hook = getenv("MOATSIM_TEST_WORKER_WAIT_STOP");
-  worker_state_t ws = {0, hook && strcmp(hook, "1") == 0, 0, 0};
+  worker_state_t ws = {NULL, 0, 0, 0, hook && strcmp(hook, "1") == 0, 0, 0};
   moat_path_set_t buf = {0};
   moat_layout_t lay;
   size_t cur = (size_t)-1, n_paths = 0;
@@ -513,6 +627,7 @@ static int run_worker(const moat_dispatch_ops_t *ops) {
     memset(r, 0, sizeof *r);
     int ust = MOAT_OK;
     if (k != cur) {
+      outgoing_drain(&ws, 1); /* the blocks still travelling are in the buffer about to be resized */
       ust = ops->open(ops->ctx, k, &lay, &n_paths, r->err, sizeof r->err);
       if (ust == MOAT_OK && moat_path_set_reserve(&buf, n_paths, lay.per_path) != MOAT_OK) {
         snprintf(r->err, sizeof r->err, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths,
@@ -524,16 +639,12 @@ static int run_worker(const moat_dispatch_ops_t *ops) {
     if (ust == MOAT_OK) ust = injected_failure(k, first, r->err, sizeof r->err);
     if (ust == MOAT_OK)
       ust = ops->run(ops->ctx, k, first, count, buf.data, worker_poll, &ws, &finished, r->err, sizeof r->err);
-    if (finished > 0) {
-      int64_t h[4] = {(int64_t)k, (int64_t)first, (int64_t)finished, (int64_t)lay.per_path};
-      if (MPI_Send(h, 4, MPI_INT64_T, 0, TAG_BLOCK, MPI_COMM_WORLD) != MPI_SUCCESS ||
-          send_array(buf.data + first * lay.per_path, finished * lay.per_path, 0) != MOAT_OK)
-        st = MOAT_ERUNTIME;
-    }
+    int64_t h[4] = {(int64_t)k, (int64_t)first, (int64_t)finished, (int64_t)lay.per_path};
     r->status = ust, r->sig = moat_signals_pending();
-    if (st == MOAT_OK && MPI_Send(r, (int)sizeof *r, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD) != MPI_SUCCESS)
-      st = MOAT_ERUNTIME;
+    if (outgoing_post(&ws, h, finished > 0 ? buf.data + first * lay.per_path : NULL, r) != MOAT_OK) st = MOAT_ERUNTIME;
   }
+  outgoing_drain(&ws, 1);
+  free(ws.out);
   moat_path_set_clear(&buf);
   free(r);
   return st;
@@ -571,8 +682,9 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
 #if defined(MOAT_MPI) && MOAT_MPI
   poll = size_ > 1 ? service : NULL;
 #endif
-  const char *hook = getenv("MOATSIM_TEST_WORKER_WAIT_STOP");
-  int hold = size_ > 1 && hook && strcmp(hook, "1") == 0; /* test hook: the workers start first */
+  /* The workers start first: rank 0 answers only between its own paths, so a worker that asked
+   * while rank 0 ran a unit would wait for a path. They ask as soon as they are up. */
+  int hold = size_ > 1;
   c.w = calloc((size_t)size_, sizeof *c.w);
   if (!c.w) fail(&c, MOAT_ENOMEM, "out of memory for the ranks' state");
   for (;;) {
@@ -596,8 +708,9 @@ static int run_coordinator(const moat_dispatch_ops_t *ops, size_t n_scen, const 
       continue;
     }
     int work_left = c.st == MOAT_OK && (c.next < c.n_scen || c.n_sc > 0);
-    if (c.active == 0 && !work_left) break;
-    if (c.active == 0 && c.st == MOAT_OK && c.n_sc > 0 && queued(&c) == 0 && c.next >= c.n_scen) {
+    if (c.active == 0 && c.n_recvs == 0 && !work_left) break;
+    if (c.active == 0 && c.n_recvs == 0 && c.st == MOAT_OK && c.n_sc > 0 && queued(&c) == 0 &&
+        c.next >= c.n_scen) {
       /* every unit is done but a scenario still misses paths: cannot happen */
       fail(&c, MOAT_ERUNTIME, "internal error: a scenario's paths were never handed out");
       continue;

@@ -92,9 +92,9 @@ check "resumed equals uninterrupted" "$PYTHON" $COMPARE "$tmp/slow_ref.h5" "$tmp
 
 
 # SIGTERM to rank 0 alone (kill -TERM <rank 0's pid>): rank 0 tells the other ranks, which stop at
-# their next path boundary though they received no signal. Test hooks make it deterministic:
-# every worker gets a unit of 4 paths (96 paths, 3 ranks) before rank 0 runs one; each worker,
-# after its first path, waits for rank 0's stop message (MOATSIM_TEST_WORKER_WAIT_STOP); rank 0
+# their next path boundary though they received no signal. Deterministic: every worker gets a
+# unit of 4 paths (96 paths, 3 ranks) before rank 0 runs one; each worker, after its first path,
+# waits for rank 0's stop message (test hook MOATSIM_TEST_WORKER_WAIT_STOP); rank 0
 # pauses after committing its own unit (MOATSIM_TEST_PAUSE_AFTER_BLOCK, its pid in the marker).
 # So the checkpoint holds rank 0's block of 4 paths and one block of exactly 1 path from each
 # worker; without the message a worker would finish its unit (a block of 4) after a minute.
