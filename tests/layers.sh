@@ -6,7 +6,7 @@
 #   analysis sensitivity indices and PRIM over a sweep's results         (model, input)
 #   output   HDF5 files, checkpoints, merge, export                      (model, input, run)
 #   cli      the commands                                                 (everything)
-# A header include/moatsim/X.h belongs to the layer of sim/<layer>/X.c; header-only headers are
+# A header include/moatsim/X.h belongs to the layer of sim/<layer>/X.c (or X_*.c); header-only ones are
 # listed below. Exit 1 naming every include that crosses a layer upwards.
 # Usage: sh tests/layers.sh [ROOT]   (ROOT: the source tree, default the one holding this script)
 #        sh tests/layers.sh --self-test   (a copy of the tree with one bad include must fail)
@@ -41,7 +41,7 @@ header_layer() {
   case $1 in
     scenario | model | fastexp) echo model; return ;;
   esac
-  for f in sim/*/"$1".c; do
+  for f in sim/*/"$1".c sim/*/"$1"_*.c; do
     [ -f "$f" ] && { basename "$(dirname "$f")"; return; }
   done
   echo unknown

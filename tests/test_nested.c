@@ -422,7 +422,7 @@ static void test_one_pass_is_the_zeta_map(void **state) {
  * plain zeta iteration converge, the slow FOC holds at both their prices to 1e-8 (as in
  * test_pricing.c), the plain iteration needs more passes, held offers keep their price, and both
  * end on the same prices (1e-7 relative) on at least 6 of the 8 markets. These markets can have
- * several solutions of the FOC (as the plain-logit ones, sim/model/pricing.c): at sigma = 0.95 on the
+ * several solutions of the FOC (as the plain-logit ones, sim/model/pricing_solve.c): at sigma = 0.95 on the
  * markets of seeds 105 and 106 the two solves end on two different ones, both with |FOC|/S
  * below 1e-12 (all the same at 0.5 and 0.8).
  */

@@ -397,7 +397,7 @@ static void test_one_pass_is_the_zeta_map(void **state) {
  * relative: both stop at relative changes < 1e-12, and where the map contracts by at most 0.99
  * an iteration each is then within 1e-10 of the fixed point), with the first-order conditions
  * holding to 1e-8, and in fewer passes over the rows in all. (These markets have one solution;
- * the undoing of a failed step matters on the baseline's, see sim/model/pricing.c.)
+ * the undoing of a failed step matters on the baseline's, see sim/model/pricing_solve.c.)
  */
 static void test_newton_wide_sensitivity(void **state) {
   (void)state;

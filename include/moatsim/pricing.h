@@ -63,8 +63,8 @@ void moat_choice_demand(const moat_market_t *m, const double *price, double *dem
  * from `price` (in/out, $/Mtok). Offers with fixed[j] or seller[j] < 0 keep their price.
  * Stops when max_j |dp_j|/p_j < tol, dp being the zeta map's update (the iteration is
  * Anderson-accelerated and finished with Newton steps on the first-order conditions unless
- * switched off, see sim/model/pricing.c; the returned prices are then the map's last update); after
- * max_iter iterations without convergence, goes on with damped updates
+ * switched off, see sim/model/pricing_solve.c; the returned prices are then the map's last
+ * update); after max_iter iterations without convergence, goes on with damped updates
  * p += (update - p)/2 for another max_iter iterations at most and reports converged = 0.
  * Never produces NaN or a negative price: a non-finite update keeps the last price (so an offer
  * nobody can buy, Lambda_j = 0, keeps the price it came with: 1.5 c_j at a cold start), and a
@@ -80,7 +80,7 @@ int moat_pricing_solve(const moat_market_t *m, double *price, double tol, int ma
  * zeta iteration, about 3 times as many iterations on the baseline). Where several price
  * vectors satisfy the first-order conditions the plain iteration's dynamics choose; the
  * accelerated solve starts late so as to end on the same one (it did on every baseline step
- * measured; see sim/model/pricing.c). */
+ * measured; see sim/model/pricing_solve.c). */
 void moat_pricing_ws_set_acceleration(moat_pricing_ws_t *ws, int on);
 
 /* Switch the Newton phase of moat_pricing_solve on (default) or off (on = 0: the accelerated

@@ -213,7 +213,7 @@ def choice_shares(base, alpha, price, nests=None):
 
 def nest_groups(nests, seller):
     """One-hot [column, group] of the (seller, nest) groups, kappa per column, and cross[j, i]: the
-    group of (seller of j, nest of i), or -1 (MODEL.md §6, sim/model/pricing.c "Nests")."""
+    group of (seller of j, nest of i), or -1 (MODEL.md §6, sim/model/pricing_zeta.c "Nests")."""
     nest, lam = nests
     keys = {}
     grp = np.array([keys.setdefault((seller[j], nest[j]), len(keys)) for j in range(len(nest))])
@@ -249,7 +249,7 @@ def zeta_terms(b, a, w, wa, p, cost, seller, owner, nests=None):
 
 
 def nested_jacobian(b, a, w, wa, p, cost, seller, owner, nests):
-    """jac[j, i] = dFOC_j/dp_i of the nested first-order conditions (sim/model/pricing.c,
+    """jac[j, i] = dFOC_j/dp_i of the nested first-order conditions (sim/model/pricing_zeta.c,
     block_jacobian_nested), and Lambda."""
     s, cond, markup, m_of, n_grp, onehot, kappa, cross = nested_terms(b, a, wa, p, cost, seller, owner, nests)
     inv_lam = (1.0 / nests[1])[nests[0]]
@@ -272,7 +272,7 @@ def nested_jacobian(b, a, w, wa, p, cost, seller, owner, nests):
     return jac, (wa @ s) * inv_lam
 
 
-# Anderson acceleration as in the C solver (sim/model/pricing.c): differences of the last AA_DEPTH
+# Anderson acceleration as in the C solver (sim/model/pricing_solve.c): differences of the last AA_DEPTH
 # iterates, started once the plain map moves no price by more than AA_START relative (so that
 # the plain iteration's dynamics choose among several solutions of the first-order conditions),
 # for at most AA_PATIENCE iterations, its history dropped whenever the relative change grows.
@@ -280,7 +280,7 @@ AA_DEPTH = 6
 AA_START = 0.1
 AA_PATIENCE = 60
 # Newton steps on the first-order conditions once the map moves no price by NEWTON_START or more
-# relative, if the plain map contracts there (sim/model/pricing.c): chord steps with a fresh Jacobian
+# relative, if the plain map contracts there (sim/model/pricing_solve.c): chord steps with a fresh Jacobian
 # when a step cuts the change by less than CHORD_GAIN, a step that does not reduce the change
 # undone, another phase once the change has fallen NEWTON_REARM below where one failed, at most
 # NEWTON_MAX_JAC Jacobians a solve, and no step moving a price by more than NEWTON_TRUST times the
@@ -303,7 +303,7 @@ def zeta_map(b, a, w, wa, p, cost, seller, owner, priced, nests=None):
 def plain_map_contracts(jac_s):
     """Whether the plain zeta map, whose Jacobian near a fixed point is I + jac_s, contracts there:
     the bound ||A^128||^(1/128) >= spectral radius (infinity norm, A squared 7 times and rescaled),
-    as in sim/model/pricing.c, is below 1."""
+    as in sim/model/pricing_solve.c, is below 1."""
     A, log_scale = np.eye(len(jac_s)) + jac_s, 0.0
     for k in range(8):
         if k:

@@ -1,0 +1,691 @@
+/* pricing_zeta.c — the passes over the packed rows: the zeta map's sums and the Jacobian, plain and nested. */
+#include "pricing_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Utilities of one block over its nc offers cols, share[j][l] = u = b - alpha p_j, and their
+ * row maxima mx[l] (0 for a row with nothing feasible, so that exp(-inf - 0) = 0, not NaN). */
+static KERNEL_INLINE void block_utilities(size_t nc, const size_t *restrict cols,
+                                          const double *restrict bt,
+                                          const double *restrict alpha,
+                                          const double *restrict price, double *restrict share,
+                                          double *restrict mx) {
+  for (size_t l = 0; l < LANES; l++) mx[l] = -INFINITY;
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    double *s = share + j * LANES;
+    const double *b = bt + j * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      s[l] = b[l] - alpha[l] * price[j];
+      mx[l] = s[l] > mx[l] ? s[l] : mx[l];
+    }
+  }
+  for (size_t l = 0; l < LANES; l++) mx[l] = mx[l] == -INFINITY ? 0.0 : mx[l];
+}
+
+/* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. */
+static KERNEL_INLINE void lanes_invert(double *restrict sum) {
+  for (size_t l = 0; l < LANES; l++) sum[l] = sum[l] > 0.0 ? 1.0 / sum[l] : 0.0;
+}
+
+/* Shares of one block before normalization, share[j][l] = exp(u - max), and inv[l] = 1 / their
+ * sum over j, computed as row_shares does for each lane; block_accumulate multiplies them by
+ * inv. (moat_choice_demand; the zeta pass uses block_exp.) */
+static KERNEL_INLINE void block_shares(size_t nc, const size_t *restrict cols,
+                                       const double *restrict bt,
+                                       const double *restrict alpha,
+                                       const double *restrict price, double *restrict share,
+                                       double *restrict sum) {
+  double mx[LANES];
+  block_utilities(nc, cols, bt, alpha, price, share, mx);
+  for (size_t l = 0; l < LANES; l++) sum[l] = 0.0;
+  for (size_t c = 0; c < nc; c++) {
+    double *s = share + cols[c] * LANES;
+    for (size_t l = 0; l < LANES; l++) {
+      s[l] = moat_fastexp_nonpos(s[l] - mx[l]);
+      sum[l] += s[l];
+    }
+  }
+  lanes_invert(sum);
+}
+
+/* One offer's lanes: e = exp(u - mx) in place of u, sum += e, ms += e mu. A function of its own
+ * so that the pointers are restrict parameters: written inline, GCC could not rule out that ms
+ * (a seller's row, chosen at run time) overlaps the others and left the loop scalar. */
+static KERNEL_INLINE void lanes_exp_msum(double *restrict s, const double *restrict mx,
+                                         double *restrict sum, double *restrict ms, double mu) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    s[l] = moat_fastexp_nonpos(s[l] - mx[l]);
+    sum[l] += s[l];
+    ms[l] += s[l] * mu;
+  }
+}
+
+/* One offer's lanes: t = e inv (the share), dem += w t, lam += wa t, gam += wa t ms (ms the
+ * normalized markup sum of the offer's seller); the share is stored only with store_share. */
+static KERNEL_INLINE void lanes_accumulate(double *restrict s, const double *restrict inv,
+                                           const double *restrict w, const double *restrict wa,
+                                           const double *restrict ms, double *restrict dem,
+                                           double *restrict lam, double *restrict gam,
+                                           int store_share) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double t = s[l] * inv[l];
+    dem[l] += w[l] * t;
+    lam[l] += wa[l] * t;
+    gam[l] += wa[l] * t * ms[l];
+    if (store_share) s[l] = t;
+  }
+}
+
+/* lanes_accumulate for two blocks at once (a, then b): each accumulator is read and written
+ * once for both, with the same operations in the same order as two calls in turn, so the sums
+ * are bitwise the same. */
+static KERNEL_INLINE void lanes_accumulate2(double *restrict sa, double *restrict sb,
+                                            const double *restrict inva,
+                                            const double *restrict invb,
+                                            const double *restrict wa, const double *restrict wb,
+                                            const double *restrict waa,
+                                            const double *restrict wab,
+                                            const double *restrict msa,
+                                            const double *restrict msb, double *restrict dem,
+                                            double *restrict lam, double *restrict gam,
+                                            int store_share) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double ta = sa[l] * inva[l], tb = sb[l] * invb[l];
+    dem[l] = (dem[l] + wa[l] * ta) + wb[l] * tb;
+    lam[l] = (lam[l] + waa[l] * ta) + wab[l] * tb;
+    gam[l] = (gam[l] + waa[l] * ta * msa[l]) + wab[l] * tb * msb[l];
+    if (store_share) sa[l] = ta, sb[l] = tb;
+  }
+}
+
+/* The first part of a block of the zeta pass: exponentials into share and, in the same loop,
+ * the sellers' markup sums sum_{k in f} e_rk (p_k - c_k) into msum (from ws->markup and
+ * ws->sel); then inv = 1 / sum of exponentials and the markup sums normalized
+ * (M_rf = sum_{k in f} s_rk m_k). */
+static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                                    const double *restrict price, double *restrict share,
+                                    double *restrict msum, double *restrict inv) {
+  size_t nj = m->n_offers, nf = m->n_sellers + 1, nc = ws->ncols[blk];
+  const size_t *cols = ws->cols + blk * ws->cap_stride;
+  double mx[LANES];
+  block_utilities(nc, cols, ws->bt + blk * nj * LANES, ws->alpha + blk * LANES, price, share,
+                  mx);
+  memset(msum, 0, nf * LANES * sizeof *msum);
+  for (size_t l = 0; l < LANES; l++) inv[l] = 0.0;
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    lanes_exp_msum(share + j * LANES, mx, inv, msum + ws->sel[j] * LANES, ws->markup[j]);
+  }
+  lanes_invert(inv);
+  for (size_t f = 0; f < nf; f++) {
+    double *ms = msum + f * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) ms[l] *= inv[l];
+  }
+}
+
+/*
+ * The zeta pass over blocks blk and, with pair, blk + 1 (only when both have the same list of
+ * offers, pair_same), over the offers of that list: block_exp for each, then W s, W alpha s
+ * and W alpha s M_{r,f(j)} added to the per-lane sums in one loop over the offers, with the
+ * shares normalized on the fly; they are stored (ws->share, the second block's cap_stride
+ * offers further on) only with_jac, for block_jacobian. Two blocks share that loop so that the
+ * three accumulators are read and written once for both: the rest of the pass costs about as
+ * much as the exponentials, and the accumulators' loads and stores were a third of it.
+ * (Before: the normalization, the markup sums and the three weighted sums took two loops over
+ * each block after the exponentials; the normalized shares were stored and read back.)
+ */
+static KERNEL_INLINE void blocks_zeta(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                                      int pair, const double *restrict price, int with_jac) {
+  size_t nc = ws->ncols[blk], so = ws->cap_stride * LANES, mo = (m->n_sellers + 1) * LANES;
+  const size_t *cols = ws->cols + blk * ws->cap_stride; /* the same for blk + 1 with pair */
+  double *restrict sa = ws->share, *restrict sb = ws->share + so;
+  double *restrict ma = ws->msum, *restrict mb = ws->msum + mo;
+  const double *restrict wa = ws->weight + blk * LANES, *restrict waa = ws->walpha + blk * LANES;
+  double inva[LANES], invb[LANES];
+  block_exp(m, ws, blk, price, sa, ma, inva);
+  if (pair) block_exp(m, ws, blk + 1, price, sb, mb, invb);
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
+    double *gam = ws->acc_gam + j * LANES;
+    double *s = sa + j * LANES, *t = sb + j * LANES;
+    const double *msa = ma + ws->sel[j] * LANES, *msb = mb + ws->sel[j] * LANES;
+    if (pair && with_jac)
+      lanes_accumulate2(s, t, inva, invb, wa, wa + LANES, waa, waa + LANES, msa, msb, dem, lam,
+                        gam, 1);
+    else if (pair)
+      lanes_accumulate2(s, t, inva, invb, wa, wa + LANES, waa, waa + LANES, msa, msb, dem, lam,
+                        gam, 0);
+    else if (with_jac)
+      lanes_accumulate(s, inva, wa, waa, msa, dem, lam, gam, 1);
+    else
+      lanes_accumulate(s, inva, wa, waa, msa, dem, lam, gam, 0);
+  }
+}
+
+/* Normalize one block's shares (s *= inv, inv = 1 / sum of exponentials from block_shares) and
+ * add its W s and W alpha s to the per-lane sums (moat_choice_demand). */
+static KERNEL_INLINE void block_accumulate(moat_pricing_ws_t *ws, size_t blk, const double *restrict inv) {
+  const size_t *cols = ws->cols + blk * ws->cap_stride;
+  const double *restrict w = ws->weight + blk * LANES;
+  const double *restrict wa = ws->walpha + blk * LANES;
+  for (size_t c = 0; c < ws->ncols[blk]; c++) {
+    size_t j = cols[c];
+    double *s = ws->share + j * LANES;
+    double *dem = ws->acc_dem + j * LANES, *lam = ws->acc_lam + j * LANES;
+    for (size_t l = 0; l < LANES; l++) {
+      s[l] *= inv[l];
+      dem[l] += w[l] * s[l];
+      lam[l] += wa[l] * s[l];
+    }
+  }
+}
+
+/*
+ * Jacobian of the first-order conditions, for the Newton phase (see newton_step). With
+ * m_k = p_k - c_k, M_rf = sum_{k in J_f} s_rk m_k and FOC_j = S_j - Lambda_j m_j
+ * + sum_r W_r alpha_r s_rj M_{r,f(j)} (= Lambda_j (g_j(p) - p_j), MODEL.md §6), the logit
+ * derivatives ds_rk/dp_i = -alpha_r s_rk (delta_ki - s_ri) give
+ *   dFOC_j/dp_i = delta_ij (D_j - 2 Lambda_j) + A_ij + [f(i) = f(j)] B_ij,
+ *   A_ij = sum_r W_r alpha_r s_ri y_rj,   y_rj = s_rj (1 - alpha_r (m_j - 2 M_{r,f(j)})),
+ *   B_ij = sum_r W_r alpha_r s_ri s_rj (1 - alpha_r m_i),
+ *   D_j  = sum_r W_r alpha_r^2 s_rj (m_j - M_{r,f(j)}).
+ * (tests/test_pricing.c checks it against central differences of the FOC.) The sums are
+ * kept per lane, as in block_accumulate, over the n_newton priced offers only.
+ */
+static KERNEL_INLINE void lanes_uy(const double *restrict s, const double *restrict wa,
+                                   const double *restrict alpha, const double *restrict ms,
+                                   double mj, double *restrict u, double *restrict y,
+                                   double *restrict diag) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double d = mj - ms[l];
+    u[l] = wa[l] * s[l];
+    y[l] = s[l] * (1.0 - alpha[l] * (d - ms[l]));
+    diag[l] += u[l] * alpha[l] * d;
+  }
+}
+
+/* acc += sum over the ng blocks of a group of u y (slots `pitch` doubles apart), in slot order. */
+static KERNEL_INLINE void lanes_outer(double *restrict acc, const double *restrict u,
+                                      const double *restrict y, size_t ng, size_t pitch) {
+  double t[LANES];
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) t[l] = u[l] * y[l];
+  for (size_t g = 1; g < ng; g++) {
+    const double *ug = u + g * pitch, *yg = y + g * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) t[l] += ug[l] * yg[l];
+  }
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
+}
+
+static KERNEL_INLINE void lanes_same(double *restrict acc, const double *restrict u,
+                                     const double *restrict s, const double *restrict alpha,
+                                     double mi) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) acc[l] += u[l] * s[l] * (1.0 - alpha[l] * mi);
+}
+
+/* Add one block's terms of A, B and D (after block_accumulate: normalized shares, markup sums).
+ * The terms of A (every pair of offers) are added JAC_GROUP blocks at a time from the u and y
+ * kept for the group: one pass over the accumulators per group instead of per block (they do
+ * not fit in L1; the Jacobian pass cost about 3 ordinary passes that way, measured with
+ * bench_run). Offers outside the block's list (colmask) have shares 0 there: their u and y
+ * are set to 0 and their other terms skipped. */
+static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk,
+                                         const double *restrict share,
+                                         const double *restrict msum) {
+  size_t n = ws->n_newton, slot = blk % JAC_GROUP, pitch = ws->cap_stride * LANES;
+  const double *restrict alpha = ws->alpha + blk * LANES;
+  const double *restrict wa = ws->walpha + blk * LANES;
+  const size_t *idx = ws->newton_idx;
+  double *ubuf = ws->ubuf + slot * pitch, *ybuf = ws->ybuf + slot * pitch;
+  const unsigned char *mask = ws->colmask + blk * ws->cap_stride;
+  for (size_t a = 0; a < n; a++) {
+    size_t i = idx[a];
+    if (!mask[i]) { /* no share of offer i in this block: u = y = 0, nothing else */
+      memset(ubuf + a * LANES, 0, LANES * sizeof *ubuf);
+      memset(ybuf + a * LANES, 0, LANES * sizeof *ybuf);
+      continue;
+    }
+    lanes_uy(share + i * LANES, wa, alpha, msum + ws->sel[i] * LANES, ws->markup[i],
+             ubuf + a * LANES, ybuf + a * LANES, ws->acc_diag + a * LANES);
+  }
+  for (size_t a = 0; a < n; a++) {
+    size_t i = idx[a];
+    if (!mask[i]) continue;
+    for (size_t b = 0; b < n; b++)
+      if (mask[idx[b]] && ws->sel[i] == ws->sel[idx[b]])
+        lanes_same(ws->acc_same + (a * n + b) * LANES, ubuf + a * LANES,
+                   share + idx[b] * LANES, alpha, ws->markup[i]);
+  }
+  if (slot + 1 < JAC_GROUP && blk + 1 < ws->n_blocks) return;
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++)
+      lanes_outer(ws->acc_jac + (a * n + b) * LANES, ws->ubuf + a * LANES, ws->ybuf + b * LANES,
+                  slot + 1, pitch);
+}
+
+/* Lane sums, in lane order, into out[j]. */
+static void reduce_lanes(size_t nj, const double *acc, double *out) {
+  for (size_t j = 0; j < nj; j++) {
+    double t = 0.0;
+    for (size_t l = 0; l < LANES; l++) t += acc[j * LANES + l];
+    out[j] = t;
+  }
+}
+
+/*
+ * Nests (MODEL.md §5-§6). When some lambda_g < 1 (host_similarity > 0) the passes below replace
+ * blocks_zeta and block_jacobian; with every lambda_g = 1 they never run, and the plain-logit
+ * code above gives version 1's results bit for bit. Per block, with V = u = b - alpha p:
+ *   block_nested: each nest's maximum of V/lambda (0 if none), e_j = exp(V_j/lambda - max),
+ *     I'_g = sum_{j in g} e_j in [1, n_g] (or 0), the log-sums L_g = lambda_g (max + ln I'_g)
+ *     shifted by their row maximum, s_g = exp(L_g - max L) / sum_h exp(L_h - max L),
+ *     s_j|g = e_j / I'_g and s_j = s_j|g s_g: stable for any lambda (no exp of a positive
+ *     number). ln is moat_fastlog_pos (a few per row: one per nest and lane).
+ *   The zeta map's sums (MODEL.md §6): Lambda_j = sum W alpha s_j / lambda_g and
+ *     sum_{k in J_f} Gamma_kj m_k = sum W alpha s_j (M_{r,f} + kappa_g N_{r,f,g}) with
+ *     M_{r,f} = sum_{k in J_f} s_rk m_k, N_{r,f,g} = sum_{k in J_f, g(k) = g} s_rk|g m_k and
+ *     kappa_g = (1 - lambda_g)/lambda_g (since s_k s_j / s_g = s_k|g s_j): one markup sum per
+ *     seller and one per (seller, nest) group, so a pass costs O(rows x offers) as before.
+ */
+
+/* The markup sums N of offer j's group in the current block (zeros if j is in no group). */
+static KERNEL_INLINE const double *group_lanes(const moat_pricing_ws_t *ws, size_t j) {
+  return ws->grp[j] == SIZE_MAX ? ws->zero_lanes : ws->gsum + ws->grp[j] * LANES;
+}
+
+/* v = V / lambda = (b - alpha p) / lambda and the nest's running maximum of it (one offer). */
+static KERNEL_INLINE void lanes_scale_max(const double *restrict b, const double *restrict alpha,
+                                          double p, double il, double *restrict v,
+                                          double *restrict nm) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = (b[l] - alpha[l] * p) * il;
+    nm[l] = v[l] > nm[l] ? v[l] : nm[l];
+  }
+}
+
+/* e = exp(v - max) in place of v, and the nest's sum of them. */
+static KERNEL_INLINE void lanes_exp_sum(double *restrict v, const double *restrict nm,
+                                        double *restrict ns) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = moat_fastexp_nonpos(v[l] - nm[l]);
+    ns[l] += v[l];
+  }
+}
+
+/* The nest's log-sum L = lambda (max + ln I') (-INFINITY where I' = 0) and the running row
+ * maximum of L. A nest of one offer has I' in {0, 1}: its ln is 0 exactly, as fastlog gives, so
+ * it is left out (most nests are single offers; the log is most of this pass's arithmetic). */
+static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *restrict ns,
+                                       double lam, int single, double *restrict lg,
+                                       double *restrict lmax) {
+  if (single) {
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0, and a quiet compare vectorizes */
+      double v = lam * (nm[l] + 0.0);
+      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+    }
+  } else {
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      double x = ns[l] != 0.0 ? ns[l] : 1.0;
+      double v = lam * (nm[l] + moat_fastlog_pos(x));
+      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+    }
+  }
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) lmax[l] = lg[l] > lmax[l] ? lg[l] : lmax[l];
+}
+
+/* lanes_exp_sum for the only offer of a nest: e = 1 where feasible, else 0 (bitwise the same). */
+static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    v[l] = v[l] > -INFINITY ? 1.0 : 0.0;
+    ns[l] += v[l];
+  }
+}
+
+/* s_j|g = e inv_I and s_j = s_j|g s_g. */
+static KERNEL_INLINE void lanes_nest_share(double *restrict cs, double *restrict s,
+                                           const double *restrict inv_i,
+                                           const double *restrict sg) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    cs[l] = cs[l] * inv_i[l];
+    s[l] = cs[l] * sg[l];
+  }
+}
+
+/* lanes_nest_share, and in the same loop the seller's and the group's markup sums:
+ * ms += s mu, gs += s|g mu. */
+static KERNEL_INLINE void lanes_nest_share_sums(double *restrict cs, double *restrict s,
+                                                const double *restrict inv_i,
+                                                const double *restrict sg, double mu,
+                                                double *restrict ms, double *restrict gs) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    cs[l] = cs[l] * inv_i[l];
+    s[l] = cs[l] * sg[l];
+    ms[l] += s[l] * mu;
+    gs[l] += cs[l] * mu;
+  }
+}
+
+/* Nested-logit shares of block blk over its offers: share[j][l] = s_j, cs[j][l] = s_j|g (see
+ * "Nests"); other offers' entries are not written. ws->nshare holds s_g afterwards. With
+ * with_sums, the markup sums M (ws->msum, per seller) and N (ws->gsum, per group) are added up
+ * in the same loop as the shares (the caller zeroes them). */
+static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t *ws, size_t blk,
+                                       const double *restrict price, double *restrict share,
+                                       double *restrict cs, int with_sums) {
+  size_t nj = m->n_offers, nc = ws->ncols[blk], ng = ws->n_nests;
+  const size_t *cols = ws->cols + blk * ws->cap_stride;
+  const double *bt = ws->bt + blk * nj * LANES, *alpha = ws->alpha + blk * LANES;
+  double *restrict nmax = ws->nmax, *restrict nsum = ws->nsum, *restrict nsh = ws->nshare;
+  double lmax[LANES], tot[LANES];
+  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = -INFINITY, nsum[i] = 0.0;
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    lanes_scale_max(bt + j * LANES, alpha, price[j], ws->inv_lam[j], cs + j * LANES,
+                    nmax + (size_t)m->nest[j] * LANES);
+  }
+  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = nmax[i] == -INFINITY ? 0.0 : nmax[i];
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c], g = (size_t)m->nest[j];
+    if (ws->nest_single[g]) /* V/lambda is the nest's maximum: exp(0) = 1 exactly, or 0 */
+      lanes_one_sum(cs + j * LANES, nsum + g * LANES);
+    else
+      lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
+  }
+  for (size_t l = 0; l < LANES; l++) lmax[l] = -INFINITY, tot[l] = 0.0;
+  for (size_t g = 0; g < ng; g++)
+    lanes_logsum(nmax + g * LANES, nsum + g * LANES, ws->nest_lam[g], ws->nest_single[g],
+                 nsh + g * LANES, lmax);
+  for (size_t l = 0; l < LANES; l++) lmax[l] = lmax[l] == -INFINITY ? 0.0 : lmax[l];
+  for (size_t g = 0; g < ng; g++) {
+    double *lg = nsh + g * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      lg[l] = moat_fastexp_nonpos(lg[l] - lmax[l]);
+      tot[l] += lg[l];
+    }
+  }
+  lanes_invert(tot);
+  for (size_t g = 0; g < ng; g++) {
+    double *lg = nsh + g * LANES, *ns = nsum + g * LANES;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) lg[l] *= tot[l];
+    if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as below */
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) {
+        double inv = 1.0 / ns[l];
+        ns[l] = ns[l] != 0.0 ? inv : 0.0;
+      }
+  }
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c], g = (size_t)m->nest[j];
+    if (with_sums)
+      lanes_nest_share_sums(cs + j * LANES, share + j * LANES, nsum + g * LANES,
+                            nsh + g * LANES, ws->markup[j], ws->msum + ws->sel[j] * LANES,
+                            ws->grp[j] == SIZE_MAX ? ws->sink_lanes : ws->gsum + ws->grp[j] * LANES);
+    else
+      lanes_nest_share(cs + j * LANES, share + j * LANES, nsum + g * LANES, nsh + g * LANES);
+  }
+}
+
+/* dem += W s, lam += W alpha s / lambda, and (with ms) gam += W alpha s (M + kappa N). */
+static KERNEL_INLINE void lanes_accumulate_nested(const double *restrict s,
+                                                  const double *restrict w,
+                                                  const double *restrict wa, double il,
+                                                  double kap, const double *restrict ms,
+                                                  const double *restrict gs,
+                                                  double *restrict dem, double *restrict lam,
+                                                  double *restrict gam) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double t = s[l];
+    dem[l] += w[l] * t;
+    lam[l] += wa[l] * t * il;
+    gam[l] += wa[l] * t * (ms[l] + kap * gs[l]);
+  }
+}
+
+/* The zeta pass over block blk, nested: shares into ws->share and ws->cshare, the markup sums
+ * into ws->msum (per seller) and ws->gsum (per group) when with_gamma, then the sums of S,
+ * Lambda and (with_gamma) Gamma m. */
+static KERNEL_INLINE void block_zeta_nested(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                            size_t blk, const double *restrict price,
+                                            int with_gamma) {
+  size_t nc = ws->ncols[blk], nf = m->n_sellers + 1;
+  const size_t *cols = ws->cols + blk * ws->cap_stride;
+  const double *w = ws->weight + blk * LANES, *wa = ws->walpha + blk * LANES;
+  double *share = ws->share, *cs = ws->cshare;
+  if (with_gamma) {
+    memset(ws->msum, 0, nf * LANES * sizeof *ws->msum);
+    memset(ws->gsum, 0, ws->n_grp * LANES * sizeof *ws->gsum);
+  }
+  block_nested(m, ws, blk, price, share, cs, with_gamma);
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = cols[c];
+    const double *ms = with_gamma ? ws->msum + ws->sel[j] * LANES : ws->zero_lanes;
+    const double *gs = with_gamma ? group_lanes(ws, j) : ws->zero_lanes;
+    lanes_accumulate_nested(share + j * LANES, w, wa, ws->inv_lam[j], ws->kap[j], ms, gs,
+                            ws->acc_dem + j * LANES, ws->acc_lam + j * LANES,
+                            ws->acc_gam + j * LANES);
+  }
+}
+
+/*
+ * Jacobian of the first-order conditions, nested (for the Newton phase; block_jacobian is the
+ * plain-logit case). Per row (W, alpha, shares s, s|g, markups m, M = M_{r,f(j)},
+ * N = N_{r,f(j),g(j)}), FOC_j = sum_r W s_j psi_j with psi_j = 1 - alpha m_j/lambda_j + alpha M
+ * + alpha kappa_j N, and the nested-logit derivatives
+ *   ds_k/dp_i = -alpha s_k (delta_ki/lambda - kappa [g(i) = g(k)] s_i|g - s_i),
+ *   ds_k|g/dp_i = -(alpha/lambda) s_k|g (delta_ki - [i in g] s_i|g)
+ * give, with C_j = W alpha s_j, h = g(i), f = f(j), g = g(j), t_i = 1 - alpha m_i/lambda_i:
+ *   dFOC_j/dp_i = sum_r [ C_j (psi_j + alpha M) s_i + [h = g] C_j kappa_j (psi_j
+ *     + alpha N/lambda_j) s_i|g + [f(i) = f] C_j s_i t_i + [f(i) = f, h = g] C_j kappa_j s_i|g t_i
+ *     + C_j alpha kappa_h s_i N_{r,f,h} - [i = j] C_j (psi_j + 1)/lambda_j ].
+ * (tests/test_nested.c checks it against central differences of a slow FOC.) O(offers^2) a row,
+ * like block_jacobian; the whole dFOC_j/dp_i goes into acc_jac[i][j].
+ */
+static KERNEL_INLINE void lanes_jac_terms(const double *restrict s, const double *restrict cs,
+                                          const double *restrict alpha,
+                                          const double *restrict wa, const double *restrict ms,
+                                          const double *restrict gs, double mi, double il,
+                                          double kap, double *restrict out, size_t pitch) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    double am = alpha[l] * mi * il, c = wa[l] * s[l], t = 1.0 - am;
+    double psi = 1.0 - am + alpha[l] * ms[l] + alpha[l] * kap * gs[l];
+    out[NJ_S * pitch + l] = s[l];
+    out[NJ_SC * pitch + l] = cs[l];
+    out[NJ_ST * pitch + l] = s[l] * t;
+    out[NJ_SCT * pitch + l] = cs[l] * t;
+    out[NJ_X * pitch + l] = alpha[l] * kap * s[l];
+    out[NJ_A * pitch + l] = c * (psi + alpha[l] * ms[l]);
+    out[NJ_B * pitch + l] = c * kap * (psi + alpha[l] * gs[l] * il);
+    out[NJ_C * pitch + l] = c;
+    out[NJ_CK * pitch + l] = c * kap;
+    out[NJ_D * pitch + l] = c * (psi + 1.0) * il;
+  }
+}
+
+/* acc += the dFOC_j/dp_i of a group of ng blocks (see above); vi, vj: the NJ_ terms of offers i
+ * and j in the group's first block (blocks tpitch apart, terms pitch apart), ncross: the group
+ * sums N_{f(j),g(i)} of the first block (gpitch apart) when kind has JP_CROSS; kind: the JP_
+ * terms the pair has (most pairs have only the first). */
+static KERNEL_INLINE void lanes_jac_pair(double *restrict acc, const double *restrict vi,
+                                         const double *restrict vj,
+                                         const double *restrict ncross, size_t pitch,
+                                         size_t tpitch, size_t gpitch, size_t ng,
+                                         unsigned kind) {
+  double t[LANES];
+  for (size_t l = 0; l < LANES; l++) t[l] = 0.0;
+  for (size_t g = 0; g < ng; g++) {
+    const double *bi = vi + g * tpitch, *bj = vj + g * tpitch;
+    const double *si = bi + NJ_S * pitch, *aj = bj + NJ_A * pitch, *cj = bj + NJ_C * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) t[l] += aj[l] * si[l];
+    if (kind & JP_NEST) {
+      const double *b2 = bj + NJ_B * pitch, *sci = bi + NJ_SC * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += b2[l] * sci[l];
+    }
+    if (kind & JP_SELLER) {
+      const double *sti = bi + NJ_ST * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * sti[l];
+    }
+    if ((kind & (JP_NEST | JP_SELLER)) == (JP_NEST | JP_SELLER)) {
+      const double *ckj = bj + NJ_CK * pitch, *scti = bi + NJ_SCT * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += ckj[l] * scti[l];
+    }
+    if (kind & JP_CROSS) {
+      const double *xi = bi + NJ_X * pitch, *nc = ncross + g * gpitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] += cj[l] * xi[l] * nc[l];
+    }
+    if (kind & JP_DIAG) {
+      const double *dj = bj + NJ_D * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+      for (size_t l = 0; l < LANES; l++) t[l] -= dj[l];
+    }
+  }
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) acc[l] += t[l];
+}
+
+/* Add one block's Jacobian terms: the per-offer terms of the block are kept (slot blk %
+ * JAC_GROUP, as block_jacobian does), and every JAC_GROUP blocks, or at the last, the pairs are
+ * added up over the group and into the accumulators once: one pass over the n^2 accumulators
+ * per group instead of per block (a Jacobian pass cost about 4 zeta passes that way before). */
+static KERNEL_INLINE void block_jacobian_nested(moat_pricing_ws_t *ws, size_t blk) {
+  size_t n = ws->n_newton, pitch = n * LANES, tpitch = NJ_COUNT * pitch;
+  size_t gpitch = ws->n_grp * LANES, slot = blk % JAC_GROUP;
+  const double *restrict alpha = ws->alpha + blk * LANES;
+  const double *restrict wa = ws->walpha + blk * LANES;
+  const size_t *idx = ws->newton_idx;
+  const unsigned char *mask = ws->colmask + blk * ws->cap_stride;
+  double *terms = ws->jterms + slot * tpitch; /* [NJ_COUNT][n][lane] */
+  for (size_t a = 0; a < n; a++) {
+    size_t i = idx[a];
+    if (!mask[i]) { /* no share of offer i in this block: every term 0 */
+      for (size_t k = 0; k < NJ_COUNT; k++)
+        memset(terms + k * pitch + a * LANES, 0, LANES * sizeof *terms);
+      continue;
+    }
+    lanes_jac_terms(ws->share + i * LANES, ws->cshare + i * LANES, alpha, wa,
+                    ws->msum + ws->sel[i] * LANES, group_lanes(ws, i), ws->markup[i],
+                    ws->inv_lam[i], ws->kap[i], terms + a * LANES, pitch);
+  }
+  memcpy(ws->jgsum + slot * gpitch, ws->gsum, gpitch * sizeof *ws->gsum);
+  if (slot + 1 < JAC_GROUP && blk + 1 < ws->n_blocks) return;
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++) {
+      size_t gc = ws->grp_cross[a * n + b];
+      unsigned kind = ws->pair_kind[a * n + b];
+      lanes_jac_pair(ws->acc_jac + (a * n + b) * LANES, ws->jterms + a * LANES,
+                     ws->jterms + b * LANES,
+                     (kind & JP_CROSS) ? ws->jgsum + gc * LANES : ws->zero_lanes, pitch, tpitch,
+                     gpitch, slot + 1, kind);
+    }
+}
+
+/* market_pass for a nested market: the same outputs (ws->jac_a holds the whole Jacobian). */
+MOAT_FASTEXP_CLONES static void market_pass_nested(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                                   const double *price, int with_gamma,
+                                                   int with_jac) {
+  size_t nj = m->n_offers, nn = ws->n_newton;
+  memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_lam, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_gam, 0, nj * LANES * sizeof(double));
+  if (with_jac) memset(ws->acc_jac, 0, nn * nn * LANES * sizeof(double));
+  for (size_t blk = 0; blk < ws->n_blocks; blk++) {
+    block_zeta_nested(m, ws, blk, price, with_gamma);
+    if (with_jac) block_jacobian_nested(ws, blk);
+  }
+  reduce_lanes(nj, ws->acc_dem, ws->dem);
+  reduce_lanes(nj, ws->acc_lam, ws->lam);
+  reduce_lanes(nj, ws->acc_gam, ws->gam);
+  if (with_jac) reduce_lanes(nn * nn, ws->acc_jac, ws->jac_a);
+}
+
+/* One pass over the packed rows at `price`: ws->dem = S_j, ws->lam = Lambda_j and, with_gamma,
+ * ws->gam = sum_{k in J_f(j)} Gamma_kj (p_k - c_k); with_jac (needs with_gamma) also
+ * ws->jac_a, jac_same and jac_diag (A, B and D of block_jacobian, [i][j] over newton_idx). */
+MOAT_FASTEXP_CLONES void moat_pricing_market_pass(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                      const double *price, int with_gamma, int with_jac) {
+  if (ws->nested) {
+    market_pass_nested(m, ws, price, with_gamma, with_jac);
+    return;
+  }
+  size_t nj = m->n_offers, nn = ws->n_newton;
+  memset(ws->acc_dem, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_lam, 0, nj * LANES * sizeof(double));
+  memset(ws->acc_gam, 0, nj * LANES * sizeof(double));
+  if (with_jac) {
+    memset(ws->acc_jac, 0, nn * nn * LANES * sizeof(double));
+    memset(ws->acc_same, 0, nn * nn * LANES * sizeof(double));
+    memset(ws->acc_diag, 0, nn * LANES * sizeof(double));
+  }
+  double inv[LANES];
+  size_t so = ws->cap_stride * LANES, mo = (m->n_sellers + 1) * LANES;
+  for (size_t blk = 0; blk < ws->n_blocks; blk++) {
+    if (with_gamma) {
+      int pair = blk + 1 < ws->n_blocks && ws->pair_same[blk];
+      blocks_zeta(m, ws, blk, pair, price, with_jac);
+      if (with_jac) block_jacobian(ws, blk, ws->share, ws->msum);
+      if (with_jac && pair) block_jacobian(ws, blk + 1, ws->share + so, ws->msum + mo);
+      blk += (size_t)pair;
+    } else {
+      block_shares(ws->ncols[blk], ws->cols + blk * ws->cap_stride, ws->bt + blk * nj * LANES,
+                   ws->alpha + blk * LANES, price, ws->share, inv);
+      block_accumulate(ws, blk, inv);
+    }
+  }
+  reduce_lanes(nj, ws->acc_dem, ws->dem);
+  reduce_lanes(nj, ws->acc_lam, ws->lam);
+  reduce_lanes(nj, ws->acc_gam, ws->gam);
+  if (with_jac) {
+    reduce_lanes(nn * nn, ws->acc_jac, ws->jac_a);
+    reduce_lanes(nn * nn, ws->acc_same, ws->jac_same);
+    reduce_lanes(nn, ws->acc_diag, ws->jac_diag);
+  }
+}
+
+/* The zeta map (MODEL.md §6): ws->next[j] = c_j + (S_j + sum_k Gamma_kj (p_k - c_k)) / Lambda_j
+ * for priced offers. Where that is not a finite number (Lambda_j = 0: nobody can buy j) the
+ * offer keeps its current price; a negative update is raised to 0. */
+void moat_pricing_zeta_map(const moat_market_t *m, moat_pricing_ws_t *ws, const double *price,
+                     int with_jac) {
+  size_t nj = m->n_offers;
+  for (size_t j = 0; j < nj; j++) {
+    int owned = m->seller[j] >= 0;
+    ws->sel[j] = owned ? (size_t)m->seller[j] : m->n_sellers;
+    ws->markup[j] = owned ? price[j] - m->cost[j] : 0.0;
+  }
+  moat_pricing_market_pass(m, ws, price, 1, with_jac);
+  for (size_t j = 0; j < nj; j++) {
+    double p = m->cost[j] + (ws->dem[j] + ws->gam[j]) / ws->lam[j];
+    ws->next[j] = moat_pricing_is_priced(m, j) && isfinite(p) ? fmax(p, 0.0) : price[j];
+  }
+}
