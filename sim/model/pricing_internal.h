@@ -80,9 +80,9 @@ struct moat_pricing_ws {
   double *alpha;    /* [block][lane] alpha_r; 0 in padding */
   double *weight;   /* [block][lane] W_r; 0 in padding */
   double *walpha;   /* [block][lane] W_r alpha_r */
-  double *share;    /* [offer][2][lane] shares of a unit of the zeta pass (blocks_zeta: one or
-                       two blocks, UNIT_PITCH doubles an offer); other passes [offer][lane] */
-  double *msum;     /* [seller + 1][2][lane] sum_{k in f} s_rk (p_k - c_k) (the same); last
+  double *share;    /* [2][offer][2][lane] shares of two units of the zeta pass (blocks_zeta;
+                       UNIT_PITCH doubles an offer); the other passes use [offer][lane] */
+  double *msum;     /* [2][seller + 1][2][lane] sum_{k in f} s_rk (p_k - c_k) (the same); last
                        row: no seller */
   double *acc;      /* [offer][3][lane] per-lane partial sums of W s, W alpha s and
                        W alpha s m_{r,f(j)} (ACC_PITCH doubles an offer) */

@@ -24,8 +24,8 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->alpha = alloc_doubles(blocks * LANES);
   ws->weight = alloc_doubles(blocks * LANES);
   ws->walpha = alloc_doubles(blocks * LANES);
-  ws->share = alloc_doubles(2 * stride * LANES);
-  ws->msum = alloc_doubles(2 * (n_sellers + 1) * LANES);
+  ws->share = alloc_doubles(4 * stride * LANES);
+  ws->msum = alloc_doubles(4 * (n_sellers + 1) * LANES);
   ws->acc = alloc_doubles(stride * ACC_PITCH);
   ws->dem = alloc_doubles(stride);
   ws->lam = alloc_doubles(stride);

@@ -264,59 +264,73 @@ static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk,
 
 /*
  * The zeta pass (with_gamma) runs over units: a block, or two blocks with the same list of
- * offers (pair_same). For each block block_utilities, block_exp and block_finish; then
- * unit_accumulate: W s, W alpha s and W alpha s M_{r,f(j)} added to the per-lane sums in one
- * loop over the offers, the shares normalized on the fly and stored only with_jac (for
- * block_jacobian). Two blocks share that loop so that the three accumulators are read and
- * written once for both. The unit's buffers interleave its two blocks by offer (ws->share,
- * UNIT_PITCH) and by seller (ws->msum), and the three sums of an offer are adjacent (ws->acc,
- * ACC_PITCH), so that the loop over offers addresses everything from three pointers: with a
- * pointer per array GCC ran out of registers there and spilled (kernel / libmvec exp 0.50 ->
- * 0.54 in bench_kernel, medians of alternating runs). Measured and not kept: interleaving the
- * parts of consecutive units (a unit's exponentials, the next unit's utilities, the previous
- * unit's sums, then the unit's inverse), so that independent work fills the waits at each
- * block's reductions: no difference (0.544 and 0.542).
+ * offers (pair_same). A unit's three parts: block_utilities and block_exp for each block, then
+ * block_finish, then unit_accumulate: W s, W alpha s and W alpha s M_{r,f(j)} added to the
+ * per-lane sums in one loop over the offers, the shares normalized on the fly and stored only
+ * with_jac (for block_jacobian). Two blocks share that loop so that the three accumulators are
+ * read and written once for both.
+ * Software pipelining: the parts of consecutive units are interleaved, unit k's exponentials,
+ * then unit k + 1's utilities, then unit k - 1's sums, then unit k's block_finish. Each part ends
+ * in a reduction that the next waits for (the row maxima before the exponentials, the sum of
+ * exponentials, about 90 cycles after the last one starts, before the inverse and everything
+ * after it); with the parts in the plain order the processor sat idle at each of those joins
+ * once a block, while in this order the independent work of the neighbouring units fills them.
+ * The sums still take the units in order, with the same operations: the results are bitwise
+ * those of the plain order. Unit k uses buffer slot k % 2 (ws->share, ws->msum: two blocks a
+ * slot, the second block of a slot cap_stride offers, n_sellers + 1 sellers further on).
  */
 typedef struct zeta_unit {
   size_t blk; /* first block */
   int pair;   /* 1: blocks blk and blk + 1 */
+  size_t slot;
 } zeta_unit_t;
 
-/* A unit's lane vectors: [block of the unit][lane]. */
+/* Per-unit lane vectors of the pipeline: [slot][block of the unit][lane]. */
 typedef struct zeta_lanes {
-  double mx[2][LANES];
-  double inv[2][LANES];
+  double mx[2][2][LANES];
+  double inv[2][2][LANES];
 } zeta_lanes_t;
 
-/* Block k of the unit (0 or 1): its offer j's lanes at unit_share + j UNIT_PITCH, its seller
- * f's at unit_msum + f UNIT_PITCH. */
-static KERNEL_INLINE double *unit_share(moat_pricing_ws_t *ws, int k) {
-  return ws->share + (size_t)k * LANES;
+static KERNEL_INLINE double *unit_share(moat_pricing_ws_t *ws, const zeta_unit_t *u, int k) {
+  return ws->share + (2 * u->slot * ws->cap_stride + (size_t)k) * LANES;
 }
 
-static KERNEL_INLINE double *unit_msum(moat_pricing_ws_t *ws, int k) {
-  return ws->msum + (size_t)k * LANES;
+static KERNEL_INLINE double *unit_msum(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                       const zeta_unit_t *u, int k) {
+  return ws->msum + (2 * u->slot * (m->n_sellers + 1) + (size_t)k) * LANES;
 }
 
-static KERNEL_INLINE void unit_exp(const moat_market_t *m, moat_pricing_ws_t *ws,
-                                   const zeta_unit_t *u, const double *restrict price,
-                                   zeta_lanes_t *zl) {
+static KERNEL_INLINE void unit_utilities(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                         const zeta_unit_t *u, const double *restrict price,
+                                         zeta_lanes_t *zl) {
   size_t nj = m->n_offers;
   for (int k = 0; k <= u->pair; k++) {
     size_t b = u->blk + (size_t)k;
     block_utilities(ws->ncols[b], ws->cols + b * ws->cap_stride, ws->bt + b * nj * LANES,
-                    ws->alpha + b * LANES, price, unit_share(ws, k), UNIT_PITCH, zl->mx[k]);
-    block_exp(m, ws, b, unit_share(ws, k), unit_msum(ws, k), UNIT_PITCH, zl->mx[k],
-              zl->inv[k]);
-    block_finish(m->n_sellers + 1, unit_msum(ws, k), UNIT_PITCH, zl->inv[k]);
+                    ws->alpha + b * LANES, price, unit_share(ws, u, k), UNIT_PITCH,
+                    zl->mx[u->slot][k]);
   }
 }
 
-static KERNEL_INLINE void unit_accumulate(moat_pricing_ws_t *ws, const zeta_unit_t *u,
-                                          zeta_lanes_t *zl, int with_jac) {
+static KERNEL_INLINE void unit_exp(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                   const zeta_unit_t *u, zeta_lanes_t *zl) {
+  for (int k = 0; k <= u->pair; k++)
+    block_exp(m, ws, u->blk + (size_t)k, unit_share(ws, u, k), unit_msum(m, ws, u, k),
+              UNIT_PITCH, zl->mx[u->slot][k], zl->inv[u->slot][k]);
+}
+
+static KERNEL_INLINE void unit_finish(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                      const zeta_unit_t *u, zeta_lanes_t *zl) {
+  for (int k = 0; k <= u->pair; k++)
+    block_finish(m->n_sellers + 1, unit_msum(m, ws, u, k), UNIT_PITCH, zl->inv[u->slot][k]);
+}
+
+static KERNEL_INLINE void unit_accumulate(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                          const zeta_unit_t *u, zeta_lanes_t *zl,
+                                          int with_jac) {
   size_t blk = u->blk, nc = ws->ncols[blk];
   const size_t *cols = ws->cols + blk * ws->cap_stride; /* the same for blk + 1 with pair */
-  double *sh = unit_share(ws, 0), *ms = unit_msum(ws, 0), *inv = zl->inv[0];
+  double *sh = unit_share(ws, u, 0), *ms = unit_msum(m, ws, u, 0), *inv = zl->inv[u->slot][0];
   const double *w = ws->weight + blk * LANES, *wa = ws->walpha + blk * LANES;
   if (u->pair && with_jac)
     unit_sums(ws, nc, cols, sh, ms, inv, w, wa, 1, 1);
@@ -328,19 +342,39 @@ static KERNEL_INLINE void unit_accumulate(moat_pricing_ws_t *ws, const zeta_unit
     unit_sums(ws, nc, cols, sh, ms, inv, w, wa, 0, 0);
   if (with_jac)
     for (int k = 0; k <= u->pair; k++)
-      block_jacobian(ws, blk + (size_t)k, unit_share(ws, k), unit_msum(ws, k), UNIT_PITCH);
+      block_jacobian(ws, blk + (size_t)k, unit_share(ws, u, k), unit_msum(m, ws, u, k),
+                     UNIT_PITCH);
 }
 
-/* The zeta pass over every block, unit by unit (with_jac: and the Jacobian terms). */
+/* The unit that starts at block blk (of n), in buffer slot `slot`. */
+static KERNEL_INLINE zeta_unit_t unit_at(const moat_pricing_ws_t *ws, size_t blk, size_t slot) {
+  zeta_unit_t u = {blk, blk + 1 < ws->n_blocks && ws->pair_same[blk], slot};
+  return u;
+}
+
+/* The zeta pass over every block, pipelined as above (with_jac: and the Jacobian terms). */
 static KERNEL_INLINE void blocks_zeta(const moat_market_t *m, moat_pricing_ws_t *ws,
                                       const double *restrict price, int with_jac) {
   zeta_lanes_t zl;
-  for (size_t blk = 0; blk < ws->n_blocks;) {
-    zeta_unit_t u = {blk, blk + 1 < ws->n_blocks && ws->pair_same[blk]};
-    unit_exp(m, ws, &u, price, &zl);
-    unit_accumulate(ws, &u, &zl, with_jac);
-    blk += 1 + (size_t)u.pair;
+  if (ws->n_blocks == 0) return;
+  zeta_unit_t cur = unit_at(ws, 0, 0), prev = cur;
+  int have_prev = 0;
+  unit_utilities(m, ws, &cur, price, &zl);
+  for (;;) {
+    size_t next_blk = cur.blk + 1 + (size_t)cur.pair;
+    int have_next = next_blk < ws->n_blocks;
+    zeta_unit_t next = unit_at(ws, have_next ? next_blk : 0, cur.slot ^ 1u);
+    unit_exp(m, ws, &cur, &zl);
+    /* the next unit's slot is the previous unit's: its utilities go after that unit's sums */
+    if (have_prev) unit_accumulate(m, ws, &prev, &zl, with_jac);
+    if (have_next) unit_utilities(m, ws, &next, price, &zl);
+    unit_finish(m, ws, &cur, &zl);
+    prev = cur;
+    have_prev = 1;
+    if (!have_next) break;
+    cur = next;
   }
+  unit_accumulate(m, ws, &prev, &zl, with_jac);
 }
 
 /* Lane sums, in lane order, into out[j] (j's lanes at acc + j pitch). */
