@@ -84,7 +84,7 @@ static int write_file(const char *path, int keep_paths) {
   snprintf(skeleton, sizeof skeleton, "%s.skeleton", path);
   moat_writer_t *w = NULL;
   int st = moat_writer_alloc(&w, &d, err, sizeof err);
-  if (st == MOAT_OK) st = moat_writer_write_skeleton(w, skeleton, 0, 1, err, sizeof err);
+  if (st == MOAT_OK) st = moat_writer_write_skeleton(w, skeleton, 0, 1, 0, err, sizeof err);
   if (st != MOAT_OK) {
     moat_writer_free(w);
     return st;
@@ -374,6 +374,85 @@ static void seed_both_formats(void **state) {
   remove(path);
 }
 
+/* A fixed-length text attribute of n bytes holding `bytes` (n bytes, as stored). */
+static void put_text_attr(hid_t obj, const char *name, H5T_cset_t cset, H5T_str_t pad, const char *bytes, size_t n) {
+  hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+  assert_true(H5Tset_size(t, n) >= 0 && H5Tset_cset(t, cset) >= 0 && H5Tset_strpad(t, pad) >= 0);
+  hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(a >= 0 && H5Awrite(a, t, bytes) >= 0);
+  H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+}
+
+/* The text readers: the attribute's bytes up to the first NUL whatever its character set and
+ * padding, the same through moat_h5_attr_text_alloc and moat_h5_attr_read_text (which truncates
+ * to its buffer); numbers and absent attributes are refused. The 1-D readers refuse a 2-D
+ * dataset, and read strings and doubles back. */
+static void readers(void **state) {
+  (void)state;
+  char path[256];
+  tmp_name(path, sizeof path, "readers");
+  moat_h5_quiet();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  put_text_attr(f, "ascii_term", H5T_CSET_ASCII, H5T_STR_NULLTERM, "abc", 4);
+  put_text_attr(f, "ascii_pad", H5T_CSET_ASCII, H5T_STR_NULLPAD, "abc\0\0\0", 6);
+  put_text_attr(f, "utf8_pad", H5T_CSET_UTF8, H5T_STR_NULLPAD, "abc\0\0\0", 6);
+  put_text_attr(f, "utf8_full", H5T_CSET_UTF8, H5T_STR_NULLPAD, "abcd", 4);
+  assert_int_equal(moat_h5_attr_text(f, "ours", "abc"), 0);
+  assert_int_equal(moat_h5_attr_double(f, "number", 1.5), 0);
+  const char *names[] = {"ascii_term", "ascii_pad", "utf8_pad", "ours"};
+  for (int k = 0; k < 4; k++) {
+    char buf[16] = "x", *text = moat_h5_attr_text_alloc(f, names[k]);
+    assert_non_null(text);
+    assert_string_equal(text, "abc");
+    free(text);
+    assert_int_equal(moat_h5_attr_read_text(f, names[k], buf, sizeof buf), 0);
+    assert_string_equal(buf, "abc");
+  }
+  char small[3], buf[16] = "x";
+  assert_int_equal(moat_h5_attr_read_text(f, "utf8_full", small, sizeof small), 0);
+  assert_string_equal(small, "ab");
+  assert_int_equal(moat_h5_attr_read_text(f, "utf8_full", buf, sizeof buf), 0);
+  assert_string_equal(buf, "abcd");
+  assert_null(moat_h5_attr_text_alloc(f, "number"));
+  assert_int_equal(moat_h5_attr_read_text(f, "number", buf, sizeof buf), -1);
+  assert_string_equal(buf, "");
+  assert_int_equal(moat_h5_attr_read_text(f, "absent", buf, sizeof buf), -1);
+
+  const char *labs[3] = {"closed-a", "open-b", ""};
+  hid_t dim = moat_h5_dim_create(f, "lab", 0, 3, NULL, labs, NULL, "lab");
+  assert_true(dim >= 0);
+  H5Dclose(dim);
+  hsize_t n = 9;
+  char **got = moat_h5_read_strings(f, "lab", &n);
+  assert_non_null(got);
+  assert_int_equal(n, 3);
+  for (int k = 0; k < 3; k++) assert_string_equal(got[k], labs[k]);
+  moat_h5_free_strings(got, n);
+  assert_null(moat_h5_read_strings(f, "absent", &n));
+  assert_int_equal(n, 0);
+
+  double v[6] = {1, 2, 3, 4, 5, 6};
+  hsize_t d1[1] = {6}, d2[2] = {2, 3};
+  assert_int_equal(H5LTmake_dataset_double(f, "one", 1, d1, v), 0);
+  assert_int_equal(H5LTmake_dataset_double(f, "two", 2, d2, v), 0);
+  double *x = moat_h5_read_doubles(f, "one", &n);
+  assert_non_null(x);
+  assert_int_equal(n, 6);
+  assert_memory_equal(x, v, sizeof v);
+  free(x);
+  n = 9;
+  assert_null(moat_h5_read_doubles(f, "two", &n));
+  assert_int_equal(n, 0);
+  n = 9;
+  assert_null(moat_h5_read_time_years(f, "two", &n));
+  assert_int_equal(n, 0);
+  H5Fclose(f);
+  remove(path);
+}
+
 /* Without keep_paths there is no /paths group. */
 static void no_paths_group(void **state) {
   (void)state;
@@ -396,7 +475,7 @@ static void missing_directory(void **state) {
   char err[MOAT_ERR_MAX] = "";
   moat_writer_t *w = NULL;
   assert_int_equal(moat_writer_alloc(&w, &d, err, sizeof err), MOAT_OK);
-  assert_int_equal(moat_writer_write_skeleton(w, "/nonexistent-dir-moat/x.h5", 0, 1, err, sizeof err), MOAT_EIO);
+  assert_int_equal(moat_writer_write_skeleton(w, "/nonexistent-dir-moat/x.h5", 0, 1, 0, err, sizeof err), MOAT_EIO);
   assert_non_null(strstr(err, "/nonexistent-dir-moat/x.h5.tmp"));
   moat_writer_free(w);
 }
@@ -420,7 +499,7 @@ static void failed_commit_keeps_existing(void **state) {
   char next[32];
   snprintf(next, sizeof next, "%lu", moat_durable_commits() + 1);
   setenv("MOATSIM_TEST_ENOSPC_AT", next, 1);
-  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, err, sizeof err), MOAT_EIO);
+  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, 0, err, sizeof err), MOAT_EIO);
   unsetenv("MOATSIM_TEST_ENOSPC_AT");
   assert_non_null(strstr(err, "No space left on device"));
   assert_int_not_equal(access(tmp, F_OK), 0);
@@ -430,7 +509,7 @@ static void failed_commit_keeps_existing(void **state) {
   assert_non_null(fgets(line, sizeof line, fp));
   fclose(fp);
   assert_string_equal(line, "previous results\n");
-  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, err, sizeof err), MOAT_OK);
+  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, 0, err, sizeof err), MOAT_OK);
   assert_true(H5Fis_hdf5(path) > 0);
   assert_int_not_equal(access(tmp, F_OK), 0);
   moat_writer_free(w);
@@ -458,6 +537,7 @@ int main(void) {
       cmocka_unit_test(no_paths_group),
       cmocka_unit_test(cf_names),
       cmocka_unit_test(seed_both_formats),
+      cmocka_unit_test(readers),
       cmocka_unit_test(missing_directory),
       cmocka_unit_test(failed_commit_keeps_existing),
       cmocka_unit_test(mismatched_scenarios),

@@ -30,14 +30,21 @@ int moat_h5_attr_text(hid_t obj, const char *name, const char *value);
 int moat_h5_attr_double(hid_t obj, const char *name, double value);
 int moat_h5_attr_int(hid_t obj, const char *name, int64_t value);
 int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value);
-/* Read a text attribute into buf (NUL-terminated, truncated to len); 0 or negative. */
-int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
-/* A fixed-length text attribute of any length, malloc'ed (caller frees), or NULL. */
+/* A fixed-length text attribute of any length, as stored (its bytes up to the first NUL),
+ * malloc'ed (caller frees), or NULL when there is none or it is not fixed-length text. */
 char *moat_h5_attr_text_alloc(hid_t obj, const char *name);
+/* moat_h5_attr_text_alloc into buf (NUL-terminated, truncated to len); 0 or negative. */
+int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len);
 
 /* A whole 1-D dataset `name` under loc as doubles (malloc'd, caller frees); *n its length.
  * NULL when it cannot be read. */
 double *moat_h5_read_doubles(hid_t loc, const char *name, hsize_t *n);
+/* A whole 1-D dataset `name` under loc of variable-length UTF-8 strings (lab and cloud names):
+ * an array of *n strings (caller frees with moat_h5_free_strings), or NULL (*n then 0) when it
+ * cannot be read. */
+char **moat_h5_read_strings(hid_t loc, const char *name, hsize_t *n);
+/* Free what moat_h5_read_strings returned (n strings); NULL is fine. */
+void moat_h5_free_strings(char **s, hsize_t n);
 
 /* Name of the dimension scale attached to dimension `dim` of dataset ds into buf; 0 or negative. */
 int moat_h5_dim_name(hid_t ds, unsigned dim, char *buf, size_t len);

@@ -288,6 +288,12 @@ static int write_sensitivity(moat_sidecar_t *sc, const sens_table_t *t, const mo
 }
 
 /* Open the file and read its design; -1 to go on, or the exit code (message printed). */
+/* Print a failure of `moatsim cmd` and return its exit code (2 for bad input, else 1). */
+static int report_failure(const char *cmd, int st, const char *err) {
+  fprintf(stderr, "moatsim %s: %s\n", cmd, err);
+  return st == MOAT_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
 static int open_design(const char *cmd, const char *file, hid_t *f, moat_design_t *d) {
   int rc;
   char err[MOAT_ERR_MAX];
@@ -295,11 +301,18 @@ static int open_design(const char *cmd, const char *file, hid_t *f, moat_design_
   if (*f < 0) return EXIT_USAGE;
   int st = moat_design_read(*f, file, d, err, sizeof err);
   if (st != MOAT_OK) {
-    fprintf(stderr, "moatsim %s: %s\n", cmd, err);
     H5Fclose(*f);
-    return st == MOAT_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    return report_failure(cmd, st, err);
   }
   return -1;
+}
+
+/* Create the sidecar file: --out, else FILE with `suffix` (".sensitivity.h5"). */
+static int create_sidecar(const analysis_opts_t *o, const char *suffix, hid_t f, moat_sidecar_t *sc, char *err,
+                          size_t errlen) {
+  char out[1024];
+  moat_sidecar_default_name(out, sizeof out, o->file, suffix);
+  return moat_sidecar_create(sc, o->out ? o->out : out, o->force, o->file, f, o->cmdline, err, errlen);
 }
 
 /* Finish the sidecar or report why not. */
@@ -350,7 +363,7 @@ int moat_cmd_sensitivity(int argc, char **argv) {
   hid_t f;
   moat_design_t d;
   if ((rc = open_design("sensitivity", o.file, &f, &d)) >= 0) return rc;
-  char err[MOAT_ERR_MAX], out[1024];
+  char err[MOAT_ERR_MAX];
   size_t rows = 0;
   sens_table_t t;
   memset(&t, 0, sizeof t);
@@ -358,11 +371,9 @@ int moat_cmd_sensitivity(int argc, char **argv) {
   if (st == MOAT_OK) st = table_alloc(&t, o.n_outputs, d.k, !strcmp(d.method, "morris"));
   if (st == MOAT_OK) st = sensitivity_outputs(f, &o, &d, rows, &t, err, sizeof err);
   moat_sidecar_t sc;
-  moat_sidecar_default_name(out, sizeof out, o.file, ".sensitivity.h5");
-  if (st == MOAT_OK) st = moat_sidecar_create(&sc, o.out ? o.out : out, o.force, o.file, f, o.cmdline, err, sizeof err);
+  if (st == MOAT_OK) st = create_sidecar(&o, ".sensitivity.h5", f, &sc, err, sizeof err);
   if (st != MOAT_OK) {
-    fprintf(stderr, "moatsim sensitivity: %s\n", err);
-    rc = st == MOAT_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    rc = report_failure("sensitivity", st, err);
   } else {
     printf("%s: %s design, %zu %s, %d parameters, %zu scenarios; 95 %% intervals from %d bootstrap "
            "resamples\n", o.file, d.method, rows, t.morris ? "trajectories" : "base rows", d.k, d.n_scenarios,
@@ -483,7 +494,7 @@ int moat_cmd_discover(int argc, char **argv) {
   hid_t f;
   moat_design_t d;
   if ((rc = open_design("discover", o.file, &f, &d)) >= 0) return rc;
-  char err[MOAT_ERR_MAX], out[1024];
+  char err[MOAT_ERR_MAX];
   unsigned char *hit = malloc(d.n_scenarios ? d.n_scenarios : 1);
   size_t n_hit = 0;
   moat_prim_t p = {0, 0, NULL};
@@ -499,11 +510,9 @@ int moat_cmd_discover(int argc, char **argv) {
     chosen = (size_t)o.box;
   }
   moat_sidecar_t sc;
-  moat_sidecar_default_name(out, sizeof out, o.file, ".discover.h5");
-  if (st == MOAT_OK) st = moat_sidecar_create(&sc, o.out ? o.out : out, o.force, o.file, f, o.cmdline, err, sizeof err);
+  if (st == MOAT_OK) st = create_sidecar(&o, ".discover.h5", f, &sc, err, sizeof err);
   if (st != MOAT_OK) {
-    fprintf(stderr, "moatsim discover: %s\n", err);
-    rc = st == MOAT_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    rc = report_failure("discover", st, err);
   } else {
     moat_prim_quasi_p(d.x, hit, d.n_scenarios, &p, chosen, qp);
     printf("%s: %s design, %zu scenarios, %d parameters\ncondition %s holds in %zu of %zu scenarios\n", o.file,

@@ -33,12 +33,17 @@ int moat_cli_parse_bytes(const char *text, uint64_t *bytes) {
   return MOAT_OK;
 }
 
-/* A whole decimal number in [lo, hi]; 0 or MOAT_EINVAL. */
-static int parse_count(const char *text, long long lo, long long hi, long long *out) {
+/* The value of option `name`, a whole decimal number in [lo, hi]; 0, or MOAT_EINVAL with
+ * "NAME TEXT: expected a whole number in [lo, hi]". */
+static int parse_count(const char *name, const char *text, long long lo, long long hi, long long *out,
+                       char *err, size_t errlen) {
   errno = 0;
   char *end = NULL;
   long long v = strtoll(text, &end, 10);
-  if (errno || end == text || *end != '\0' || v < lo || v > hi) return MOAT_EINVAL;
+  if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+    snprintf(err, errlen, "%s %s: expected a whole number in [%lld, %lld]", name, text, lo, hi);
+    return MOAT_EINVAL;
+  }
   *out = v;
   return MOAT_OK;
 }
@@ -97,19 +102,13 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
   case OPT_PATHS: {
     double lo = 1, hi = 1; /* the table's range of `paths`, so that the message states it */
     moat_param_range("paths", &lo, &hi);
-    if (parse_count(arg, (long long)lo, (long long)hi, &v)) {
-      snprintf(err, errlen, "--paths %s: expected a whole number in [%.0f, %.0f]", arg, lo, hi);
-      return MOAT_EINVAL;
-    }
+    if (parse_count("--paths", arg, (long long)lo, (long long)hi, &v, err, errlen)) return MOAT_EINVAL;
     opt->paths = (int)v;
     snprintf(opt->derived[0], sizeof opt->derived[0], "paths=%lld", v);
     return MOAT_OK;
   }
   case OPT_THREADS:
-    if (parse_count(arg, 1, 4096, &v)) {
-      snprintf(err, errlen, "--threads %s: expected a whole number in [1, 4096]", arg);
-      return MOAT_EINVAL;
-    }
+    if (parse_count("--threads", arg, 1, 4096, &v, err, errlen)) return MOAT_EINVAL;
     opt->threads = (int)v;
     return MOAT_OK;
   case OPT_SEED: {
@@ -149,10 +148,7 @@ static int apply_option(int c, const char *arg, moat_run_options_t *opt, char *e
   case OPT_QUIET: opt->quiet = 1; return MOAT_OK;
   case OPT_RESUME: opt->resume = 1; return MOAT_OK;
   case OPT_CHECKPOINT_PATHS:
-    if (parse_count(arg, 1, 100000000, &v)) {
-      snprintf(err, errlen, "--checkpoint-paths %s: expected a whole number in [1, 100000000]", arg);
-      return MOAT_EINVAL;
-    }
+    if (parse_count("--checkpoint-paths", arg, 1, 100000000, &v, err, errlen)) return MOAT_EINVAL;
     opt->checkpoint_paths = (int)v;
     return MOAT_OK;
   case OPT_SHARD:

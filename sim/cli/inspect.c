@@ -259,38 +259,17 @@ static double *read_slice(hid_t f, const char *path, hsize_t k, hsize_t *dims, i
   return buf;
 }
 
-/* A whole 1-D double dataset (coordinates); *n its length. */
-static double *read_1d(hid_t f, const char *path, hsize_t *n) { return moat_h5_read_doubles(f, path, n); }
-
-/* Lab names and kinds (variable-length strings); returns the lab count or -1. */
+/* Lab names and kinds (variable-length strings, as many of each); returns the lab count, or -1
+ * with both NULL. */
 static int read_labs(hid_t f, char ***names, char ***kinds) {
-  const char *paths[2] = {"/labs/lab", "/labs/lab_kind"};
-  char ***out[2] = {names, kinds};
-  int n = -1;
-  for (int j = 0; j < 2; j++) {
-    *out[j] = NULL;
-    hid_t ds = H5Dopen2(f, paths[j], H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
-    hsize_t len = 0;
-    H5Sget_simple_extent_dims(sp, &len, NULL);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    *out[j] = calloc(len ? len : 1, sizeof(char *));
-    int ok = *out[j] && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out[j]) >= 0;
-    H5Tclose(t);
-    H5Sclose(sp);
-    H5Dclose(ds);
-    if (!ok) return -1;
-    n = (int)len;
-  }
-  return n;
-}
-
-static void free_strings(char **s, int n) {
-  for (int j = 0; s && j < n; j++) H5free_memory(s[j]);
-  free(s);
+  hsize_t n = 0, m = 0;
+  *names = moat_h5_read_strings(f, "/labs/lab", &n);
+  *kinds = *names ? moat_h5_read_strings(f, "/labs/lab_kind", &m) : NULL;
+  if (*kinds && m == n) return (int)n;
+  moat_h5_free_strings(*names, n);
+  moat_h5_free_strings(*kinds, m);
+  *names = *kinds = NULL;
+  return -1;
 }
 
 /* What `summary` reads once per file. */
@@ -405,7 +384,7 @@ static int summary_scenario(hid_t f, const headline_t *h, hsize_t k) {
 static int headline_init(hid_t f, headline_t *h) {
   memset(h, 0, sizeof *h);
   h->time = moat_h5_read_time_years(f, "/market/time", &h->n_time);
-  h->q = read_1d(f, "/market/quantile", &h->n_q);
+  h->q = moat_h5_read_doubles(f, "/market/quantile", &h->n_q);
   h->n_labs = read_labs(f, &h->lab, &h->kind);
   if (!h->time || !h->q || h->n_labs < 0 || h->n_time == 0) return -1;
   double dt = h->n_time > 1 ? h->time[1] - h->time[0] : 1.0;
@@ -422,8 +401,9 @@ static int headline_init(hid_t f, headline_t *h) {
 static void headline_clear(headline_t *h) {
   free(h->time);
   free(h->q);
-  free_strings(h->lab, h->n_labs);
-  free_strings(h->kind, h->n_labs);
+  hsize_t n_labs = h->n_labs > 0 ? (hsize_t)h->n_labs : 0;
+  moat_h5_free_strings(h->lab, n_labs);
+  moat_h5_free_strings(h->kind, n_labs);
 }
 
 /* Parse `summary FILE [--scenario K]`; -1 to go on, or the exit code. */
@@ -458,7 +438,7 @@ static int parse_summary(int argc, char **argv, const char **file, long *only) {
 
 static unsigned char *read_done(hid_t f, long *n) {
   hsize_t len = 0;
-  double *d = read_1d(f, "/market/scenario_done", &len);
+  double *d = moat_h5_read_doubles(f, "/market/scenario_done", &len);
   unsigned char *done = d ? malloc(len ? len : 1) : NULL;
   for (hsize_t k = 0; done && k < len; k++) done[k] = d[k] != 0;
   free(d);

@@ -241,6 +241,22 @@ int moat_sweep_scenario(const moat_config_t *cfg, size_t index, moat_scenario_t 
   return MOAT_OK;
 }
 
+/* The ends lo < hi of axis a of a sampled design (min and max, or the preset's low and high,
+ * `lo_name` naming lo): with log = true lo > 0, and both valid values of the parameter. */
+static int check_axis_ends(const moat_config_t *cfg, int a, const char *lo_name, double lo, double hi,
+                           moat_scenario_t *probe, char *err, size_t errlen) {
+  const moat_sweep_axis_t *ax = &cfg->sweep.axes[a];
+  char inner[MOAT_ERR_MAX];
+  if (ax->log && !(lo > 0)) {
+    snprintf(inner, sizeof inner, "log = true needs %s > 0, got %s = %g", lo_name, lo_name, lo);
+    return axis_error(cfg, a, err, errlen, inner);
+  }
+  if (moat_scenario_set_number(probe, ax->param, lo, inner, sizeof inner) != MOAT_OK ||
+      moat_scenario_set_number(probe, ax->param, hi, inner, sizeof inner) != MOAT_OK)
+    return axis_error(cfg, a, err, errlen, inner);
+  return MOAT_OK;
+}
+
 /* Check one axis: the key exists and is numeric, and its design values are usable. */
 static int check_axis(const moat_config_t *cfg, int a, char *err, size_t errlen) {
   const moat_sweep_t *sw = &cfg->sweep;
@@ -279,28 +295,14 @@ static int check_axis(const moat_config_t *cfg, int a, char *err, size_t errlen)
       snprintf(msg, sizeof msg, "min = %g is not below max = %g", ax->min, ax->max);
       return axis_error(cfg, a, err, errlen, msg);
     }
-    if (ax->log && !(ax->min > 0)) {
-      snprintf(msg, sizeof msg, "log = true needs min > 0, got min = %g", ax->min);
-      return axis_error(cfg, a, err, errlen, msg);
-    }
-    if (moat_scenario_set_number(&probe, ax->param, ax->min, inner, sizeof inner) != MOAT_OK ||
-        moat_scenario_set_number(&probe, ax->param, ax->max, inner, sizeof inner) != MOAT_OK)
-      return axis_error(cfg, a, err, errlen, inner);
-    return MOAT_OK;
+    return check_axis_ends(cfg, a, "min", ax->min, ax->max, &probe, err, errlen);
   }
   if (!(ax->low < ax->mid && ax->mid < ax->high)) {
     snprintf(msg, sizeof msg, "preset needs low < mid < high, got low = %g, mid = %g, high = %g",
              ax->low, ax->mid, ax->high);
     return axis_error(cfg, a, err, errlen, msg);
   }
-  if (ax->log && !(ax->low > 0)) {
-    snprintf(msg, sizeof msg, "log = true needs low > 0, got low = %g", ax->low);
-    return axis_error(cfg, a, err, errlen, msg);
-  }
-  if (moat_scenario_set_number(&probe, ax->param, ax->low, inner, sizeof inner) != MOAT_OK ||
-      moat_scenario_set_number(&probe, ax->param, ax->high, inner, sizeof inner) != MOAT_OK)
-    return axis_error(cfg, a, err, errlen, inner);
-  return MOAT_OK;
+  return check_axis_ends(cfg, a, "low", ax->low, ax->high, &probe, err, errlen);
 }
 
 /* The keys only some designs take (levels, second_order), and the sensitivity designs' limits. */

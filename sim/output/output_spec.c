@@ -128,25 +128,6 @@ static herr_t add_metric(hid_t g, const char *name, const H5L_info_t *info, void
   return 0;
 }
 
-/* A 1-D dataset of variable-length strings (lab or cloud names); count in *n. */
-static char **read_names(hid_t g, const char *name, hsize_t *n) {
-  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-  if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds), t = H5Tcopy(H5T_C_S1);
-  H5Sget_simple_extent_dims(sp, n, NULL);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  char **s = calloc(*n ? *n : 1, sizeof *s);
-  if (s && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
-    free(s);
-    s = NULL;
-  }
-  H5Tclose(t);
-  H5Sclose(sp);
-  H5Dclose(ds);
-  return s;
-}
-
 /* Where the value sits in a variable: index along the member, quantile and time dimensions
  * (-1 when the variable has no such dimension). */
 typedef struct locate {
@@ -156,7 +137,7 @@ typedef struct locate {
 static int find_member(hid_t g, const moat_output_spec_t *o, locate_t *at, char *err, size_t errlen) {
   const char *dim = !strcmp(o->group, "labs") ? "lab" : "cloud";
   hsize_t n = 0;
-  char **names = read_names(g, dim, &n);
+  char **names = moat_h5_read_strings(g, dim, &n);
   char list[2048] = "";
   at->member = -1;
   for (hsize_t i = 0; names && i < n; i++) {
@@ -164,31 +145,16 @@ static int find_member(hid_t g, const moat_output_spec_t *o, locate_t *at, char 
     size_t used = strlen(list);
     snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
   }
-  for (hsize_t i = 0; names && i < n; i++) H5free_memory(names[i]);
-  free(names);
+  moat_h5_free_strings(names, n);
   if (at->member >= 0) return MOAT_OK;
   snprintf(err, errlen, "output '%s': %s '%s' is not in the file%s%s; the %ss are: %s", o->text, dim,
            o->member, o->member[0] ? "" : " (give it in brackets:", o->member[0] ? "" : " metric[name])", dim, list);
   return MOAT_EINVAL;
 }
 
-/* The time axis in years: format 2 stores days of 360-day years (units "days since ..."),
- * format 1 years (docs/output.md, Time). */
-static double *time_in_years(hid_t g, hsize_t *n) {
-  double *t = moat_h5_read_doubles(g, "time", n);
-  hid_t ds = t ? H5Dopen2(g, "time", H5P_DEFAULT) : -1;
-  char units[64] = "";
-  if (ds >= 0) {
-    moat_h5_attr_read_text(ds, "units", units, sizeof units);
-    H5Dclose(ds);
-  }
-  for (hsize_t i = 0; t && !strncmp(units, "days", 4) && i < *n; i++) t[i] /= 360.0;
-  return t;
-}
-
 static int find_time(hid_t g, const moat_output_spec_t *o, locate_t *at, char *err, size_t errlen) {
   hsize_t n = 0;
-  double *t = time_in_years(g, &n);
+  double *t = moat_h5_read_time_years(g, "time", &n);
   at->time = -1;
   for (hsize_t i = 0; t && i < n; i++)
     if (t[i] <= o->time + 1e-9) at->time = (long)i;

@@ -161,40 +161,31 @@ int moat_h5_attr_uint64(hid_t obj, const char *name, uint64_t value) {
 int moat_h5_attr_read_text(hid_t obj, const char *name, char *buf, size_t len) {
   if (len == 0) return -1;
   buf[0] = '\0';
-  if (H5Aexists(obj, name) <= 0) return -1;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  if (a < 0) return -1;
-  hid_t ft = H5Aget_type(a);
-  int st = -1;
-  if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
-    size_t n = H5Tget_size(ft);
-    char *tmp = malloc(n + 1);
-    hid_t mt = text_type(n);
-    if (tmp && mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
-      tmp[n] = '\0';
-      snprintf(buf, len, "%s", tmp);
-      st = 0;
-    }
-    if (mt >= 0) H5Tclose(mt);
-    free(tmp);
-  }
-  if (ft >= 0) H5Tclose(ft);
-  H5Aclose(a);
-  return st;
+  char *text = moat_h5_attr_text_alloc(obj, name);
+  if (!text) return -1;
+  snprintf(buf, len, "%s", text);
+  free(text);
+  return 0;
+}
+
+/* The values of an open 1-D dataset ds as doubles (malloc'd), *n its length; NULL (*n 0) when
+ * it is not 1-D or cannot be read. */
+static double *read_1d(hid_t ds, hsize_t *n) {
+  *n = 0;
+  hid_t sp = H5Dget_space(ds);
+  int one_d = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, n, NULL) == 1;
+  if (sp >= 0) H5Sclose(sp);
+  double *buf = one_d ? malloc((*n ? *n : 1) * sizeof *buf) : NULL;
+  if (buf && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) free(buf), buf = NULL;
+  if (!buf) *n = 0;
+  return buf;
 }
 
 double *moat_h5_read_doubles(hid_t loc, const char *name, hsize_t *n) {
+  *n = 0;
   hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
   if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds);
-  *n = 0;
-  H5Sget_simple_extent_dims(sp, n, NULL);
-  H5Sclose(sp);
-  double *buf = malloc((*n ? *n : 1) * sizeof *buf);
-  if (buf && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-    free(buf);
-    buf = NULL;
-  }
+  double *buf = read_1d(ds, n);
   H5Dclose(ds);
   return buf;
 }
@@ -278,6 +269,29 @@ static hid_t vlen_utf8(void) {
     return -1;
   }
   return t;
+}
+
+char **moat_h5_read_strings(hid_t loc, const char *name, hsize_t *n) {
+  *n = 0;
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) return NULL;
+  hid_t sp = H5Dget_space(ds), t = vlen_utf8();
+  H5Sget_simple_extent_dims(sp, n, NULL);
+  char **s = calloc(*n ? *n : 1, sizeof *s);
+  if (s && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0) {
+    free(s);
+    s = NULL;
+  }
+  if (!s) *n = 0;
+  if (t >= 0) H5Tclose(t);
+  H5Sclose(sp);
+  H5Dclose(ds);
+  return s;
+}
+
+void moat_h5_free_strings(char **s, hsize_t n) {
+  for (hsize_t j = 0; s && j < n; j++) H5free_memory(s[j]);
+  free(s);
 }
 
 /* Transfer properties for writing a few variable-length strings: a small conversion buffer
@@ -448,16 +462,12 @@ double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n) {
   *n = 0;
   hid_t ds = H5Dopen2(loc, path, H5P_DEFAULT);
   if (ds < 0) return NULL;
-  hid_t sp = H5Dget_space(ds);
-  if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, n, NULL) != 1) *n = 0;
-  if (sp >= 0) H5Sclose(sp);
+  double *t = read_1d(ds, n);
   char units[128] = "";
   moat_h5_attr_read_text(ds, "units", units, sizeof units);
   /* Format 2: days of the 360-day year since the start; format 1: years. */
-  double scale = strncmp(units, "days since", 10) == 0 ? 1.0 / MOAT_CF_DAYS_PER_YEAR : 1.0;
-  double *t = malloc((*n ? *n : 1) * sizeof *t);
-  if (t && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0) free(t), t = NULL;
-  for (hsize_t i = 0; t && i < *n; i++) t[i] *= scale;
+  if (strncmp(units, "days since", 10) == 0)
+    for (hsize_t i = 0; t && i < *n; i++) t[i] /= MOAT_CF_DAYS_PER_YEAR;
   H5Dclose(ds);
   H5Eclear2(H5E_DEFAULT);
   return t;

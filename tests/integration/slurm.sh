@@ -58,7 +58,7 @@ else
   "$MOATSIM_MPI" run "$CFG" --quiet --threads 1 -o "$tmp/ref_mpi.h5" >/dev/null 2>"$tmp/err" ||
     bad "plain run of the MPI build"
   new_dir mpi
-  # Three ranks (rank 0 only hands out and writes) on a 2-core node: --overcommit.
+  # Three ranks (each computes; rank 0 also writes) on a 2-core node: --overcommit.
   jid=$(env OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none MOATSIM="$MOATSIM_MPI" \
     sbatch --parsable --nodes=1 --ntasks=3 --cpus-per-task=1 --overcommit "$SCRIPTS/sweep-mpi.sbatch" 2>"$tmp/sbatch.err")
   submitted "$jid"
