@@ -140,7 +140,9 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@$(MAKE) --no-print-directory VARIANT=bench-O2 OPT=-O2 build/bench-O2/bench/bench_run \
 	  build/bench-O2/bench/bench_kernel
-	@BENCH_O2=build/bench-O2/bench sh tests/bench/run.sh ./$(BIN) $(B)/bench
+	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory MPI=1 all; fi
+	@BENCH_O2=build/bench-O2/bench MOATSIM_MPI=build/release-mpi/moatsim \
+	  sh tests/bench/run.sh ./$(BIN) $(B)/bench
 
 docs: $(BIN)
 	./$(BIN) params --format markdown > docs/parameters.md

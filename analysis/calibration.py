@@ -411,6 +411,12 @@ SOURCES = {
     "ceo-may26": "interview with an inference-cloud CEO, May 2026, as quoted in MODEL.md §10",
     "sell-jun26": "sell-side note, June 2026, as quoted in MODEL.md §10",
     "capture": "commentary on open-model funding, as quoted in MODEL.md §10",
+    "flagship-prices": "blended list prices of successive flagships, 2023–2026, falling ~1.5–3x a year, as "
+                       "quoted in MODEL.md §10 (version 2's path targets)",
+    "margin-plans": "closed labs' margins: public ~45–60 %, the labs' plans ~70–80 % by 2028, as quoted "
+                    "in MODEL.md §10 (version 2's path targets: 40–75 % through year 5)",
+    "hosting-margins": "margins of hosting open weights: thin, well under the closed labs'; public "
+                       "inference clouds run ~20–50 % gross, as quoted in MODEL.md §10",
     "interconnects": "N. Lambert, Interconnects, \"Open and closed models are on different "
                      "exponentials\", early 2026 (closed oligopoly worth $2–10 trillion in 5–10 years)",
     "openai-arr": "OpenAI CFO S. Friar, business update reported by Calcalist/Ctech, \"OpenAI's "
@@ -485,10 +491,11 @@ class Target:
     lo: float
     hi: float
     sources: tuple  # keys of SOURCES
-    judge: str  # which value decides inside/outside: "t0", "1y", "late" (5–10 y), "input"
+    judge: str  # which value decides inside/outside: "t0", "1y", "path" (every year of `years`), "input"
     value: object  # callable(Summary, cfg_flat, step) -> float
     fmt: str = "{:.3g}"
     note: str = ""
+    years: tuple = ()  # judge "path": the years at which the value must lie inside
 
     def target_text(self) -> str:
         lo, hi = fmt_value(self.lo, self.fmt), fmt_value(self.hi, self.fmt)
@@ -541,8 +548,19 @@ def _decline(f):
     return lambda s, c, n: f(s, c, 0) / f(s, c, s.step(1.0))
 
 
-def _market(metric):
-    return lambda s, c, n: float(s.market(metric)[n])
+def _market(metric, stat="mean"):
+    return lambda s, c, n: float(s.market(metric, stat)[n])
+
+
+def _annual_decline(f):
+    """Value one year before step n over value at step n (the decline over the year to n)."""
+    return lambda s, c, n: f(s, c, max(n - s.steps_per_year, 0)) / f(s, c, n)
+
+
+def _closed_flagship_price(s: Summary, c, n) -> float:
+    """Mean over the closed labs of their median flagship price at step n."""
+    price = s.lab("price", 0.5)
+    return float(np.nanmean([price[i, n] for i in s.closed()]))
 
 
 def _param(key):
@@ -592,9 +610,24 @@ TARGETS = [
     Target("decline of the price of constant capability over the first year (x)", 9, 900,
            ("epoch-price", "llmflation"), "1y", _decline(_market("price_constant_quality")),
            "{:.3g}x"),
-    Target("closed oligopoly value (sum of the closed labs' median valuations), $", 2e12, 10e12,
-           ("interconnects",), "late", lambda s, c, n: _closed_value(s, n, 0.5), "usd",
-           "medians: the valuation's distribution is heavily skewed"),
+    # The path (MODEL.md §10, version 2): judged at every listed year.
+    Target("decline of the price of constant capability in each of years 1–3 (x)", 9, 900,
+           ("epoch-price", "llmflation"), "path",
+           _annual_decline(_market("price_constant_quality", 0.5)), "{:.3g}x",
+           "median over paths of the price, year before / year", years=(1, 2, 3)),
+    Target("closed flagship price, decline in each of years 1–5 (x)", 1.5, 3.0, ("flagship-prices",),
+           "path", _annual_decline(_closed_flagship_price), "{:.2f}x",
+           "mean over the closed labs of the median flagship price", years=(1, 2, 3, 4, 5)),
+    Target("closed labs' gross margin (revenue-weighted) through year 5", 0.40, 0.75,
+           ("compute-margin", "anthropic-arr", "margin-plans"), "path", lambda s, c, n: _closed_gm(s, n),
+           "{:.2f}", years=(1, 2, 3, 4, 5)),
+    Target("margin of hosting open weights (hosting_margin: clouds and open labs' APIs)", 0.20, 0.50,
+           ("coreweave", "hosting-margins"), "path", _market("hosting_margin", 0.5), "{:.2f}",
+           "median over paths: thin, well under the closed labs'; the mean is pulled below by price "
+           "wars, whose aggressor sells below cost", years=(0, 1, 3, 5)),
+    Target("closed oligopoly value (sum of the closed labs' median valuations) at 5 and 10 years, $",
+           2e12, 10e12, ("interconnects",), "path", lambda s, c, n: _closed_value(s, n, 0.5), "usd",
+           "medians: the valuation's distribution is heavily skewed", years=(5, 10)),
     Target("price-war cut (price_war_depth)", 0.75, 0.75, ("sell-jun26", "deepseek-cut"), "input",
            _param("price_compression.price_war_depth"), "{:.2f}"),
     Target("open labs' capture share", 0.10, 0.20, ("capture",), "input",
@@ -618,17 +651,18 @@ def evaluate(summary: Summary, cfg_flat: dict) -> list[dict]:
                 v1 = t.value(summary, cfg_flat, n1) if t.judge == "t0" and has_year else v0
             elif t.judge == "1y" and has_year:
                 v1 = t.value(summary, cfg_flat, n1)
-            elif t.judge == "late":
-                v0 = t.value(summary, cfg_flat, 0)
-                v1 = t.value(summary, cfg_flat, n1) if has_year else None
-                span = [n for n, y in enumerate(summary.time) if 5.0 - 1e-9 <= y <= 10.0 + 1e-9]
-                late = [t.value(summary, cfg_flat, n) for n in span]
+            elif t.judge == "path":
+                v0 = t.value(summary, cfg_flat, 0) if 0 in t.years else None
+                # The last step stands for the horizon (a 10-year run ends at 10 - 1 step).
+                late = [(y, t.value(summary, cfg_flat, summary.step(y))) for y in t.years
+                        if y <= summary.time[-1] + 1.5 / summary.steps_per_year]
         except (KeyError, ValueError, IndexError) as exc:
             rows.append({"target": t, "v0": None, "v1": None, "inside": None, "error": str(exc)})
             continue
-        if t.judge == "late":
-            inside = bool(late) and min(late) <= t.hi and max(late) >= t.lo
-            shown = (min(late), max(late)) if late else None
+        if t.judge == "path":
+            inside = len(late) == len(t.years) and all(
+                np.isfinite(v) and t.lo <= v <= t.hi for _, v in late)
+            shown = late
         else:
             judged = v1 if t.judge == "1y" else v0
             slack = 1e-9 * max(abs(t.lo), abs(t.hi))
@@ -662,7 +696,7 @@ def _provenance(result: str) -> str:
 
 
 def calibration_table(rows: list[dict]) -> str:
-    head = ("| figure | target | source | t = 0 | 1 year | inside? |\n"
+    head = ("| figure | target | source | t = 0 | 1 year (path rows: each year judged) | inside? |\n"
             "|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
@@ -671,13 +705,12 @@ def calibration_table(rows: list[dict]) -> str:
         if r.get("error"):
             lines.append(f"| {t.figure} | {t.target_text()} | {src} | error: {r['error']} | | no |")
             continue
-        v0 = "—" if t.judge == "1y" else fmt_value(r["v0"], t.fmt)
+        v0 = "—" if t.judge == "1y" or r["v0"] is None else fmt_value(r["v0"], t.fmt)
         v1 = fmt_value(r["v1"], t.fmt) if t.judge != "input" else "(input)"
-        if t.judge == "late" and r.get("late"):
-            lo, hi = r["late"]
-            v1 += f"; {fmt_value(lo, t.fmt)} – {fmt_value(hi, t.fmt)} over 5–10 y"
-        verdict = {"t0": "at t = 0", "1y": "over year 1", "late": "over 5–10 y",
-                   "input": "set"}[t.judge]
+        if t.judge == "path":
+            v1 = "; ".join(f"{fmt_value(v, t.fmt)} at {y:g} y" for y, v in (r.get("late") or []) if y != 0) or "—"
+        verdict = {"t0": "at t = 0", "1y": "over year 1",
+                   "input": "set"}.get(t.judge) or "at " + ", ".join(f"{y:g}" for y in t.years) + " y"
         mark = "yes" if r["inside"] else "**no**"
         note = f" ({t.note})" if t.note else ""
         lines.append(f"| {t.figure}{note} | {t.target_text()} | {src} | {v0} | {v1} | {mark}, {verdict} |")

@@ -84,7 +84,7 @@ static int write_file(const char *path, int keep_paths) {
   snprintf(skeleton, sizeof skeleton, "%s.skeleton", path);
   moat_writer_t *w = NULL;
   int st = moat_writer_alloc(&w, &d, err, sizeof err);
-  if (st == MOAT_OK) st = moat_writer_write_skeleton(w, skeleton, 0, 1, err, sizeof err);
+  if (st == MOAT_OK) st = moat_writer_write_skeleton(w, skeleton, 0, 1, 0, err, sizeof err);
   if (st != MOAT_OK) {
     moat_writer_free(w);
     return st;
@@ -475,7 +475,7 @@ static void missing_directory(void **state) {
   char err[MOAT_ERR_MAX] = "";
   moat_writer_t *w = NULL;
   assert_int_equal(moat_writer_alloc(&w, &d, err, sizeof err), MOAT_OK);
-  assert_int_equal(moat_writer_write_skeleton(w, "/nonexistent-dir-moat/x.h5", 0, 1, err, sizeof err), MOAT_EIO);
+  assert_int_equal(moat_writer_write_skeleton(w, "/nonexistent-dir-moat/x.h5", 0, 1, 0, err, sizeof err), MOAT_EIO);
   assert_non_null(strstr(err, "/nonexistent-dir-moat/x.h5.tmp"));
   moat_writer_free(w);
 }
@@ -499,7 +499,7 @@ static void failed_commit_keeps_existing(void **state) {
   char next[32];
   snprintf(next, sizeof next, "%lu", moat_durable_commits() + 1);
   setenv("MOATSIM_TEST_ENOSPC_AT", next, 1);
-  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, err, sizeof err), MOAT_EIO);
+  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, 0, err, sizeof err), MOAT_EIO);
   unsetenv("MOATSIM_TEST_ENOSPC_AT");
   assert_non_null(strstr(err, "No space left on device"));
   assert_int_not_equal(access(tmp, F_OK), 0);
@@ -509,7 +509,7 @@ static void failed_commit_keeps_existing(void **state) {
   assert_non_null(fgets(line, sizeof line, fp));
   fclose(fp);
   assert_string_equal(line, "previous results\n");
-  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, err, sizeof err), MOAT_OK);
+  assert_int_equal(moat_writer_write_skeleton(w, path, 0, 1, 0, err, sizeof err), MOAT_OK);
   assert_true(H5Fis_hdf5(path) > 0);
   assert_int_not_equal(access(tmp, F_OK), 0);
   moat_writer_free(w);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "moatsim/dispatch.h"
+#include "moatsim/writer.h"
 
 typedef struct moat_ckpt moat_ckpt_t;
 
@@ -78,5 +79,22 @@ void moat_ckpt_drop_blocks(moat_ckpt_t *cp, size_t k);
  */
 int moat_ckpt_finish(moat_ckpt_t *cp, const char *out, size_t n, const size_t *ks, double wall_time_s,
                      char *err, size_t errlen);
+
+/* Scenario k's part in a shard split by paths: paths [lo, hi) of its n_paths, n_steps steps. */
+typedef struct moat_ckpt_part {
+  size_t k, lo, hi, n_paths, n_steps;
+} moat_ckpt_part_t;
+
+/*
+ * The results file of a shard split by paths: the skeleton (no summaries: no scenario is whole
+ * in it) and a group /shard_paths holding, for each part with paths, dataset s<k> (paths lo ..
+ * hi - 1 of scenario k read from the checkpoint's blocks; attributes scenario, first_path,
+ * scenario_paths, n_steps), dataset quantile_levels (q, d->n_quantiles of them) and attributes
+ * n_labs, n_clouds, max_steps, max_paths (d): what `moatsim merge` needs to compute the
+ * summaries. Committed as `out`. 0 or MOAT_EIO (a path missing from the checkpoint, a write).
+ */
+int moat_ckpt_finish_paths(moat_ckpt_t *cp, const char *out, size_t n, const moat_ckpt_part_t *parts,
+                           const moat_writer_dims_t *d, const double *q, double wall_time_s, char *err,
+                           size_t errlen);
 
 #endif

@@ -105,8 +105,9 @@ MOAT_FASTEXP_INLINE uint64_t moat_fastexp_nan_mask_(uint64_t xb) {
 }
 
 /* exp(xc)·2^-big for xc in [MOAT_FASTEXP_MIN, MOAT_FASTEXP_MAX] and big = 1 if round(xc/ln2)
- * is 1024, else 0 (the caller multiplies by 2 then). */
-MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big) {
+ * is 1024, else 0 (the caller multiplies by 2 then). With with_big 0 big is taken as 0 and not
+ * computed (three operations fewer): exact only where round(xc/ln2) <= 1023, xc <= 709.43. */
+MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big, int with_big) {
   const double shift = 0x1.8p52; /* 1.5·2^52: adding it rounds to an integer in the low bits */
   const double log2e = 0x1.71547652b82fep+0;
   const double ln2_hi = 0x1.62e42fee00000p-1;
@@ -127,7 +128,7 @@ MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big) {
   q = MOAT_FASTEXP_MADD(q, r, 0x1.5555555555555p-3); /* 1/3! */
   q = MOAT_FASTEXP_MADD(q, r, 0.5); /* 1/2! */
   double p = 1.0 + MOAT_FASTEXP_MADD(r * r, q, r);
-  *big = moat_fastexp_sign_(1023.5 - n);
+  *big = with_big ? moat_fastexp_sign_(1023.5 - n) : 0u;
   /* The low bits of t hold n: bits(t) - bits(shift) = n, bits(shift) = 0x4338000000000000. */
   uint64_t e = (moat_fastexp_bits_(t) - *big - UINT64_C(0x4338000000000000) + 1023u) << 52;
   return p * moat_fastexp_double_(e);
@@ -148,7 +149,7 @@ MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
   double xc = moat_fastexp_double_((xb & ~low & ~high) |
                                    (moat_fastexp_bits_(MOAT_FASTEXP_MIN) & low) |
                                    (moat_fastexp_bits_(MOAT_FASTEXP_MAX) & high));
-  double y = moat_fastexp_core_(xc, &big);
+  double y = moat_fastexp_core_(xc, &big, 1);
   /* 2^1024 overflows: for n = 1024 the core gave exp(x)/2 */
   y *= moat_fastexp_double_(moat_fastexp_bits_(1.0) + (big << 52));
   uint64_t yb = (moat_fastexp_bits_(y) & ~low & ~high) | (inf_bits & high); /* 0 / +INFINITY */
@@ -157,14 +158,14 @@ MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
 
 /*
  * moat_fastexp for x <= 0 (and NaN), as in logit shares after the row maximum is subtracted:
- * the same results there, with the overflow handling left out (about a fifth fewer operations).
+ * the same results there, with the overflow handling left out (about a quarter fewer operations).
  * It is also exact for 0 < x <= 709.43, and wrong above: keep to the domain.
  */
 MOAT_FASTEXP_INLINE double moat_fastexp_nonpos(double x) {
   uint64_t xb = moat_fastexp_bits_(x), big;
   uint64_t low = 0u - moat_fastexp_sign_(x - MOAT_FASTEXP_MIN); /* all ones if x < MIN */
   double xc = moat_fastexp_double_((xb & ~low) | (moat_fastexp_bits_(MOAT_FASTEXP_MIN) & low));
-  uint64_t yb = moat_fastexp_bits_(moat_fastexp_core_(xc, &big)) & ~low;
+  uint64_t yb = moat_fastexp_bits_(moat_fastexp_core_(xc, &big, 0)) & ~low;
   return moat_fastexp_double_(yb | (UINT64_C(0x7ff8000000000000) & moat_fastexp_nan_mask_(xb)));
 }
 

@@ -20,7 +20,9 @@ typedef struct moat_progress {
   int shard_index;      /* --shard I/N; 0 and 1 without --shard */
   int shard_count;
   size_t n_scen;        /* scenarios in the sweep */
-  size_t n_file;        /* scenarios the file holds when complete: its shard's */
+  int by_paths;         /* a shard of a sweep with fewer scenarios than shards: split by paths */
+  size_t n_file;        /* scenarios the file holds when complete: its shard's (by_paths: the
+                           scenarios it holds paths of) */
   size_t n_run;         /* scenarios this run computes (n_file minus those done before) */
   size_t run_done;      /* of those, written so far */
   size_t k;             /* the scenario being computed (index in the sweep) */

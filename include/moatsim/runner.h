@@ -21,6 +21,11 @@ moat_runner_t *moat_runner_alloc(int threads);
 void moat_runner_free(moat_runner_t *r);
 int moat_runner_threads(const moat_runner_t *r);
 
+/* poll(ctx) is called by OpenMP thread 0 (the thread that called moat_runner_run_range) after
+ * each path it finishes, outside any critical section, until set again (NULL: never). Under
+ * MPI this is where a rank receives messages while it computes. */
+void moat_runner_set_poll(moat_runner_t *r, void (*poll)(void *ctx), void *ctx);
+
 /*
  * Run the sc->paths paths of scenario `scenario_index`, path p writing its lay.per_path doubles
  * (lay = moat_scenario_layout(sc)) at out + p * lay.per_path. out is caller-owned. stats, if not

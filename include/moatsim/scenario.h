@@ -44,6 +44,11 @@ enum moat_sampling {
   MOAT_SAMPLING_SIZE_BIASED = 1,
   MOAT_SAMPLING_STRATIFIED = 2
 };
+/* enterprises.value_index (value follows price, MODEL.md §5): the price level a segment's value
+ * follows. PAID: the segment's own price per token bought P_is (MODEL.md §5 as written);
+ * FRONTIER_COST: the serving cost of the frontier now, kappa_c(t) exp(beta (F(t) - F(0))), the
+ * same for every segment and independent of its routing (docs/model.md says why). */
+enum moat_value_index { MOAT_VALUE_INDEX_PAID = 0, MOAT_VALUE_INDEX_FRONTIER_COST = 1 };
 
 /* One lab (MODEL.md §2, §4, §7). Money in US dollars, costs in $/Mtok. */
 typedef struct moat_lab {
@@ -138,6 +143,7 @@ typedef struct moat_scenario {
     int outside_option;          /* boolean: enterprises may buy nothing (outside good) */
     double outside_value;        /* o: utility of buying nothing is o * v_is */
     double value_price_elasticity; /* theta: v_is(t) = v_is(0) (P_is(t - dt) / P_is(0))^theta */
+    int value_index;             /* enum moat_value_index: which price level P the value follows */
     double host_similarity;      /* sigma: nested logit over each open model's hosts, lambda = 1 - sigma */
   } enterprises;
   struct {

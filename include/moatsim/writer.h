@@ -57,6 +57,19 @@ typedef struct moat_writer moat_writer_t;
 int moat_writer_alloc(moat_writer_t **w, const moat_writer_desc_t *desc, char *err, size_t errlen);
 void moat_writer_free(moat_writer_t *w);
 
+/* The sizes of a run's results files. */
+typedef struct moat_writer_dims {
+  size_t n_scenarios, max_steps, max_paths, n_labs, n_clouds, n_quantiles;
+  int keep_paths;
+} moat_writer_dims_t;
+
+void moat_writer_get_dims(const moat_writer_t *w, moat_writer_dims_t *d);
+
+/* A writer of one-scenario files only (moat_writer_write_scenario), from the sizes alone (no
+ * scenarios): what `moatsim merge` uses to write the summaries of scenarios whose paths came
+ * from shards. 0 or MOAT_ENOMEM. */
+int moat_writer_alloc_bare(moat_writer_t **w, const moat_writer_dims_t *d, char *err, size_t errlen);
+
 /* 16 hex digits: a digest of every effective parameter of every scenario (root attribute
  * params_digest). Two runs with the same digest run the same scenarios. */
 const char *moat_writer_params_digest(const moat_writer_t *w);
@@ -65,11 +78,12 @@ const char *moat_writer_params_digest(const moat_writer_t *w);
  * The run's skeleton at `path`: every group and variable sized for all scenarios (unwritten
  * values read as _FillValue, scenario_done = 0), the provenance and identity attributes, the
  * shard record (shard_count > 1: it holds the scenarios k with k mod shard_count ==
- * shard_index) and /params. Written to path.tmp and committed (moat_durable_commit): path is
+ * shard_index; by_paths: part shard_index of the sweep's paths, root attribute shard_split =
+ * "paths") and /params. Written to path.tmp and committed (moat_durable_commit): path is
  * absent or complete. 0 or MOAT_EIO with the HDF5 reason.
  */
 int moat_writer_write_skeleton(moat_writer_t *w, const char *path, int shard_index, int shard_count,
-                               char *err, size_t errlen);
+                               int by_paths, char *err, size_t errlen);
 
 /*
  * A one-scenario results file at `path` (through path.tmp, committed): the skeleton's variables

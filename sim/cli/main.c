@@ -86,7 +86,8 @@ static const char usage_run[] =
     "  --force             overwrite an existing results file\n"
     "  --quiet             no progress messages\n"
     "  --max-memory BYTES  refuse scenarios needing more memory (default 8G; K M G T suffixes)\n"
-    "  --shard I/N         run shard I (0 <= I < N): the scenarios k with k mod N = I\n"
+    "  --shard I/N         run shard I (0 <= I < N): the scenarios k with k mod N = I;\n"
+    "                      with fewer scenarios than N, part I of the sweep's paths cut N ways\n"
     "  --resume            continue an interrupted run from its checkpoint FILE.partial.d\n"
     "                      (SIGINT / SIGTERM stop a run cleanly: exit 130 / 143)\n"
     "  --checkpoint-paths N  paths per checkpoint block (default 16 x threads)\n"
@@ -235,93 +236,66 @@ typedef struct run_ctx {
   const moat_config_t *cfg;
   const moat_run_options_t *opt;
   moat_runner_t *r;
-  moat_scenario_t *sc;  /* the scenario being computed */
-  moat_path_set_t set;  /* its paths: read from the checkpoint, then computed */
-  size_t block_paths;   /* paths per checkpoint block */
-  size_t block_before;  /* paths of the scenario done before the block running now */
+  moat_scenario_t *sc;  /* scenario `cur` of the sweep, the one the runner runs */
+  size_t cur;           /* (size_t)-1: none yet */
+  size_t shown;         /* the scenario progress shows, and its paths this process finished */
+  size_t shown_done;
+  size_t block_paths;   /* paths per checkpoint block (the most in a unit of work) */
   moat_writer_t *w;     /* writing rank only */
   moat_ckpt_t *cp;      /* writing rank only */
   moat_progress_t *pg;
-  double write_s, t0;   /* seconds writing files; start of the scenario being computed */
+  double write_s;       /* seconds writing files */
+  size_t (*range)[2];   /* a shard split by paths: its paths of each scenario; NULL otherwise */
+  moat_ckpt_part_t *parts; /* with range: each scenario's part */
 } run_ctx_t;
 
-/* The runner counts the paths of a block; progress counts those of the scenario. */
-static void block_progress(void *ctx, size_t done) {
-  run_ctx_t *c = ctx;
-  moat_progress_path(c->pg, c->block_before + done);
-}
-
-/* Run the paths of scenario k that c->set lacks, block by block, handing each finished block
- * (also the finished start of one cut short by a signal) to emit. */
-static int run_blocks(run_ctx_t *c, size_t k, moat_block_fn emit, void *emit_ctx, char *err, size_t errlen) {
-  moat_path_set_t *ps = &c->set;
-  c->block_before = 0;
-  for (size_t p = 0; p < ps->n_paths; p++) c->block_before += ps->have[p];
-  int st = MOAT_OK;
-  for (size_t p = 0; p < ps->n_paths && st == MOAT_OK;) {
-    if (ps->have[p]) {
-      p++;
-      continue;
-    }
-    size_t end = p;
-    while (end < ps->n_paths && !ps->have[end] && end - p < c->block_paths) end++;
-    size_t finished = 0;
-    st = moat_runner_run_range(c->r, c->sc, k, p, end - p, ps->data, NULL, block_progress, c, &finished,
-                               err, errlen);
-    if (finished > 0) {
-      memset(ps->have + p, 1, finished);
-      c->block_before += finished;
-      moat_block_t b = {k, p, finished, ps->per_path, ps->data + p * ps->per_path};
-      char inner[MOAT_ERR_MAX];
-      int est = emit(emit_ctx, &b, inner, sizeof inner);
-      if (est != MOAT_OK && (st == MOAT_OK || st == MOAT_EINTR)) st = est, snprintf(err, errlen, "%s", inner);
-    }
-    p = end;
-  }
+/* Make scenario k of the sweep the current one. */
+static int set_scenario(run_ctx_t *c, size_t k, char *err, size_t errlen) {
+  if (c->cur == k) return MOAT_OK;
+  c->cur = (size_t)-1;
+  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  if (st == MOAT_OK) c->cur = k;
   return st;
 }
 
-/* Run and summarize scenario k into res (the dispatcher's compute). */
-static int compute_one(void *ctx, size_t k, moat_block_fn emit, void *emit_ctx, moat_scenario_result_t *res,
-                       char *err, size_t errlen) {
+/* Scenario k's layout and paths (the dispatcher's open; any rank). */
+static int open_one(void *ctx, size_t k, moat_layout_t *lay, size_t *n_paths, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
-  c->t0 = moat_progress_now();
-  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  int st = set_scenario(c, k, err, errlen);
   if (st != MOAT_OK) return st;
-  moat_scenario_layout(c->sc, &res->lay);
-  size_t n_paths = (size_t)c->sc->paths, per_path = res->lay.per_path;
-  if ((c->set.n_paths != n_paths || c->set.per_path != per_path) &&
-      moat_path_set_reserve(&c->set, n_paths, per_path) != MOAT_OK) {
-    snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths, per_path);
-    return MOAT_ENOMEM;
-  }
-  moat_progress_scenario(c->pg, k, n_paths);
-  st = run_blocks(c, k, emit, emit_ctx, err, errlen);
-  if (st == MOAT_OK)
-    st = moat_summary_init(&res->s, per_path, c->sc->output.quantiles, c->sc->output.n_quantiles, err, errlen);
-  if (st != MOAT_OK) return st;
-  /* From the path-indexed array in path order: the same bits however the blocks were run. */
-  st = moat_summary_compute(&res->s, c->set.data, n_paths, per_path, moat_runner_threads(c->r), err, errlen);
-  if (st != MOAT_OK) {
-    moat_summary_clear(&res->s);
-    return st;
-  }
-  res->paths = c->set.data, res->n_paths = n_paths, res->seconds = moat_progress_now() - c->t0;
+  moat_scenario_layout(c->sc, lay);
+  *n_paths = (size_t)c->sc->paths;
   return MOAT_OK;
 }
 
-/* Writing rank: scenario k's paths already in the checkpoint (the dispatcher's load). */
-static int load_one(void *ctx, size_t k, char *err, size_t errlen) {
+/* The runner counts the paths of a unit; progress counts those of the scenario. */
+static void unit_progress(void *ctx, size_t done) {
   run_ctx_t *c = ctx;
-  int st = moat_sweep_scenario(c->cfg, k, c->sc, err, errlen);
+  moat_progress_path(c->pg, c->shown_done + done);
+}
+
+/* Paths first .. first + count - 1 of scenario k into out (the dispatcher's run; any rank). */
+static int run_one(void *ctx, size_t k, size_t first, size_t count, double *out, moat_poll_fn poll,
+                   void *poll_ctx, size_t *finished, char *err, size_t errlen) {
+  run_ctx_t *c = ctx;
+  *finished = 0;
+  int st = set_scenario(c, k, err, errlen);
   if (st != MOAT_OK) return st;
-  moat_layout_t lay;
-  moat_scenario_layout(c->sc, &lay);
-  if (moat_path_set_reserve(&c->set, (size_t)c->sc->paths, lay.per_path) != MOAT_OK) {
-    snprintf(err, errlen, "scenario %zu: out of memory for %d paths x %zu results", k, c->sc->paths, lay.per_path);
-    return MOAT_ENOMEM;
+  if (c->shown != k) {
+    moat_progress_scenario(c->pg, k, (size_t)c->sc->paths);
+    c->shown = k, c->shown_done = 0;
   }
-  return c->opt->resume ? moat_ckpt_load_blocks(c->cp, k, &c->set, stderr, err, errlen) : MOAT_OK;
+  moat_runner_set_poll(c->r, poll, poll_ctx);
+  st = moat_runner_run_range(c->r, c->sc, k, first, count, out, NULL, unit_progress, c, finished, err, errlen);
+  moat_runner_set_poll(c->r, NULL, NULL);
+  c->shown_done += *finished;
+  return st;
+}
+
+/* Writing rank: scenario k's paths already in the checkpoint (the dispatcher's load). */
+static int load_one(void *ctx, size_t k, moat_path_set_t *ps, char *err, size_t errlen) {
+  run_ctx_t *c = ctx;
+  return c->opt->resume ? moat_ckpt_load_blocks(c->cp, k, ps, stderr, err, errlen) : MOAT_OK;
 }
 
 /* Writing rank: commit a finished block (the dispatcher's store_block). */
@@ -334,31 +308,48 @@ static int store_block(void *ctx, const moat_block_t *b, char *err, size_t errle
   return st;
 }
 
-/* Writing rank: commit a finished scenario's file, then drop its blocks (the dispatcher's store). */
-static int store_one(void *ctx, const moat_scenario_result_t *res, char *err, size_t errlen) {
+/* Writing rank: every path of [lo, hi) of scenario k is in ps (the dispatcher's store). The
+ * whole scenario: its summaries, from the path-indexed array in path order (the same bits
+ * however the paths were split), committed as its file, then its blocks dropped. A part of its
+ * paths (a shard split by paths): nothing to do, its blocks go into the shard's file. */
+static int store_one(void *ctx, size_t k, const moat_layout_t *lay, const moat_path_set_t *ps, size_t lo,
+                     size_t hi, double seconds, char *err, size_t errlen) {
   run_ctx_t *c = ctx;
+  if (lo != 0 || hi != ps->n_paths) {
+    moat_progress_scenario(c->pg, k, hi - lo);
+    c->shown = k;
+    moat_progress_scenario_done(c->pg, seconds);
+    return MOAT_OK;
+  }
   double t1 = moat_progress_now();
+  moat_summary_t s;
+  const moat_scenario_t *base = &c->cfg->base;
+  int st = moat_summary_init(&s, lay->per_path, base->output.quantiles, base->output.n_quantiles, err, errlen);
+  if (st != MOAT_OK) return st;
+  st = moat_summary_compute(&s, ps->data, ps->n_paths, lay->per_path, moat_runner_threads(c->r), err, errlen);
   char path[MOAT_PATH_MAX + 64];
-  moat_ckpt_scenario_path(c->cp, res->k, path, sizeof path);
-  int st = moat_writer_write_scenario(c->w, path, res->k, &res->lay, &res->s,
-                                      c->cfg->base.output.keep_paths ? res->paths : NULL, res->n_paths, err, errlen);
-  if (st == MOAT_OK) moat_ckpt_drop_blocks(c->cp, res->k);
+  moat_ckpt_scenario_path(c->cp, k, path, sizeof path);
+  if (st == MOAT_OK)
+    st = moat_writer_write_scenario(c->w, path, k, lay, &s, base->output.keep_paths ? ps->data : NULL,
+                                    ps->n_paths, err, errlen);
+  moat_summary_clear(&s);
+  if (st == MOAT_OK) moat_ckpt_drop_blocks(c->cp, k);
   c->write_s += moat_progress_now() - t1;
-  moat_progress_scenario(c->pg, res->k, res->n_paths);
-  if (st == MOAT_OK) moat_progress_scenario_done(c->pg, res->seconds);
+  moat_progress_scenario(c->pg, k, ps->n_paths);
+  c->shown = k;
+  if (st == MOAT_OK) moat_progress_scenario_done(c->pg, seconds);
   return st;
 }
 
-static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *pending, char *err,
-                         size_t errlen) {
+static int run_scenarios(run_ctx_t *c, int threads, size_t n_scen, const uint8_t *pending,
+                         const size_t (*range)[2], char *err, size_t errlen) {
   c->r = moat_runner_alloc(threads);
   c->sc = malloc(sizeof *c->sc);
+  c->cur = c->shown = (size_t)-1;
   int st = c->r && c->sc ? MOAT_OK : MOAT_ENOMEM;
   if (st != MOAT_OK) snprintf(err, errlen, "out of memory for %d thread workspaces", threads);
-  moat_dispatch_ops_t ops = {load_one, compute_one, store_block, store_one, c, &c->set,
-                             c->cfg->base.output.keep_paths};
-  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, pending, err, errlen);
-  moat_path_set_clear(&c->set);
+  moat_dispatch_ops_t ops = {open_one, load_one, run_one, store_block, store_one, c, c->block_paths};
+  if (st == MOAT_OK) st = moat_dispatch_run(&ops, n_scen, pending, range, err, errlen);
   free(c->sc);
   moat_runner_free(c->r);
   return st;
@@ -369,9 +360,41 @@ static int sweep_source(void *ctx, size_t k, moat_scenario_t *sc, char *err, siz
   return moat_sweep_scenario(ctx, k, sc, err, errlen);
 }
 
+/* A shard of a sweep with fewer scenarios than shards is split by paths
+ * (moat_dispatch_shard_paths): c->range and c->parts for every scenario, t[k] = 1 where this
+ * shard has paths. */
+static int split_by_paths(run_ctx_t *c, size_t n, uint8_t *t, char *err, size_t errlen) {
+  const moat_run_options_t *opt = c->opt;
+  size_t *paths = malloc(n * sizeof *paths);
+  moat_scenario_t *sc = malloc(sizeof *sc);
+  c->range = malloc(n * sizeof *c->range);
+  c->parts = malloc(n * sizeof *c->parts);
+  int st = paths && sc && c->range && c->parts ? MOAT_OK : MOAT_ENOMEM;
+  if (st != MOAT_OK) snprintf(err, errlen, "out of memory for the paths of %zu scenarios", n);
+  for (size_t k = 0; k < n && st == MOAT_OK; k++) {
+    st = moat_sweep_scenario(c->cfg, k, sc, err, errlen);
+    if (st != MOAT_OK) break;
+    moat_layout_t lay;
+    moat_scenario_layout(sc, &lay);
+    paths[k] = (size_t)sc->paths;
+    c->parts[k] = (moat_ckpt_part_t){k, 0, 0, paths[k], lay.n_steps};
+  }
+  if (st == MOAT_OK) {
+    moat_dispatch_shard_paths(n, paths, opt->shard_index, opt->shard_count, c->range);
+    for (size_t k = 0; k < n; k++) {
+      c->parts[k].lo = c->range[k][0], c->parts[k].hi = c->range[k][1];
+      t[k] = c->range[k][1] > c->range[k][0];
+    }
+  }
+  free(paths);
+  free(sc);
+  return st;
+}
+
 /* Writing rank: take the checkpoint OUT.partial.d (new, or the interrupted run's with --resume,
  * checked to be this run's), and mark in pending[k] the scenarios this process runs: its
- * shard's, not yet done. */
+ * shard's, not yet done. A shard of a sweep with fewer scenarios than shards has a part of the
+ * paths of some scenarios (c->range). */
 static int open_results(run_ctx_t *c, const char *file, const moat_writer_desc_t *d, uint8_t **pending,
                         char *err, size_t errlen) {
   const moat_run_options_t *opt = c->opt;
@@ -382,21 +405,24 @@ static int open_results(run_ctx_t *c, const char *file, const moat_writer_desc_t
     snprintf(err, errlen, "out of memory for the flags of %zu scenarios", n);
     return MOAT_ENOMEM;
   }
+  int by_paths = n < (size_t)opt->shard_count;
   for (size_t k = 0; k < n; k++) t[k] = k % (size_t)opt->shard_count == (size_t)opt->shard_index;
+  int st = by_paths ? split_by_paths(c, n, t, err, errlen) : MOAT_OK;
   int mode = opt->resume ? MOAT_CKPT_RESUME : opt->force ? MOAT_CKPT_FORCE : MOAT_CKPT_NEW;
-  int st = moat_ckpt_open(&c->cp, file, mode, err, errlen);
+  if (st == MOAT_OK) st = moat_ckpt_open(&c->cp, file, mode, err, errlen);
   if (st == MOAT_OK) st = moat_writer_alloc(&c->w, d, err, errlen);
   if (st == MOAT_OK && opt->resume && moat_ckpt_has_skeleton(c->cp)) {
     moat_run_identity_t id = {d->scenario_text, c->cfg->base.seed, n, opt->shard_index, opt->shard_count,
                               d->keep_paths, moat_writer_params_digest(c->w)};
     st = moat_merge_check_partial(moat_ckpt_skeleton(c->cp), &id, err, errlen);
-    if (st == MOAT_OK) st = moat_ckpt_scan(c->cp, n, t, done, stderr, err, errlen);
+    /* split by paths: no scenario file, the blocks are loaded scenario by scenario */
+    if (st == MOAT_OK && !by_paths) st = moat_ckpt_scan(c->cp, n, t, done, stderr, err, errlen);
   } else if (st == MOAT_OK) {
     if (opt->resume) /* killed before its skeleton was committed: nothing was finished */
       fprintf(stderr, "moatsim run: '%s' holds no finished work yet: starting from the beginning\n",
               moat_ckpt_dir(c->cp));
-    st = moat_writer_write_skeleton(c->w, moat_ckpt_skeleton(c->cp), opt->shard_index, opt->shard_count, err,
-                                     errlen);
+    st = moat_writer_write_skeleton(c->w, moat_ckpt_skeleton(c->cp), opt->shard_index, opt->shard_count,
+                                     by_paths, err, errlen);
   }
   for (size_t k = 0; k < n; k++) t[k] = t[k] && !done[k];
   free(done);
@@ -410,7 +436,12 @@ static int close_results(run_ctx_t *c, int st, const char *file, const char *cmd
                          size_t errlen) {
   const moat_run_options_t *opt = c->opt;
   double wall = moat_progress_now() - c->pg->start, t1 = moat_progress_now();
-  if (st == MOAT_OK) {
+  if (st == MOAT_OK && c->range) {
+    moat_writer_dims_t d;
+    moat_writer_get_dims(c->w, &d);
+    st = moat_ckpt_finish_paths(c->cp, file, d.n_scenarios, c->parts, &d, c->cfg->base.output.quantiles, wall, err,
+                                errlen);
+  } else if (st == MOAT_OK) {
     size_t n = moat_sweep_count(c->cfg), m = 0;
     size_t *ks = malloc((n ? n : 1) * sizeof *ks);
     for (size_t k = (size_t)opt->shard_index; ks && k < n; k += (size_t)opt->shard_count) ks[m++] = k;
@@ -479,12 +510,16 @@ static int run_and_write(const moat_config_t *cfg, const moat_run_options_t *opt
     moat_ckpt_close(c.cp, !opt->resume);
     moat_writer_free(c.w);
     free(pending);
+    free(c.range);
+    free(c.parts);
     return moat_dispatch_agree(exit_code(st));
   }
   moat_dispatch_agree(st);
-  st = run_scenarios(&c, threads, n_scen, pending, err, sizeof err);
+  st = run_scenarios(&c, threads, n_scen, pending, (const size_t(*)[2])c.range, err, sizeof err);
   free(pending);
   int rc = writer ? close_results(&c, st, file, cmdline, threads, err, sizeof err) : 0;
+  free(c.range);
+  free(c.parts);
   return moat_dispatch_agree(rc);
 }
 

@@ -11,6 +11,7 @@ static const char *const default_origins[] = {"cn"};
 static const char *const lab_kinds[] = {"closed", "open", NULL}; /* enum moat_lab_kind */
 static const char *const terminals[] = {"mark", "multiple", NULL}; /* enum moat_terminal */
 static const char *const samplings[] = {"weighted", "size_biased", "stratified", NULL}; /* enum moat_sampling */
+static const char *const value_indices[] = {"paid", "frontier_cost", NULL}; /* enum moat_value_index */
 
 #define ROW(scope_, type_, kinds_, key_, off_, def_, min_, max_, unit_, doc_)                     \
   {.key = key_, .scope = scope_, .type = type_, .kinds = kinds_, .offset = off_, .def = def_,     \
@@ -89,6 +90,10 @@ const moat_param_t moat_params[] = {
     GD(enterprises.value_routine_median, 1.5, 0.001, 1.0e6, "USD/Mtok", "median value of routine work at frontier quality"),
     GD(enterprises.value_sigma, 0.8, 0.0, 5.0, "1", "sigma of the lognormal work values"),
     GD(enterprises.value_price_elasticity, 0.0, 0.0, 1.0, "1", "theta: a segment's value of work follows the price it pays, v(t) = v(0) (P(t - dt) / P(0))^theta (0 = fixed dollar value)"),
+    {.key = "enterprises.value_index", .scope = MOAT_PS_GLOBAL, .type = MOAT_PT_CHOICE,
+     .kinds = MOAT_KINDS_BOTH, .offset = offsetof(moat_scenario_t, enterprises.value_index), .min = 0,
+     .max = 1, .def_str = "paid", .choices = value_indices, .what = "price level the value of work follows", .unit = "",
+     .doc = "P of value follows price: \"paid\" = the segment's own price per token bought P_is (MODEL.md 5), \"frontier_cost\" = the frontier's serving cost now, kappa_c(t) exp(beta (F(t) - F(0))), the same for every segment"},
     GD(enterprises.gap_sensitivity_hard, 6.0, 0.0, 100.0, "1", "eta_hard: value lost per relative quality gap, hard work"),
     GD(enterprises.gap_sensitivity_routine, 0.5, 0.0, 100.0, "1", "eta_routine: value lost per relative quality gap, routine work"),
     GD(enterprises.privacy_mean, 0.1, 0.001, 0.999, "1", "mean privacy sensitivity pi (Beta mean)"),

@@ -40,6 +40,7 @@ struct moat_workspace {
   double *alpha0;                /* [2 N]: 1/tau_is(0) = 1/(rho v_is(0)) */
   double *paid0, *paid_prev;     /* [N]: P_i(0), P_i(t - dt), $/Mtok */
   double *seg_paid0, *seg_paid_prev; /* [2 N]: P_is(0), P_is(t - dt), $/Mtok (value follows price) */
+  double frontier_cost0;          /* kappa_c exp(beta (F - F(0))) at step 0 (value_index frontier_cost) */
   unsigned char *review, *adopted; /* [N] */
   double *arr_hist;              /* [N_HIST][steps] */
 
@@ -254,6 +255,21 @@ static void step_volumes(const moat_scenario_t *sc, int n, moat_workspace_t *ws)
  * A segment that has bought nothing at step 0 (no P_is(0)) keeps v_is(0). */
 static void step_values(const moat_scenario_t *sc, int n, moat_workspace_t *ws) {
   const double theta = sc->enterprises.value_price_elasticity;
+  if (sc->enterprises.value_index == MOAT_VALUE_INDEX_FRONTIER_COST) {
+    /* The frontier's serving cost now (MODEL.md §4's cost of an offer at the frontier's
+     * quality): one price level for every segment, set by supply and not by the segment's own
+     * routing, so it needs no lag: values and costs move together within the step and a
+     * market whose costs all scale by k has values scaled by k too (homogeneity, exact). */
+    double t = (double)n / (double)sc->steps_per_year;
+    double now = moat_cost_index(sc, t) *
+                 exp(sc->price_compression.cost_per_quality_point * (ws->proc.frontier - ws->initial_frontier));
+    if (n == 0) ws->frontier_cost0 = now;
+    else if (theta != 0.0) {
+      double f = pow(now / ws->frontier_cost0, -theta);
+      for (size_t r = 0; r < 2 * ws->ent->n; r++) ws->alpha[r] = ws->alpha0[r] * f;
+    }
+    return;
+  }
   if (n == 0 || theta == 0.0) return;
   for (size_t r = 0; r < 2 * ws->ent->n; r++)
     if (ws->seg_paid0[r] > 0.0 && ws->seg_paid_prev[r] > 0.0)

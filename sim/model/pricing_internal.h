@@ -54,6 +54,8 @@
 #define NEWTON_REARM 0.25 /* after a failed Newton phase, another once the change is this small */
 #define NEWTON_TRUST 1000.0 /* a Newton step moves a price by at most this times the change */
 #define JAC_GROUP 8 /* blocks whose Jacobian terms are added to the accumulators at once */
+#define ACC_PITCH (3 * LANES) /* doubles an offer in ws->acc */
+#define UNIT_PITCH (2 * LANES) /* doubles an offer (a seller) in a unit's share (msum) slot */
 #define MAX_PATTERNS 64 /* feasibility patterns told apart when the rows are ordered */
 
 /* Per-offer terms of the nested Jacobian (block_jacobian_nested): of offer i as the variable
@@ -78,11 +80,12 @@ struct moat_pricing_ws {
   double *alpha;    /* [block][lane] alpha_r; 0 in padding */
   double *weight;   /* [block][lane] W_r; 0 in padding */
   double *walpha;   /* [block][lane] W_r alpha_r */
-  double *share;    /* [2][offer][lane] shares of the current pair of blocks (cap_stride apart) */
-  double *msum;     /* [2][seller + 1][lane] sum_{k in f} s_rk (p_k - c_k); last row: no seller */
-  double *acc_dem;  /* [offer][lane] per-lane partial sums of W s */
-  double *acc_lam;  /* [offer][lane] of W alpha s */
-  double *acc_gam;  /* [offer][lane] of W alpha s m_{r,f(j)} */
+  double *share;    /* [2][offer][2][lane] shares of two units of the zeta pass (blocks_zeta;
+                       UNIT_PITCH doubles an offer); the other passes use [offer][lane] */
+  double *msum;     /* [2][seller + 1][2][lane] sum_{k in f} s_rk (p_k - c_k) (the same); last
+                       row: no seller */
+  double *acc;      /* [offer][3][lane] per-lane partial sums of W s, W alpha s and
+                       W alpha s m_{r,f(j)} (ACC_PITCH doubles an offer) */
   double *dem, *lam, *gam, *markup, *next; /* [offer] */
   size_t *sel;      /* [offer] row of msum for offer j (n_sellers when seller < 0) */
   double *hist_f;   /* [AA_DEPTH + 1][offer] g(p) - p of the last iterates, oldest first */

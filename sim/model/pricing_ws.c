@@ -24,11 +24,9 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->alpha = alloc_doubles(blocks * LANES);
   ws->weight = alloc_doubles(blocks * LANES);
   ws->walpha = alloc_doubles(blocks * LANES);
-  ws->share = alloc_doubles(2 * stride * LANES);
-  ws->msum = alloc_doubles(2 * (n_sellers + 1) * LANES);
-  ws->acc_dem = alloc_doubles(stride * LANES);
-  ws->acc_lam = alloc_doubles(stride * LANES);
-  ws->acc_gam = alloc_doubles(stride * LANES);
+  ws->share = alloc_doubles(4 * stride * LANES);
+  ws->msum = alloc_doubles(4 * (n_sellers + 1) * LANES);
+  ws->acc = alloc_doubles(stride * ACC_PITCH);
   ws->dem = alloc_doubles(stride);
   ws->lam = alloc_doubles(stride);
   ws->gam = alloc_doubles(stride);
@@ -103,7 +101,7 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
     return NULL;
   }
   if (!ws->bt || !ws->alpha || !ws->weight || !ws->walpha || !ws->share || !ws->msum ||
-      !ws->acc_dem || !ws->acc_lam || !ws->acc_gam || !ws->dem || !ws->lam || !ws->gam ||
+      !ws->acc || !ws->dem || !ws->lam || !ws->gam ||
       !ws->markup || !ws->next || !ws->sel || !ws->hist_f || !ws->hist_g) {
     moat_pricing_ws_free(ws);
     return NULL;
@@ -136,9 +134,7 @@ void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   free(ws->walpha);
   free(ws->share);
   free(ws->msum);
-  free(ws->acc_dem);
-  free(ws->acc_lam);
-  free(ws->acc_gam);
+  free(ws->acc);
   free(ws->dem);
   free(ws->lam);
   free(ws->gam);

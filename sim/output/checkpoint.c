@@ -382,3 +382,77 @@ int moat_ckpt_finish(moat_ckpt_t *cp, const char *out, size_t n, const size_t *k
   free(names);
   return st;
 }
+
+/* ---- the results file of a shard split by paths --------------------------------------------- */
+
+/* Scenario part p's paths from the checkpoint as dataset /shard_paths/s<k> of the open file f. */
+static int write_part(moat_ckpt_t *cp, hid_t g, const moat_ckpt_part_t *p, const moat_writer_dims_t *d,
+                      moat_path_set_t *ps, char *err, size_t errlen) {
+  moat_layout_t lay;
+  moat_layout_init(&lay, p->n_steps, d->n_labs, d->n_clouds);
+  if (moat_path_set_reserve(ps, p->n_paths, lay.per_path) != MOAT_OK) {
+    snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", p->k, p->n_paths, lay.per_path);
+    return MOAT_ENOMEM;
+  }
+  int st = moat_ckpt_load_blocks(cp, p->k, ps, stderr, err, errlen);
+  for (size_t q = p->lo; st == MOAT_OK && q < p->hi; q++) {
+    if (!ps->have[q]) {
+      snprintf(err, errlen, "scenario %zu: path %zu is not in the checkpoint '%s'", p->k, q, cp->dir);
+      st = MOAT_EIO;
+    }
+  }
+  if (st != MOAT_OK) return st;
+  char name[64];
+  snprintf(name, sizeof name, "s%zu", p->k);
+  hsize_t dims[2] = {p->hi - p->lo, lay.per_path};
+  hsize_t rows = ((hsize_t)1 << 17) / (lay.per_path ? lay.per_path : 1); /* chunks of ~1 MiB */
+  hsize_t chunk[2] = {rows < 1 ? 1 : rows > dims[0] ? dims[0] : rows, lay.per_path};
+  moat_h5_var_t v = {name, H5T_NATIVE_DOUBLE, 2, dims, chunk, 0, "1",
+                     "results of paths first_path .. first_path + n - 1 of scenario `scenario`, moat_layout_t order"};
+  hid_t ds = dims[0] > 0 ? moat_h5_var_create(g, &v, NULL) : -1;
+  int bad = ds < 0 ||
+            H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, ps->data + p->lo * lay.per_path) < 0 ||
+            moat_h5_attr_int(ds, "scenario", (int64_t)p->k) < 0 || moat_h5_attr_int(ds, "first_path", (int64_t)p->lo) < 0 ||
+            moat_h5_attr_int(ds, "scenario_paths", (int64_t)p->n_paths) < 0 ||
+            moat_h5_attr_int(ds, "n_steps", (int64_t)p->n_steps) < 0;
+  if (ds >= 0) H5Dclose(ds);
+  if (bad) moat_h5_error(err, errlen, "cannot write the paths of a scenario to", name);
+  return bad ? MOAT_EIO : MOAT_OK;
+}
+
+int moat_ckpt_finish_paths(moat_ckpt_t *cp, const char *out, size_t n, const moat_ckpt_part_t *parts,
+                           const moat_writer_dims_t *d, const double *q, double wall_time_s, char *err,
+                           size_t errlen) {
+  char tmp[sizeof cp->dir + 16];
+  snprintf(tmp, sizeof tmp, "%s/out.h5.tmp", cp->dir);
+  int st = moat_merge_assemble(cp->skeleton, 0, NULL, NULL, tmp, wall_time_s, err, errlen);
+  if (st != MOAT_OK) return st;
+  hid_t fapl = moat_h5_fapl();
+  hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, fapl >= 0 ? fapl : H5P_DEFAULT);
+  if (fapl >= 0) H5Pclose(fapl);
+  hid_t g = f >= 0 ? moat_h5_group_create(f, "shard_paths") : -1;
+  hsize_t nq = d->n_quantiles;
+  moat_h5_var_t levels = {"quantile_levels", H5T_NATIVE_DOUBLE, 1, &nq, NULL, 0, "1",
+                          "output.quantiles of the run (the summaries merge computes)"};
+  hid_t ql = g >= 0 && nq > 0 ? moat_h5_var_create(g, &levels, NULL) : -1;
+  int bad = g < 0 || (nq > 0 && (ql < 0 || H5Dwrite(ql, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, q) < 0)) ||
+            moat_h5_attr_int(g, "n_labs", (int64_t)d->n_labs) < 0 ||
+            moat_h5_attr_int(g, "n_clouds", (int64_t)d->n_clouds) < 0 ||
+            moat_h5_attr_int(g, "max_steps", (int64_t)d->max_steps) < 0 ||
+            moat_h5_attr_int(g, "max_paths", (int64_t)d->max_paths) < 0;
+  if (ql >= 0) H5Dclose(ql);
+  st = bad ? MOAT_EIO : MOAT_OK;
+  if (bad) moat_h5_error(err, errlen, "cannot write /shard_paths of", tmp);
+  moat_path_set_t ps = {0};
+  for (size_t i = 0; i < n && st == MOAT_OK; i++)
+    if (parts[i].hi > parts[i].lo) st = write_part(cp, g, &parts[i], d, &ps, err, errlen);
+  moat_path_set_clear(&ps);
+  if (g >= 0) H5Gclose(g);
+  if (f >= 0 && H5Fclose(f) < 0 && st == MOAT_OK) {
+    moat_h5_error(err, errlen, "cannot finish", tmp);
+    st = MOAT_EIO;
+  }
+  if (st == MOAT_OK) st = moat_durable_commit(tmp, out, err, errlen);
+  else remove(tmp);
+  return st;
+}

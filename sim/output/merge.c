@@ -16,6 +16,8 @@
 #include "moatsim/durable.h"
 #include "moatsim/provenance.h"
 #include "moatsim/scenario.h"
+#include "moatsim/summary.h"
+#include "moatsim/writer.h"
 #include "moatsim/writer_h5.h"
 
 /* Exit codes of the command (as main's). */
@@ -31,6 +33,7 @@ typedef struct file_identity {
   uint64_t seed;
   int64_t format, n_scenarios, shard_index, shard_count;
   int keep_paths;
+  int by_paths; /* a shard split by paths (root attribute shard_split = "paths") */
   double wall_time_s;
 } file_identity_t;
 
@@ -65,6 +68,9 @@ static int identity_read(hid_t f, const char *name, file_identity_t *id, char *e
     if (read_number(f, "shard_count", H5T_NATIVE_INT64, &id->shard_count) == 0)
       bad = read_number(f, "shard_index", H5T_NATIVE_INT64, &id->shard_index);
     id->keep_paths = H5Lexists(f, "paths", H5P_DEFAULT) > 0;
+    char split[16] = "";
+    moat_h5_attr_read_text(f, "shard_split", split, sizeof split);
+    id->by_paths = strcmp(split, "paths") == 0;
     id->wall_time_s = NAN;
     read_number(f, "wall_time_s", H5T_NATIVE_DOUBLE, &id->wall_time_s);
   }
@@ -151,7 +157,7 @@ int moat_merge_check_partial(const char *partial, const moat_run_identity_t *exp
   moat_provenance_get(&p);
   file_identity_t want = {(char *)(uintptr_t)expect->scenario_text, "", "", "", expect->seed, have.format,
                           (int64_t)expect->n_scenarios, expect->shard_index, expect->shard_count,
-                          expect->keep_paths, NAN};
+                          expect->keep_paths, 0, NAN};
   snprintf(want.version, sizeof want.version, "%s", p.moatsim_version);
   snprintf(want.git, sizeof want.git, "%s", p.git_revision);
   snprintf(want.digest, sizeof want.digest, "%s", expect->params_digest ? expect->params_digest : "");
@@ -233,9 +239,14 @@ static int check_parts(part_t *parts, int n, char *err, size_t errlen) {
       snprintf(err, errlen, "shard %" PRId64 "/%" PRId64 " is given twice: '%s' and '%s'; pass each "
                "shard once", p->id.shard_index, N, seen[p->id.shard_index], p->name);
       st = MOAT_EINVAL;
+    } else if (p->id.by_paths != parts[0].id.by_paths) {
+      snprintf(err, errlen, "'%s' %s split by paths but '%s' %s: they are different splits of the sweep",
+               p->name, p->id.by_paths ? "is" : "is not", parts[0].name, parts[0].id.by_paths ? "is" : "is not");
+      st = MOAT_EINVAL;
     } else {
       seen[p->id.shard_index] = p->name;
-      st = check_complete(p, err, errlen);
+      /* split by paths: no scenario is whole in a part; check_paths checks the paths */
+      if (!p->id.by_paths) st = check_complete(p, err, errlen);
     }
   }
   for (int64_t i = 0; i < N && st == MOAT_OK; i++) {
@@ -374,8 +385,8 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 
 /* Root attributes of the merged file: no shard, the parts it came from, total wall time. */
 static int finish_attrs(hid_t f, part_t *parts, int n) {
-  const char *gone[] = {"shard_index", "shard_count", "shard_scenarios"};
-  for (int j = 0; j < 3; j++)
+  const char *gone[] = {"shard_index", "shard_count", "shard_scenarios", "shard_split"};
+  for (int j = 0; j < 4; j++)
     if (H5Aexists(f, gone[j]) > 0 && H5Adelete(f, gone[j]) < 0) return -1;
   size_t len = 1;
   double wall = 0;
@@ -391,6 +402,181 @@ static int finish_attrs(hid_t f, part_t *parts, int n) {
   return bad ? -1 : 0;
 }
 
+/* ---- parts split by paths ------------------------------------------------------------------ */
+
+/* One part's paths of a scenario: dataset shard_paths/s<k> of parts[part]. */
+typedef struct piece {
+  int part;
+  size_t first, n, n_paths, n_steps, per_path;
+} piece_t;
+
+static int attr_size(hid_t obj, const char *name, size_t *out) {
+  int64_t v = -1;
+  if (read_number(obj, name, H5T_NATIVE_INT64, &v) != 0 || v < 0) return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+/* The pieces of scenario k in the parts, sorted by first path; *m of them. -1 when one is
+ * unreadable (message in err). */
+static int scenario_pieces(const part_t *parts, int n, size_t k, piece_t *pc, int *m, char *err, size_t errlen) {
+  char name[64];
+  snprintf(name, sizeof name, "shard_paths/s%zu", k);
+  *m = 0;
+  for (int i = 0; i < n; i++) {
+    if (H5Lexists(parts[i].file, "shard_paths", H5P_DEFAULT) <= 0 || H5Lexists(parts[i].file, name, H5P_DEFAULT) <= 0)
+      continue;
+    hid_t ds = H5Dopen2(parts[i].file, name, H5P_DEFAULT), sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    hsize_t dims[2] = {0, 0};
+    piece_t p = {i, 0, 0, 0, 0, 0};
+    int bad = sp < 0 || H5Sget_simple_extent_ndims(sp) != 2 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0 ||
+              attr_size(ds, "first_path", &p.first) || attr_size(ds, "scenario_paths", &p.n_paths) ||
+              attr_size(ds, "n_steps", &p.n_steps) || p.first + dims[0] > p.n_paths;
+    p.n = (size_t)dims[0], p.per_path = (size_t)dims[1];
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    H5Eclear2(H5E_DEFAULT);
+    if (bad) {
+      snprintf(err, errlen, "'%s': %s is not a block of paths of a moatsim shard (dataset of path rows with "
+               "attributes first_path, scenario_paths, n_steps)", parts[i].name, name);
+      return -1;
+    }
+    int j = (*m)++;
+    for (; j > 0 && pc[j - 1].first > p.first; j--) pc[j] = pc[j - 1];
+    pc[j] = p;
+  }
+  return 0;
+}
+
+/* Every path of every scenario in exactly one part: MOAT_EINVAL naming overlaps and gaps. */
+static int check_paths(const part_t *parts, int n, piece_t *pc, char *err, size_t errlen) {
+  for (size_t k = 0; k < (size_t)parts[0].id.n_scenarios; k++) {
+    int m = 0;
+    if (scenario_pieces(parts, n, k, pc, &m, err, errlen) != 0) return MOAT_EINVAL;
+    if (m == 0) {
+      snprintf(err, errlen, "no part holds paths of scenario %zu: a part is missing or is not a shard of this "
+               "sweep", k);
+      return MOAT_EINVAL;
+    }
+    size_t at = 0;
+    for (int j = 0; j < m; j++) {
+      const piece_t *p = &pc[j];
+      if (p->n_paths != pc[0].n_paths || p->n_steps != pc[0].n_steps || p->per_path != pc[0].per_path) {
+        snprintf(err, errlen, "'%s' and '%s' disagree on the size of scenario %zu (paths, steps or results "
+                 "per path): they are not shards of one sweep", parts[p->part].name, parts[pc[0].part].name, k);
+        return MOAT_EINVAL;
+      }
+      if (p->first < at) {
+        snprintf(err, errlen, "paths %zu-%zu of scenario %zu are in both '%s' and '%s': pass each shard once",
+                 p->first, (at < p->first + p->n ? at : p->first + p->n) - 1, k, parts[pc[j - 1].part].name,
+                 parts[p->part].name);
+        return MOAT_EINVAL;
+      }
+      if (p->first > at) {
+        snprintf(err, errlen, "paths %zu-%zu of scenario %zu are in none of the parts: a shard is missing",
+                 at, p->first - 1, k);
+        return MOAT_EINVAL;
+      }
+      at = p->first + p->n;
+    }
+    if (at < pc[0].n_paths) {
+      snprintf(err, errlen, "paths %zu-%zu of scenario %zu are in none of the parts: a shard is missing", at,
+               pc[0].n_paths - 1, k);
+      return MOAT_EINVAL;
+    }
+  }
+  return MOAT_OK;
+}
+
+/* The sizes the merged file's scenarios are written with, from parts[0]'s /shard_paths. */
+static int split_dims(const part_t *p0, moat_writer_dims_t *d, double **q, char *err, size_t errlen) {
+  hid_t g = H5Gopen2(p0->file, "shard_paths", H5P_DEFAULT);
+  hsize_t nq = 0;
+  *q = g >= 0 ? moat_h5_read_doubles(g, "quantile_levels", &nq) : NULL;
+  d->n_scenarios = (size_t)p0->id.n_scenarios, d->n_quantiles = (size_t)nq, d->keep_paths = p0->id.keep_paths;
+  int bad = g < 0 || attr_size(g, "n_labs", &d->n_labs) || attr_size(g, "n_clouds", &d->n_clouds) ||
+            attr_size(g, "max_steps", &d->max_steps) || attr_size(g, "max_paths", &d->max_paths) ||
+            nq > MOAT_MAX_QUANTILES || (nq > 0 && !*q);
+  if (g >= 0) H5Gclose(g);
+  H5Eclear2(H5E_DEFAULT);
+  if (bad) snprintf(err, errlen, "'%s' lacks a readable /shard_paths (its sizes and quantile_levels)", p0->name);
+  return bad ? MOAT_EINVAL : MOAT_OK;
+}
+
+/* Scenario k from its pieces: the paths in path order, their summaries (the run's code, so the
+ * same bits), a one-scenario file (through `scratch`) copied into row k of dst. */
+static int merge_scenario(const part_t *parts, const piece_t *pc, int m, size_t k, moat_writer_t *w,
+                          const moat_writer_dims_t *d, const double *q, const char *scratch, hid_t dst,
+                          char *err, size_t errlen) {
+  moat_layout_t lay;
+  moat_layout_init(&lay, pc[0].n_steps, d->n_labs, d->n_clouds);
+  size_t n_paths = pc[0].n_paths;
+  if (lay.per_path != pc[0].per_path) {
+    snprintf(err, errlen, "'%s': scenario %zu has %zu results per path, its sizes say %zu", parts[pc[0].part].name,
+             k, pc[0].per_path, lay.per_path);
+    return MOAT_EINVAL;
+  }
+  double *paths = malloc((n_paths ? n_paths : 1) * lay.per_path * sizeof *paths);
+  if (!paths) {
+    snprintf(err, errlen, "scenario %zu: out of memory for %zu paths x %zu results", k, n_paths, lay.per_path);
+    return MOAT_ENOMEM;
+  }
+  int st = MOAT_OK;
+  char name[64];
+  snprintf(name, sizeof name, "shard_paths/s%zu", k);
+  for (int j = 0; j < m && st == MOAT_OK; j++) {
+    hid_t ds = H5Dopen2(parts[pc[j].part].file, name, H5P_DEFAULT);
+    if (ds < 0 || H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, paths + pc[j].first * lay.per_path) < 0) {
+      moat_h5_error(err, errlen, "cannot read the paths of", parts[pc[j].part].name);
+      st = MOAT_EIO;
+    }
+    if (ds >= 0) H5Dclose(ds);
+  }
+  moat_summary_t s;
+  if (st == MOAT_OK) st = moat_summary_init(&s, lay.per_path, q, (int)d->n_quantiles, err, errlen);
+  if (st != MOAT_OK) {
+    free(paths);
+    return st;
+  }
+  st = moat_summary_compute(&s, paths, n_paths, lay.per_path, 0, err, errlen);
+  if (st == MOAT_OK)
+    st = moat_writer_write_scenario(w, scratch, k, &lay, &s, d->keep_paths ? paths : NULL, n_paths, err, errlen);
+  moat_summary_clear(&s);
+  free(paths);
+  if (st != MOAT_OK) return st;
+  hid_t src = open_h5(scratch, 0, err, errlen);
+  rows_t r = {0, (hsize_t)k, 1, 1};
+  st = src < 0 ? MOAT_EIO : copy_results(src, scratch, dst, &r, err, errlen);
+  if (src >= 0) H5Fclose(src);
+  remove(scratch);
+  return st;
+}
+
+/* Every scenario of a sweep split by paths into dst (a copy of parts[0]: its /shard_paths goes). */
+static int merge_paths(const part_t *parts, int n, hid_t dst, const char *out, char *err, size_t errlen) {
+  moat_writer_dims_t d;
+  double *q = NULL;
+  piece_t *pc = malloc((size_t)n * sizeof *pc);
+  int st = pc ? split_dims(&parts[0], &d, &q, err, errlen) : MOAT_ENOMEM;
+  moat_writer_t *w = NULL;
+  if (st == MOAT_OK) st = moat_writer_alloc_bare(&w, &d, err, errlen);
+  if (st == MOAT_OK && H5Ldelete(dst, "shard_paths", H5P_DEFAULT) < 0) {
+    moat_h5_error(err, errlen, "cannot remove /shard_paths from", out);
+    st = MOAT_EIO;
+  }
+  char scratch[MOAT_PATH_MAX + 32];
+  snprintf(scratch, sizeof scratch, "%s.partial.scenario", out);
+  for (size_t k = 0; st == MOAT_OK && k < d.n_scenarios; k++) {
+    int m = 0;
+    st = scenario_pieces(parts, n, k, pc, &m, err, errlen) == 0 ? MOAT_OK : MOAT_EINVAL;
+    if (st == MOAT_OK) st = merge_scenario(parts, pc, m, k, w, &d, q, scratch, dst, err, errlen);
+  }
+  moat_writer_free(w);
+  free(q);
+  free(pc);
+  return st;
+}
+
 /* Write out (via OUT.partial) from the checked parts. */
 static int write_merged(part_t *parts, int n, const char *out, char *err, size_t errlen) {
   char partial[MOAT_PATH_MAX + 16];
@@ -400,7 +586,8 @@ static int write_merged(part_t *parts, int n, const char *out, char *err, size_t
   if (st != MOAT_OK) return st;
   hid_t f = open_h5(partial, 1, err, errlen);
   st = f < 0 ? MOAT_EIO : MOAT_OK;
-  for (int i = 1; i < n && st == MOAT_OK; i++) st = copy_part(&parts[i], f, err, errlen);
+  if (parts[0].id.by_paths && st == MOAT_OK) st = merge_paths(parts, n, f, out, err, errlen);
+  for (int i = 1; i < n && st == MOAT_OK && !parts[0].id.by_paths; i++) st = copy_part(&parts[i], f, err, errlen);
   if (st == MOAT_OK && finish_attrs(f, parts, n) < 0) {
     moat_h5_error(err, errlen, "cannot write the root attributes of", partial);
     st = MOAT_EIO;
@@ -535,6 +722,11 @@ int moat_cmd_merge(int argc, char **argv) {
   for (int i = 0; i < n; i++) parts[i].name = names[i], parts[i].file = -1;
   if (rc < 0) st = open_parts(parts, n, err, sizeof err);
   if (rc < 0 && st == MOAT_OK) st = check_parts(parts, n, err, sizeof err);
+  if (rc < 0 && st == MOAT_OK && parts[0].id.by_paths) {
+    piece_t *pc = malloc((size_t)n * sizeof *pc);
+    st = pc ? check_paths(parts, n, pc, err, sizeof err) : MOAT_ENOMEM;
+    free(pc);
+  }
   if (rc < 0 && st == MOAT_OK) st = write_merged(parts, n, out, err, sizeof err);
   for (int i = 0; i < n; i++) {
     if (parts[i].file >= 0) H5Fclose(parts[i].file);

@@ -350,6 +350,30 @@ int moat_writer_alloc(moat_writer_t **out, const moat_writer_desc_t *desc, char 
   return MOAT_OK;
 }
 
+int moat_writer_alloc_bare(moat_writer_t **out, const moat_writer_dims_t *d, char *err, size_t errlen) {
+  *out = NULL;
+  moat_h5_quiet();
+  moat_writer_t *w = calloc(1, sizeof *w);
+  if (!w || list_vars(w) != MOAT_OK) {
+    moat_writer_free(w);
+    snprintf(err, errlen, "out of memory creating the writer");
+    return MOAT_ENOMEM;
+  }
+  w->file = w->done = w->paths_root = -1;
+  for (int g = 0; g < N_GROUPS; g++) {
+    w->groups[g] = w->path_groups[g] = -1;
+    w->dims[g] = w->path_dims[g] = (dims_t){-1, -1, -1, -1};
+  }
+  w->S = d->n_scenarios, w->T = d->max_steps, w->P = d->max_paths, w->L = d->n_labs, w->C = d->n_clouds;
+  w->Q = d->n_quantiles, w->keep_paths = d->keep_paths;
+  *out = w;
+  return MOAT_OK;
+}
+
+void moat_writer_get_dims(const moat_writer_t *w, moat_writer_dims_t *d) {
+  *d = (moat_writer_dims_t){w->S, w->T, w->P, w->L, w->C, w->Q, w->keep_paths};
+}
+
 void moat_writer_free(moat_writer_t *w) {
   if (!w) return;
   if (w->file >= 0) close_file(w);
@@ -394,17 +418,21 @@ static int commit_file(moat_writer_t *w, int st, const char *path, char *err, si
 }
 
 int moat_writer_write_skeleton(moat_writer_t *w, const char *path, int shard_index, int shard_count,
-                               char *err, size_t errlen) {
+                               int by_paths, char *err, size_t errlen) {
   int st = open_file(w, path, err, errlen);
   if (st != MOAT_OK) return st;
   st = write_root_attrs(w, &w->desc, &w->scan);
   if (st == MOAT_OK) st = create_layout(w, &w->scan);
   if (st == MOAT_OK && shard_count > 1) {
-    char rule[128];
-    snprintf(rule, sizeof rule, "scenarios k with k mod %d = %d", shard_count, shard_index);
+    char rule[256];
+    if (by_paths)
+      snprintf(rule, sizeof rule, "paths: the sweep's paths laid end to end, scenario by scenario, cut into "
+               "%d equal parts; this file holds part %d in /shard_paths", shard_count, shard_index);
+    else snprintf(rule, sizeof rule, "scenarios k with k mod %d = %d", shard_count, shard_index);
     if (moat_h5_attr_int(w->file, "shard_index", shard_index) < 0 ||
         moat_h5_attr_int(w->file, "shard_count", shard_count) < 0 ||
-        moat_h5_attr_text(w->file, "shard_scenarios", rule) < 0)
+        moat_h5_attr_text(w->file, "shard_scenarios", rule) < 0 ||
+        (by_paths && moat_h5_attr_text(w->file, "shard_split", "paths") < 0))
       st = MOAT_EIO;
   }
   if (st == MOAT_OK) st = moat_writer_params(w->file, &w->desc, &w->scan, err, errlen);

@@ -48,13 +48,20 @@ void moat_progress_init(moat_progress_t *p, int quiet, double interval_s, size_t
   p->shard_index = shard_count > 1 ? shard_index : 0;
   p->shard_count = shard_count > 1 ? shard_count : 1;
   p->n_scen = n_scen;
-  p->n_file = shard_size(n_scen, p->shard_index, p->shard_count);
+  p->by_paths = p->shard_count > 1 && n_scen < (size_t)p->shard_count;
+  p->n_file = p->by_paths ? 0 : shard_size(n_scen, p->shard_index, p->shard_count);
   p->start = p->last_draw = p->last_beat = moat_progress_now();
 }
 
 /* " (shard 1/3: scenarios k mod 3 = 1, 3 of the sweep's 9)", or "" without shards. */
 static const char *shard_note(const moat_progress_t *p, char *buf, size_t len) {
   if (p->shard_count <= 1) return "";
+  if (p->by_paths) {
+    snprintf(buf, len, " (shard %d/%d: part %d of the sweep's paths cut %d ways, from %zu of its %zu scenario%s)",
+             p->shard_index, p->shard_count, p->shard_index, p->shard_count, p->n_file, p->n_scen,
+             p->n_scen == 1 ? "" : "s");
+    return buf;
+  }
   snprintf(buf, len, " (shard %d/%d: scenarios k mod %d = %d, %zu of the sweep's %zu)", p->shard_index,
            p->shard_count, p->shard_count, p->shard_index, p->n_file, p->n_scen);
   return buf;
@@ -62,8 +69,9 @@ static const char *shard_note(const moat_progress_t *p, char *buf, size_t len) {
 
 void moat_progress_begin(moat_progress_t *p, const char *partial, int resume, size_t n_run) {
   p->n_run = n_run;
+  if (p->by_paths) p->n_file = n_run; /* every part is run again from its blocks */
   if (p->quiet) return;
-  char note[160];
+  char note[200];
   fprintf(stderr, "moatsim run: %s '%s': %zu of %zu scenarios to run%s\n", resume ? "resuming" : "writing",
           partial, n_run, p->n_file, shard_note(p, note, sizeof note));
 }
@@ -108,7 +116,7 @@ void moat_progress_scenario_done(moat_progress_t *p, double seconds) {
   p->paths_before += p->paths;
   p->run_done++;
   if (p->quiet || p->tty) return;
-  char note[160];
+  char note[200];
   fprintf(stderr, "moatsim run: scenario %zu done: %zu paths in %.2f s (%.1f paths/s); this run %zu of %zu; "
                   "the file holds %zu of %zu%s\n",
           p->k, p->paths, seconds, (double)p->paths / (seconds + 1e-9), p->run_done, p->n_run,
@@ -122,7 +130,7 @@ void moat_progress_end(moat_progress_t *p) {
 
 void moat_progress_print_summary(const moat_progress_t *p, FILE *out, const char *file, int paths,
                                  int threads, int ranks, double wall_s, double write_s) {
-  char note[160];
+  char note[200];
   fprintf(out, "wrote %s%s: %zu of %zu scenario%s written by this run; the file holds %zu of %zu",
           file, shard_note(p, note, sizeof note), p->run_done, p->n_file, p->n_file == 1 ? "" : "s",
           p->n_file - p->n_run + p->run_done, p->n_file);

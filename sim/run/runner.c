@@ -11,7 +11,13 @@
 struct moat_runner {
   int threads;
   moat_workspace_t **ws; /* [threads] */
+  void (*poll)(void *ctx); /* called by thread 0 between its paths, or NULL */
+  void *poll_ctx;
 };
+
+void moat_runner_set_poll(moat_runner_t *r, void (*poll)(void *ctx), void *ctx) {
+  r->poll = poll, r->poll_ctx = ctx;
+}
 
 moat_runner_t *moat_runner_alloc(int threads) {
   moat_runner_t *r = calloc(1, sizeof *r);
@@ -89,6 +95,8 @@ int moat_runner_run_range(moat_runner_t *r, const moat_scenario_t *sc, uint64_t 
 #pragma omp critical(moat_runner_progress)
         progress(ctx, now);
       }
+      /* The thread that started MPI (MPI_THREAD_FUNNELED) looks at its messages. */
+      if (r->poll && omp_get_thread_num() == 0) r->poll(r->poll_ctx);
     }
   }
   int st = MOAT_OK;

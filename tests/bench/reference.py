@@ -838,8 +838,14 @@ def run_path(dump, sc=None):
             d = np.where(ok, d * (np.where(ok, paid_prev, 1.0) / np.where(ok, paid0, 1.0)) ** -sc["market.price_elasticity"], d)
         weight = np.repeat(d, 2) * h
 
-        # value follows price: v_is = v_is(0) (P_is(t - dt) / P_is(0))^theta, so alpha = 1/(rho v)
-        if n > 0 and theta != 0:
+        # value follows price: v_is = v_is(0) (P_is(t - dt) / P_is(0))^theta, so alpha = 1/(rho v);
+        # with value_index "frontier_cost" P is the frontier's serving cost now, kappa_c(t)
+        # exp(beta (F(t) - F(0))) (1 at step 0), the same for every row
+        if n > 0 and theta != 0 and sc["enterprises.value_index"] == "frontier_cost":
+            k = (1 - sc["price_compression.cost_decline_per_year"]) ** t * \
+                math.exp(sc["price_compression.cost_per_quality_point"] * (proc.frontier - F0))
+            alpha = alpha0 * k ** -theta
+        elif n > 0 and theta != 0:
             ok = (seg_paid0 > 0) & (seg_paid_prev > 0)
             alpha = np.where(ok, alpha0 * (np.where(ok, seg_paid_prev, 1.0) / np.where(ok, seg_paid0, 1.0)) ** -theta,
                              alpha0)

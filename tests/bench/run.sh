@@ -4,8 +4,9 @@
 # time, peak memory, how time grows with enterprises, offers, paths and steps, and the solver's
 # iterations against the nested logit's host_similarity (tests/bench/nested.sh), the same
 # benchmarks built at -O2 against -O3, and the throughput of a reduced sweep
-# (tests/bench/sweep_throughput.sh).
-# usage: [BENCH_O2=DIR] sh tests/bench/run.sh MOATSIM BENCH_DIR
+# (tests/bench/sweep_throughput.sh), and one scenario's paths on 2 MPI ranks x 1 thread against
+# 1 process x 2 threads (tests/bench/mpi_paths.sh; with the MPI build MOATSIM_MPI and mpirun).
+# usage: [BENCH_O2=DIR] [MOATSIM_MPI=build/release-mpi/moatsim] sh tests/bench/run.sh MOATSIM BENCH_DIR
 #   BENCH_DIR holds the built tests/bench/*.c (the default OPT, -O3), BENCH_O2 the same built
 #   with OPT=-O2 (`make bench` builds both; without BENCH_O2 section (h) is left out).
 # Prints `name value unit` lines, then a table. Takes a few minutes on two cores.
@@ -188,6 +189,15 @@ echo "== (i) sweep throughput: 64 scenarios x 16 paths, 3 years, 100 enterprises
 sh "$HERE/sweep_throughput.sh" "$MOATSIM" "$SCENARIO" | tee "$TMP/sweep"
 cat "$TMP/sweep" >> "$LINES"
 
+MOATSIM_MPI=${MOATSIM_MPI:-}
+if [ -n "$MOATSIM_MPI" ] && [ -x "$MOATSIM_MPI" ] && command -v mpirun >/dev/null 2>&1; then
+  echo "== (j) one scenario's paths: 2 MPI ranks x 1 thread against 1 process x 2 threads (baseline, 32 paths)"
+  sh "$HERE/mpi_paths.sh" "$MOATSIM_MPI" "$SCENARIO" 32 3 | tee "$TMP/mpi"
+  cat "$TMP/mpi" >> "$LINES"
+else
+  echo "== (j) skipped: no MPI build (make MPI=1; MOATSIM_MPI) or no mpirun"
+fi
+
 echo "== summary"
 "$PYTHON" - "$LINES" <<'EOF'
 import sys
@@ -235,6 +245,15 @@ rows += [
     ("sweep 64 x 16 paths: scenarios / min (wall)", "%.0f" % g("sweep_scenarios_per_minute"), ""),
     ("  scenarios / CPU min", "%.0f" % g("sweep_scenarios_per_cpu_minute"), ""),
 ]
+if "mpi_2_ranks_to_2_threads_ratio" in v:
+    rows += [
+        ("one scenario, %d paths: paths / s" % g("mpi_paths_per_scenario"), "", ""),
+        ("  1 process x 2 threads", v["mpi_paths_per_second_1_process_2_threads"][0], ""),
+        ("  2 MPI ranks x 1 thread", v["mpi_paths_per_second_2_ranks_1_thread"][0], ""),
+        ("  2 ranks / 2 threads, median of %d rounds" % g("mpi_rounds"), "%.2f" % g("mpi_2_ranks_to_2_threads_ratio"), ">= 0.90"),
+        ("    lowest - highest round", "%.2f - %.2f" % (g("mpi_2_ranks_to_2_threads_ratio_min"), g("mpi_2_ranks_to_2_threads_ratio_max")), ""),
+        ("    by command wall time (mpirun start-up)", "%.2f" % g("mpi_2_ranks_to_2_threads_ratio_command"), ""),
+    ]
 for dim in ["enterprises", "offers", "paths", "steps"]:
     rows.append(("slope of time vs %s" % dim, "%.2f" % g("slope_time_vs_" + dim), ""))
     rows.append(("  per zeta iteration", "%.2f" % g("slope_time_per_iteration_vs_" + dim), ""))

@@ -1,6 +1,6 @@
 #!/bin/sh
 # slurm_efficiency.sh — parallel efficiency of docs/cluster.md's job array (2 shards of 1 core,
-# then the merge) and MPI job (3 ranks: rank 0 writes, 2 workers of 1 core) on the one-node test
+# then the merge) and MPI job (3 ranks of 1 core on 2 cores, --overcommit; rank 0 also writes) on the one-node test
 # cluster of tests/integration/slurm.sh, against one process on one thread:
 # E = T(1 process, 1 thread) / (2 cores x T(Slurm job)), T of a job from its first start to its
 # last end as slurmctld records them (1 s resolution; queueing and the merge included).

@@ -1,7 +1,9 @@
 #!/bin/sh
 # sweep.sh — sweeps split into shards and merged: the merged file's datasets equal the unsharded
-# run's (h5py, every dataset bit for bit); the sweep design in /params in scenario order; shard
-# records; bad designs, bad shard specs and bad merges exit 2 with a clear message.
+# run's (h5py, every dataset bit for bit), also when there are fewer scenarios than shards and the
+# shards split the paths (a single scenario in 2 and 3 shards); the sweep design in /params in
+# scenario order; shard records; bad designs, bad shard specs and bad merges (missing, repeated,
+# overlapping parts) exit 2 with a clear message.
 # Usage: MOATSIM=bin/moatsim PYTHON=/usr/bin/python3 sh tests/integration/sweep.sh   (repo root)
 
 NAME=sweep
@@ -25,7 +27,7 @@ for f in all all_paths; do
     bad "file size estimate of $f.h5: $est MiB estimated, $size bytes written"
   fi
 done
-for n in 1 3 4 7; do # 7 > 6 scenarios: shard 6 is empty
+for n in 1 3 4 7; do # 7 > 6 scenarios: the shards split the 6 x 8 paths, 6 or 7 each
   parts=""
   i=0
   while [ $i -lt $n ]; do
@@ -41,6 +43,44 @@ done
 for i in 0 1; do check "kept paths shard $i/2" $RUN --keep-paths --shard $i/2 -o "$tmp/pp-$i.h5"; done
 check "merge with paths" "$MOATSIM" merge "$tmp/pp-0.h5" "$tmp/pp-1.h5" -o "$tmp/pp.h5"
 check "merged paths equal" "$PYTHON" $COMPARE "$tmp/all_paths.h5" "$tmp/pp.h5"
+
+# ---- one scenario split by paths into shards ----------------------------------------------------
+# Shard I of N holds paths floor(24 I / N) .. floor(24 (I + 1) / N) - 1 of tests/data/one.cfg;
+# the merge summarizes them; equal to one process, whatever the threads of each part.
+ONE="$MOATSIM run tests/data/one.cfg --quiet"
+check "one scenario, one process" $ONE --threads 1 --keep-paths -o "$tmp/one.h5"
+for n in 2 3; do
+  parts=""
+  i=0
+  while [ $i -lt $n ]; do
+    check "one scenario, shard $i/$n" $ONE --threads $((i % 2 + 1)) --keep-paths --shard $i/$n -o "$tmp/one-$i-of-$n.h5"
+    parts="$tmp/one-$i-of-$n.h5 $parts"
+    i=$((i + 1))
+  done
+  check "merge one scenario's $n shards" "$MOATSIM" merge $parts -o "$tmp/one-merged-$n.h5"
+  check "one scenario's $n shards merged equal one process" "$PYTHON" $COMPARE "$tmp/one.h5" "$tmp/one-merged-$n.h5"
+done
+check "shard split by paths records its part" "$PYTHON" - "$tmp/one-1-of-3.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    assert f.attrs["shard_split"] == b"paths" or f.attrs["shard_split"] == "paths", dict(f.attrs)
+    d = f["shard_paths/s0"]
+    assert d.attrs["first_path"] == 8 and d.shape[0] == 8 and d.attrs["scenario_paths"] == 24, dict(d.attrs)
+    assert list(f["shard_paths"]) == ["quantile_levels", "s0"]
+PY
+expect "missing path shard" 2 "shard 1/3 is missing" "$MOATSIM" merge "$tmp/one-0-of-3.h5" "$tmp/one-2-of-3.h5" -o "$tmp/x.h5"
+# Parts whose paths overlap or leave a gap (a part's first_path moved): refused, naming the paths.
+cp "$tmp/one-1-of-3.h5" "$tmp/over.h5"
+cp "$tmp/one-1-of-3.h5" "$tmp/gap.h5"
+"$PYTHON" - "$tmp/over.h5" "$tmp/gap.h5" <<'PY' || bad "moving first_path"
+import sys, h5py
+for name, first in zip(sys.argv[1:], (6, 9)):
+    with h5py.File(name, "r+") as f:
+        f["shard_paths/s0"].attrs["first_path"] = first
+PY
+expect "overlapping path shards" 2 "paths 6-7 of scenario 0 are in both" "$MOATSIM" merge "$tmp/one-0-of-3.h5" "$tmp/over.h5" "$tmp/one-2-of-3.h5" -o "$tmp/x.h5"
+expect "path shards with a gap" 2 "paths 8-8 of scenario 0 are in none of the parts" "$MOATSIM" merge "$tmp/one-0-of-3.h5" "$tmp/gap.h5" "$tmp/one-2-of-3.h5" -o "$tmp/x.h5"
+[ -e "$tmp/x.h5" ] && bad "a refused merge left its output" || ok
 
 # What a shard file records, and the design in /params (scenario k: axis 1 = values[k / 2],
 # axis 2 = values[k % 2], the last axis fastest; written out by hand from the grid).

@@ -24,8 +24,9 @@ import reference as R  # noqa: E402
 DUMP = REPO / "build" / "release" / "bench" / "dump_state"
 BASELINE = REPO / "scenarios" / "baseline.cfg"
 RTOL = 1e-8
-# A small, fast version of the baseline solved to a tight tolerance.
-SMALL = ["enterprises.count=150", "horizon_years=3", "pricing.tolerance=1e-12"]
+# A small, fast version of the baseline solved to a tight tolerance, in plain logit (the
+# baseline's hosts are nested at host_similarity 0.2; NESTED below tests the nests).
+SMALL = ["enterprises.count=150", "horizon_years=3", "pricing.tolerance=1e-12", "enterprises.host_similarity=0"]
 # For the whole path: a unimodal value distribution (hard work worth 2x routine work, not 20x),
 # frequent price wars and two labs short of cash, so that wars, raises and distress all occur.
 # It also switches on the extensions of MODEL.md: decaying demand growth and a valuable outside

@@ -10,7 +10,7 @@ of the closed labs' ARR has a standard deviation of 0.12 (mean 2.24x) and token 
 errors inside their ranges (1.5x-3x and 2x-7x). The decline of the price of constant capability
 over the first year is not asserted: it hinges on whether an open release reaches the initial
 frontier within the year (per path it ranges from 1.2x to 150x, mean 25x, sd 18), so 16 paths do
-not pin it; docs/calibration.md reports it from 200 paths. The comparative
+not pin it; docs/calibration.md reports it from 160 paths. The comparative
 checks run each scenario with 24 paths of 300 enterprises over 5 years, keep every path, and
 apply a one-sided Mann-Whitney U test at ALPHA = 0.001 to the per-path values at the last step
 (one test reads the closed labs' re-rating after one year, while the gap is still closing).
@@ -213,6 +213,13 @@ def test_gap_collapse_lowers_the_premium(runs):
           "flagship premium at the end, gap-collapses vs gap-compounds")
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "finding: with prices that follow costs (version 2) a collapsing gap RAISES the closed labs' "
+    "share of tokens at the end: medians 0.697 (gap-collapses) vs 0.647 (gap-compounds), one-sided "
+    "Mann-Whitney p(lower) = 0.999. Under the compounding gap the closed labs price far above the "
+    "open offers and, with the price elasticity of volume of 0.9, their buyers buy fewer tokens; "
+    "their revenue is what falls with the gap (test below; "
+    "tests/python/test_statics_v2.py, docs/calibration.md, Known misses)"))
 def test_gap_collapse_lowers_the_closed_share(runs):
     """The quality gap, not the ecosystem bonus, carries the closed labs' share of tokens."""
     lower(runs["gap-collapses"]["market"]["share_closed"], runs["gap-compounds"]["market"]["share_closed"],
@@ -237,14 +244,13 @@ def test_gap_collapse_derates_closed_labs_while_it_closes(runs):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "finding: the closed labs' re-rating at the end does not depend on the long-run gap, although "
-    "the gap now carries their share and revenue (the tests above). MODEL.md §7 re-rates on ARR "
-    "growth over the last year and on the gross margin: the closed labs are de-rated while the gap "
-    "closes (the test above), but once it has settled they grow with the market from a lower base, and "
-    "margins tend to 1 in both scenarios because serving costs fall 40 %/year while prices follow "
-    "the value of work. Slower collapses (reversion 0.12-0.3/year, still under way at year 5) give "
-    "p = 0.02-0.07: the last year's growth signal is smaller than the per-path noise of releases, "
-    "price wars and the realized gap (docs/scenarios.md)"))
+    "finding: in this unpaired comparison (24 + 24 paths, Mann-Whitney) the closed labs' re-rating "
+    "at the end is not lower in gap-collapses at p < 0.001. MODEL.md §7 re-rates on last year's ARR "
+    "growth and on the gross margin; with the version-2 baseline the margin now falls with the gap "
+    "(by ~0.01) and so does the re-rating, by ~0.025 at 5 years, which the paired comparison with "
+    "common random numbers detects (tests/python/test_statics_v2.py, 48 paths, p = 5.5e-5) but "
+    "which is small against the per-path spread of releases, price wars and the realized gap that "
+    "an unpaired test must overcome"))
 def test_gap_collapse_lowers_closed_rerating(runs):
     lower(closed_mean(runs["gap-collapses"], "rerating"), closed_mean(runs["gap-compounds"], "rerating"),
           "closed labs' mean re-rating at the end, gap-collapses vs gap-compounds")
