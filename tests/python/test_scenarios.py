@@ -248,7 +248,7 @@ def test_gap_collapse_derates_closed_labs_while_it_closes(runs):
     "at the end is not lower in gap-collapses at p < 0.001. MODEL.md §7 re-rates on last year's ARR "
     "growth and on the gross margin; with the version-2 baseline the margin now falls with the gap "
     "(by ~0.01) and so does the re-rating, by ~0.025 at 5 years, which the paired comparison with "
-    "common random numbers detects (tests/python/test_statics_v2.py, 48 paths, p = 5.5e-5) but "
+    "common random numbers detects (tests/python/test_statics_v2.py, 192 paths, p = 2e-8) but "
     "which is small against the per-path spread of releases, price wars and the realized gap that "
     "an unpaired test must overcome"))
 def test_gap_collapse_lowers_closed_rerating(runs):
