@@ -318,18 +318,25 @@ static int close_file(moat_writer_t *w) {
   return st;
 }
 
-int moat_writer_alloc(moat_writer_t **out, const moat_writer_desc_t *desc, char *err, size_t errlen) {
-  *out = NULL;
-  moat_h5_quiet();
+/* A writer with no file and no HDF5 handles open (every handle -1), or NULL. */
+static moat_writer_t *writer_new(void) {
   moat_writer_t *w = calloc(1, sizeof *w);
-  if (!w) {
-    snprintf(err, errlen, "out of memory creating the writer");
-    return MOAT_ENOMEM;
-  }
+  if (!w) return NULL;
   w->file = w->done = w->paths_root = -1;
   for (int g = 0; g < N_GROUPS; g++) {
     w->groups[g] = w->path_groups[g] = -1;
     w->dims[g] = w->path_dims[g] = (dims_t){-1, -1, -1, -1};
+  }
+  return w;
+}
+
+int moat_writer_alloc(moat_writer_t **out, const moat_writer_desc_t *desc, char *err, size_t errlen) {
+  *out = NULL;
+  moat_h5_quiet();
+  moat_writer_t *w = writer_new();
+  if (!w) {
+    snprintf(err, errlen, "out of memory creating the writer");
+    return MOAT_ENOMEM;
   }
   w->desc = *desc;
   int st = moat_writer_scenarios_scan(&w->scan, desc, err, errlen);
@@ -353,16 +360,11 @@ int moat_writer_alloc(moat_writer_t **out, const moat_writer_desc_t *desc, char 
 int moat_writer_alloc_bare(moat_writer_t **out, const moat_writer_dims_t *d, char *err, size_t errlen) {
   *out = NULL;
   moat_h5_quiet();
-  moat_writer_t *w = calloc(1, sizeof *w);
+  moat_writer_t *w = writer_new();
   if (!w || list_vars(w) != MOAT_OK) {
     moat_writer_free(w);
     snprintf(err, errlen, "out of memory creating the writer");
     return MOAT_ENOMEM;
-  }
-  w->file = w->done = w->paths_root = -1;
-  for (int g = 0; g < N_GROUPS; g++) {
-    w->groups[g] = w->path_groups[g] = -1;
-    w->dims[g] = w->path_dims[g] = (dims_t){-1, -1, -1, -1};
   }
   w->S = d->n_scenarios, w->T = d->max_steps, w->P = d->max_paths, w->L = d->n_labs, w->C = d->n_clouds;
   w->Q = d->n_quantiles, w->keep_paths = d->keep_paths;
