@@ -58,7 +58,7 @@ ifneq ($(VARIANT),release)
   BIN := $(B)/moatsim
 endif
 
-.PHONY: all run test unit-tests integration-tests python-tests bench install uninstall clean deps docs
+.PHONY: all run test test-bins unit-tests integration-tests python-tests bench install uninstall clean deps docs
 
 all: $(BIN)
 
@@ -106,19 +106,19 @@ run: deps
 	./$(BIN) run scenarios/baseline.cfg -o results/baseline.h5 --force
 	./$(BIN) summary results/baseline.h5
 
-# The unit tests, the same tests and the bad-input corpus (cli.sh) under ASan + UBSan, then
-# integration and Python tests.
+# Everything is built first (in parallel), then tests/suite.sh runs the unit tests, the same tests
+# and the bad-input corpus (cli.sh) under ASan + UBSan, the integration scripts (slurm.sh alongside
+# the others) and the Python tests.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 test: deps
 	@sh tests/layers.sh && sh tests/layers.sh --self-test
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit-tests
-	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests
-	@$(MAKE) --no-print-directory SANITIZE=1 all
-	@echo "== tests/integration/cli.sh (ASan + UBSan build: the bad-input corpus)"
-	@MOATSIM=build/asan/moatsim PYTHON=$(PYTHON) sh tests/integration/cli.sh
-	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory MPI=1 all; fi
-	@$(MAKE) --no-print-directory integration-tests
-	@$(MAKE) --no-print-directory python-tests
+	@$(MAKE) --no-print-directory -j$(NPROC) all test-bins
+	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 all test-bins
+	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory -j$(NPROC) MPI=1 all; fi
+	@MAKE="$(MAKE)" MOATSIM=./$(BIN) MOATSIM_ASAN=build/asan/moatsim \
+	  MOATSIM_MPI=$(wildcard build/release-mpi/moatsim) PYTHON=$(PYTHON) sh tests/suite.sh
+
+test-bins: $(TEST_BINS)
 
 unit-tests: $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; OMP_NUM_THREADS=2 ./$$t; done
@@ -129,9 +129,12 @@ integration-tests: $(BIN)
 	@set -e; for t in tests/integration/*.sh; do echo "== $$t"; \
 	  MOATSIM=./$(BIN) MOATSIM_MPI=$(MOATSIM_MPI) PYTHON=$(PYTHON) sh $$t; done
 
+# On 2 workers (one test file each at a time) when pytest-xdist is installed.
+PYTEST_JOBS ?= 2
 python-tests: $(BIN)
 	@if ls tests/python/test_*.py >/dev/null 2>&1; then \
-	  MOATSIM=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python; \
+	  xdist=""; $(PYTHON) -c "import xdist" 2>/dev/null && xdist="-n $(PYTEST_JOBS) --dist loadfile"; \
+	  MOATSIM=$(CURDIR)/$(BIN) PYTHONPATH=$(CURDIR) $(PYTHON) -m pytest -q -p no:cacheprovider $$xdist tests/python; \
 	fi
 
 # The benchmarks also run at -O2 (build/bench-O2) to show that the kernel's speed does not

@@ -31,7 +31,7 @@ jid=$(sbatch_ --parsable --array=0-2 --cpus-per-task=1 "$SCRIPTS/sweep-array.sba
 submitted "$jid"
 mid=$(sbatch_ --parsable --dependency=afterok:"$jid" "$SCRIPTS/sweep-merge.sbatch")
 submitted "$mid"
-wait_until 120 "the array $jid and the merge $mid" gone "$mid"
+wait_until 600 "the array $jid and the merge $mid" gone "$mid"
 for t in 0 1 2; do expect_state "array task $t" COMPLETED "$jid" $t; done
 expect_state "merge job" COMPLETED "$mid"
 same "array + merge equal the plain run" "$tmp/ref.h5" results/all.h5
@@ -46,7 +46,7 @@ jid=$(env MOATSIM_TEST_FAIL=0 sbatch --parsable --array=0-1 --cpus-per-task=1 "$
 submitted "$jid"
 mid=$(sbatch_ --parsable --dependency=afterok:"$jid" "$SCRIPTS/sweep-merge.sbatch")
 submitted "$mid"
-wait_until 120 "the failing array $jid and the merge $mid" gone "$mid"
+wait_until 600 "the failing array $jid and the merge $mid" gone "$mid"
 expect_state "failing task" FAILED "$jid" 0
 expect_state "merge after a failed task" CANCELLED "$mid"
 [ -e results/all.h5 ] && bad "a merged file appeared after a failed task" || ok
@@ -62,7 +62,7 @@ else
   jid=$(env OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none MOATSIM="$MOATSIM_MPI" \
     sbatch --parsable --nodes=1 --ntasks=3 --cpus-per-task=1 --overcommit "$SCRIPTS/sweep-mpi.sbatch" 2>"$tmp/sbatch.err")
   submitted "$jid"
-  wait_until 120 "the MPI job $jid" gone "$jid"
+  wait_until 600 "the MPI job $jid" gone "$jid"
   expect_state "MPI job" COMPLETED "$jid"
   same "MPI job equals the plain run" "$tmp/ref_mpi.h5" results/all.h5
   grep -qF "on 3 MPI ranks" logs/"$jid".out 2>/dev/null && ok || bad "MPI job: the log does not say 3 ranks"
@@ -78,7 +78,7 @@ fi
 # paused_then MARKER: wait for the pause hook's marker (a block is stored, the run waits for a
 # signal), then remove it for the next restart.
 paused() {
-  wait_until 120 "the run to pause at its marker $1" test -e "$1" || return 1
+  wait_until 600 "the run to pause at its marker $1" test -e "$1" || return 1
   rm -f "$1"
 }
 restarted() { scontrol show job "$1" 2>/dev/null | grep -q "Restarts=$2 .*" && squeue -h -j "$1" -o %T | grep -qx RUNNING; }
@@ -95,9 +95,9 @@ jid=$(env MOATSIM_TEST_PAUSE_AFTER_BLOCK=2 MOATSIM_TEST_PAUSE_MARKER=$M MAX_REST
 submitted "$jid"
 if paused "$M"; then
   scancel --signal=TERM --batch "${jid}_0"
-  wait_until 120 "task ${jid}_0 to be requeued and restarted" restarted "${jid}_0" 1 &&
+  wait_until 600 "task ${jid}_0 to be requeued and restarted" restarted "${jid}_0" 1 &&
     paused "$M" && scancel --signal=TERM --batch "${jid}_0" # second stop: the cap (1) is reached
-  wait_until 120 "task ${jid}_0 to end at its restart cap" gone "${jid}_0"
+  wait_until 600 "task ${jid}_0 to end at its restart cap" gone "${jid}_0"
 fi
 log=logs/${jid}_0.out
 [ "$(grep -c "interrupted by SIGTERM" "$log")" -eq 2 ] && ok || bad "preemption: two SIGTERM stops expected in $log"
@@ -107,7 +107,7 @@ expect_state "task stopped at its restart cap" FAILED "$jid" 0
 # The operator resubmits, as the log says: the task resumes and completes.
 jid2=$(sbatch_ --parsable --array=0 --cpus-per-task=1 "$SCRIPTS/sweep-array.sbatch")
 submitted "$jid2"
-wait_until 120 "the resubmitted task $jid2" gone "$jid2"
+wait_until 600 "the resubmitted task $jid2" gone "$jid2"
 expect_state "resubmitted task" COMPLETED "$jid2" 0
 grep -qE "^wrote results/part-0.h5: [1-5] of 6 scenarios written by this run; the file holds 6 of 6;" \
   logs/"${jid2}"_0.out && ok || bad "resumed task: the final line does not say what this run wrote"
@@ -132,12 +132,12 @@ jid=$(env MOATSIM_TEST_PAUSE_AFTER_BLOCK=1 MOATSIM_TEST_PAUSE_MARKER=$M \
 submitted "$jid"
 stops=0
 while [ $stops -lt 4 ] && ! gone "${jid}_0"; do
-  wait_until 150 "task ${jid}_0 to pause or finish" sh -c "test -e '$M' || test -z \"\$(squeue -h -j ${jid}_0)\"" || break
+  wait_until 600 "task ${jid}_0 to pause or finish" sh -c "test -e '$M' || test -z \"\$(squeue -h -j ${jid}_0)\"" || break
   rm -f "$M"
   stops=$((stops + 1))
-  wait_until 150 "task ${jid}_0 to be stopped by its time limit" sh -c "! squeue -h -j ${jid}_0 -o %T | grep -qx RUNNING" || break
+  wait_until 600 "task ${jid}_0 to be stopped by its time limit" sh -c "! squeue -h -j ${jid}_0 -o %T | grep -qx RUNNING" || break
 done
-wait_until 150 "task ${jid}_0 to complete" gone "${jid}_0"
+wait_until 600 "task ${jid}_0 to complete" gone "${jid}_0"
 log=logs/${jid}_0.out
 expect_state "long scenario" COMPLETED "$jid" 0
 n=$(grep -c "interrupted by SIGTERM" "$log")
