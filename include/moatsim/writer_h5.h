@@ -107,9 +107,11 @@ int moat_h5_read_seed(hid_t file, uint64_t *seed);
  * *n its length; NULL on failure. */
 double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n);
 
-/* Read every dataset of an open file in full, so that HDF5 checks every chunk's Fletcher-32
- * checksum (and every object header's). 0, or -1 with what is damaged in `what`, e.g.
- * "dataset 'market/x_mean': data error detected by Fletcher32 checksum". */
+/* Load every object of an open file and read every dataset in full, so that HDF5 checks every
+ * object header's checksum (which covers the values of compact datasets) and every chunk's
+ * Fletcher-32. 0, or -1 with what is damaged in `what`, e.g. "dataset 'market/x_mean': data
+ * error detected by Fletcher32 checksum" or "object 'params/seed': incorrect metadata checksum
+ * after all read attempts". The characters of variable-length strings are not checked. */
 int moat_h5_verify(hid_t file, char *what, size_t len);
 
 #endif
