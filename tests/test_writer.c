@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -543,34 +544,46 @@ static void write_small_and_big(const char *path, const double *x, const double 
   H5Pclose(fcpl), H5Pclose(fapl);
 }
 
+/* moat_h5_verify on file path: 0 when it returns want_rc and, when it fails, names `dataset` and
+ * says `cause`. Run in a child process that ends with _exit: HDF5 1.10 leaks the object header
+ * struct when a header fails its checksum (fixed upstream, HDFGroup/hdf5 pull request 4445), which
+ * LeakSanitizer would otherwise report at the test's exit. */
+static int verify_in_child(const char *path, int want_rc, const char *dataset, const char *cause) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char what[700] = "";
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = f >= 0 ? moat_h5_verify(f, what, sizeof what) : -2;
+    if (f >= 0) H5Fclose(f);
+    int ok = rc == want_rc && (rc == 0 || (strstr(what, dataset) && strstr(what, cause)));
+    if (!ok) fprintf(stderr, "moat_h5_verify: %d, '%s'\n", rc, what);
+    _exit(ok ? 0 : 1);
+  }
+  int status = -1;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* moat_h5_verify on a file with one stored byte inverted: fails naming the dataset, whether the
  * byte is a value of a small (compact) dataset or of a large (chunked) one; the intact file
  * passes. */
 static void verify_finds_damage(void **state) {
   (void)state;
-  char path[256], what[700];
+  char path[256];
   tmp_name(path, sizeof path, "damage");
   moat_h5_quiet();
   const double x[3] = {1234.5678125, -0.001953125, 9.75e8};
   double *big = malloc(5000 * sizeof *big);
   assert_non_null(big);
   for (int i = 0; i < 5000; i++) big[i] = 1e6 + 0.5 * i;
-  for (int which = 0; which < 3; which++) {
-    write_small_and_big(path, x, big);
-    if (which == 1) damage_value(path, x, sizeof x, 9); /* the second value's second byte */
-    if (which == 2) damage_value(path, big, 64, 3);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    assert_true(f >= 0);
-    int rc = moat_h5_verify(f, what, sizeof what);
-    H5Fclose(f);
-    if (which == 0) {
-      assert_int_equal(rc, 0);
-    } else {
-      assert_int_equal(rc, -1);
-      assert_non_null(strstr(what, which == 1 ? "'params/x'" : "'params/big'"));
-      assert_non_null(strstr(what, which == 1 ? "incorrect metadata checksum" : "Fletcher32"));
-    }
-  }
+  write_small_and_big(path, x, big);
+  assert_int_equal(verify_in_child(path, 0, "", ""), 0);
+  damage_value(path, x, sizeof x, 9); /* the second value's second byte */
+  assert_int_equal(verify_in_child(path, -1, "'params/x'", "incorrect metadata checksum"), 0);
+  write_small_and_big(path, x, big);
+  damage_value(path, big, 64, 3);
+  assert_int_equal(verify_in_child(path, -1, "'params/big'", "Fletcher32"), 0);
   free(big);
   remove(path);
 }
