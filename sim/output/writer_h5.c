@@ -557,8 +557,10 @@ static herr_t verify_object(hid_t loc, const char *name, const H5L_info_t *link,
             H5Aiterate_by_name(loc, name, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_loaded, NULL, H5P_DEFAULT) < 0;
   if (!bad && info.type == H5O_TYPE_DATASET) {
     ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    /* a chunked dataset with no chunk written yet (a skeleton's results) has nothing to check */
-    bad = ds < 0 || (H5Dget_storage_size(ds) > 0 && read_all(ds) < 0);
+    /* a dataset with no storage allocated yet (a skeleton's results) has nothing to check */
+    H5D_space_status_t status = H5D_SPACE_STATUS_ERROR;
+    bad = ds < 0 || H5Dget_space_status(ds, &status) < 0 ||
+          (status != H5D_SPACE_STATUS_NOT_ALLOCATED && read_all(ds) < 0);
   }
   if (ds >= 0) H5Dclose(ds);
   if (!bad) return 0;
