@@ -107,9 +107,12 @@ int moat_h5_read_seed(hid_t file, uint64_t *seed);
  * *n its length; NULL on failure. */
 double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n);
 
-/* Read every dataset of an open file in full, so that HDF5 checks every chunk's Fletcher-32
- * checksum (and every object header's). 0, or -1 with what is damaged in `what`, e.g.
- * "dataset 'market/x_mean': data error detected by Fletcher32 checksum". */
+/* Load every object of an open file and its attributes and read every dataset in full, so that
+ * HDF5 checks every object header's checksum (which covers the values of compact datasets), those
+ * of the heaps and B-trees of groups and attributes, and every chunk's Fletcher-32. 0, or -1 with
+ * what is damaged in `what`, e.g. "dataset 'market/x_mean': data error detected by Fletcher32
+ * checksum" or "object 'params/seed': incorrect metadata checksum after all read attempts". Not
+ * checked: the characters of variable-length strings (HDF5's global heap has no checksum). */
 int moat_h5_verify(hid_t file, char *what, size_t len);
 
 #endif

@@ -147,11 +147,19 @@ int moat_merge_check_partial(const char *partial, const moat_run_identity_t *exp
   }
   file_identity_t have;
   int st = identity_read(f, partial, &have, inner, sizeof inner);
+  char what[700] = "";
+  /* the skeleton's /params and coordinates become the results file's: read them all */
+  int damaged = st == MOAT_OK && moat_h5_verify(f, what, sizeof what) != 0;
   H5Fclose(f);
   if (st != MOAT_OK) {
     snprintf(err, errlen, "%s; it may have been cut short while being created: start again "
              "without --resume (with --force)", inner);
     return st;
+  }
+  if (damaged) {
+    snprintf(err, errlen, "cannot resume: '%s' is damaged: %s; start again with --force", partial, what);
+    identity_clear(&have);
+    return MOAT_EINVAL;
   }
   moat_provenance_t p;
   moat_provenance_get(&p);

@@ -214,20 +214,49 @@ static int describe(hid_t ds, hid_t type, const char *units, const char *long_na
   return 0;
 }
 
-/* Dataset creation properties: attribute order (netCDF-4), chunking, filters, fill value (NaN for
- * doubles with `fill`; CF wants none on coordinate variables). Every chunk of a chunked variable
- * (the results, checkpoint blocks) carries a Fletcher-32 checksum, checked by HDF5 on each read:
- * a damaged file fails to read ("data error detected by Fletcher32 checksum") instead of giving
- * wrong numbers. Small contiguous ones (coordinates, /params) stay as they are: chunking each
- * would cost a 3 kB chunk index. */
+/* Largest dataset (bytes of raw data) kept inside its object header (compact layout). HDF5
+ * allows 64 KiB; half of it leaves room for the header's attributes (units, long_name, the
+ * dimension scale lists). Above it (e.g. /params of a sweep of more than 4096 scenarios) the
+ * dataset is chunked and checksummed like the results. */
+#define COMPACT_MAX ((hsize_t)32 << 10)
+
+/* Bytes of raw data of a dataset of type t and n elements: a variable-length string stores a
+ * 16-byte global heap id per element. */
+static hsize_t stored_bytes(hid_t t, hsize_t n) {
+  size_t esize = H5Tis_variable_str(t) > 0 ? 16 : H5Tget_size(t);
+  return n * (hsize_t)esize;
+}
+
+/* Dataset creation properties: attribute order (netCDF-4), layout, filters, fill value (NaN for
+ * doubles with `fill`; CF wants none on coordinate variables). Every dataset is checksummed, so
+ * that a damaged file fails to read instead of giving wrong numbers:
+ *   - a chunked one (the results, checkpoint blocks, and any other over COMPACT_MAX) carries a
+ *     Fletcher-32 checksum on every chunk, checked by HDF5 on each read ("data error detected
+ *     by Fletcher32 checksum");
+ *   - a small one asked for without chunks (coordinates, /params, scenario_done) is compact: its
+ *     values live in its object header, which in the 1.8 format (version 2 headers) carries a
+ *     checksum HDF5 checks whenever it loads the header ("incorrect metadata checksum").
+ *     Chunking these instead would cost a ~3 kB chunk index each (a third of a baseline file).
+ * The characters of variable-length strings live in HDF5's global heap, which has no checksum;
+ * only their heap ids are covered. */
 static hid_t var_dcpl(const moat_h5_var_t *v, int fill) {
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (dcpl < 0) return dcpl;
   const double nan = NAN;
   int bad = H5Pset_attr_creation_order(dcpl, ORDER_FLAGS) < 0;
+  hsize_t n = 1, whole[H5S_MAX_RANK];
+  for (int d = 0; d < v->rank; d++) n *= v->dims[d];
   const hsize_t *chunk = v->chunk;
+  if (!chunk && stored_bytes(v->type, n) > COMPACT_MAX) {
+    /* chunks of whole rows, about 1 MiB */
+    hsize_t row = stored_bytes(v->type, n / v->dims[0]), rows = ((hsize_t)1 << 20) / (row ? row : 1);
+    for (int d = 0; d < v->rank; d++) whole[d] = v->dims[d];
+    whole[0] = rows < 1 ? 1 : rows > v->dims[0] ? v->dims[0] : rows;
+    chunk = whole;
+  }
+  if (!bad && !chunk) bad = H5Pset_layout(dcpl, H5D_COMPACT) < 0;
   if (!bad && chunk) bad = H5Pset_chunk(dcpl, v->rank, chunk) < 0;
-  if (!bad && chunk && v->deflate > 0)
+  if (!bad && v->chunk && v->deflate > 0)
     bad = H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)v->deflate) < 0;
   if (!bad && chunk) bad = H5Pset_fletcher32(dcpl) < 0;
   if (!bad && fill && H5Tequal(v->type, H5T_NATIVE_DOUBLE) > 0)
@@ -388,7 +417,8 @@ hid_t moat_h5_text_scalar(hid_t loc, const char *name, const char *value, const 
   hid_t t = vlen_utf8(), space = H5Screate(H5S_SCALAR);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dxpl = small_dxpl();
   hid_t ds = -1;
-  if (t >= 0 && space >= 0 && dcpl >= 0 && dxpl >= 0 && H5Pset_attr_creation_order(dcpl, ORDER_FLAGS) >= 0)
+  if (t >= 0 && space >= 0 && dcpl >= 0 && dxpl >= 0 && H5Pset_attr_creation_order(dcpl, ORDER_FLAGS) >= 0 &&
+      H5Pset_layout(dcpl, H5D_COMPACT) >= 0) /* the heap id in the checksummed header (var_dcpl) */
     ds = H5Dcreate2(loc, name, t, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   if (ds >= 0 && (H5Dwrite(ds, t, H5S_ALL, H5S_ALL, dxpl, &value) < 0 ||
                   moat_h5_attr_text(ds, "long_name", long_name) < 0)) {
@@ -510,17 +540,32 @@ static int read_all(hid_t ds) {
   return bad ? -1 : 0;
 }
 
-static herr_t verify_object(hid_t loc, const char *name, const H5O_info_t *info, void *data) {
-  if (info->type != H5O_TYPE_DATASET) return 0;
+static herr_t attr_loaded(hid_t obj, const char *name, const H5A_info_t *info, void *data) {
+  (void)obj, (void)name, (void)info, (void)data;
+  return 0;
+}
+
+/* H5Lvisit callback: load the object a link points to (its header's checksum checked) and its
+ * attributes (those in dense storage: the heap blocks' checksums), and read a dataset in full.
+ * Walking links, not objects, names an object whose header is damaged. */
+static herr_t verify_object(hid_t loc, const char *name, const H5L_info_t *link, void *data) {
+  if (link && link->type != H5L_TYPE_HARD) return 0;
   verify_ctx_t *c = data;
-  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-  if (ds >= 0 && read_all(ds) == 0) {
-    H5Dclose(ds);
-    return 0;
+  H5O_info_t info = {.type = H5O_TYPE_UNKNOWN};
+  hid_t ds = -1;
+  int bad = H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+            H5Aiterate_by_name(loc, name, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attr_loaded, NULL, H5P_DEFAULT) < 0;
+  if (!bad && info.type == H5O_TYPE_DATASET) {
+    ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    /* a dataset with no storage allocated yet (a skeleton's results) has nothing to check */
+    H5D_space_status_t status = H5D_SPACE_STATUS_ERROR;
+    bad = ds < 0 || H5Dget_space_status(ds, &status) < 0 ||
+          (status != H5D_SPACE_STATUS_NOT_ALLOCATED && read_all(ds) < 0);
   }
   if (ds >= 0) H5Dclose(ds);
-  char inner[600];
-  moat_h5_error(inner, sizeof inner, "dataset", name);
+  if (!bad) return 0;
+  char inner[600]; /* an object whose header cannot be loaded is of unknown type */
+  moat_h5_error(inner, sizeof inner, ds >= 0 || info.type == H5O_TYPE_DATASET ? "dataset" : "object", name);
   snprintf(c->what, c->len, "%s", inner);
   return 1;
 }
@@ -528,7 +573,8 @@ static herr_t verify_object(hid_t loc, const char *name, const H5O_info_t *info,
 int moat_h5_verify(hid_t file, char *what, size_t len) {
   verify_ctx_t c = {what, len};
   what[0] = '\0';
-  herr_t rc = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, verify_object, &c, H5O_INFO_BASIC);
-  if (rc < 0 && !what[0]) moat_h5_error(what, len, "the object headers of", "/");
+  herr_t rc = verify_object(file, "/", NULL, &c);
+  if (rc == 0) rc = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, verify_object, &c);
+  if (rc < 0 && !what[0]) moat_h5_error(what, len, "the groups of", "/");
   return rc == 0 ? 0 : -1;
 }

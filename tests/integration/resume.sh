@@ -92,36 +92,32 @@ check "the interrupted run resumes" $RUN --resume --quiet -o "$tmp/busy.h5"
 check "... equal to the reference" "$PYTHON" $COMPARE "$tmp/ref.h5" "$tmp/busy.h5"
 
 # A leftover checkpoint is not overwritten silently.
-start_paused left 3
+start_paused leftover 3
 kill -KILL $pid
 wait $pid 2>/dev/null
-$RUN -o "$tmp/left.h5" >"$tmp/out" 2>"$tmp/err"
+$RUN -o "$tmp/leftover.h5" >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 2 ] && grep -qF "continue it with --resume, or pass --force" "$tmp/err" && ok || bad "leftover checkpoint"
 
-# Damaged checkpoint files: bytes flipped inside a data chunk (found with h5py) of scenario 0's
-# file and of scenario 1's first block. --resume names each file and what is damaged, sets it
-# aside, redoes that work, and the result still equals the reference.
+# Damaged checkpoint files: bytes inverted inside a data chunk of scenario 0's file (Fletcher-32)
+# and of scenario 2's first block, and inside scenario 1's compact market/scenario_done (its value
+# lives in its object header, whose checksum covers it). --resume names each file and what is
+# damaged, sets it aside, redoes that work, and the result still equals the reference.
+start_paused left 5 # scenarios 0 and 1 done, scenario 2's first block
+kill -KILL $pid
+wait $pid 2>/dev/null
 cp -r "$tmp/left.h5.partial.d" "$tmp/keep.d"
-flip() { # flip FILE DATASET: 64 bytes of its first chunk inverted
-  "$PYTHON" - "$1" "$2" <<'PY'
-import sys, h5py
-with h5py.File(sys.argv[1], "r") as f:
-    off = f[sys.argv[2]].id.get_chunk_info(0).byte_offset
-with open(sys.argv[1], "r+b") as fp:
-    fp.seek(off)
-    b = fp.read(64)
-    fp.seek(off)
-    fp.write(bytes(x ^ 0xFF for x in b))
-PY
-}
-flip "$tmp/left.h5.partial.d/s0.h5" market/compute_spend_mean
-flip "$tmp/left.h5.partial.d/s1.p0-20.h5" paths
+damage() { "$PYTHON" tests/integration/damage_h5.py "$@" >/dev/null || bad "damage_h5.py $*"; }
+damage "$tmp/left.h5.partial.d/s0.h5" market/compute_spend_mean 64
+damage "$tmp/left.h5.partial.d/s1.h5" market/scenario_done
+damage "$tmp/left.h5.partial.d/s2.p0-20.h5" paths 64
 $RUN --resume --quiet -o "$tmp/left.h5" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] && ok || bad "resume over damaged files: exit $rc"
 grep -qF "s0.h5' is damaged (dataset 'market/compute_spend_mean'" "$tmp/err" && grep -qF "Fletcher32" "$tmp/err" &&
   ok || bad "damaged scenario file not named"
-grep -qF "s1.p0-20.h5' is damaged (dataset 'paths'" "$tmp/err" && ok || bad "damaged block not named"
+grep -qF "s1.h5' is damaged (object 'market/scenario_done': incorrect metadata checksum" "$tmp/err" &&
+  ok || bad "damaged compact dataset not named"
+grep -qF "s2.p0-20.h5' is damaged (dataset 'paths'" "$tmp/err" && ok || bad "damaged block not named"
 check "resumed over damaged files equals the reference" "$PYTHON" $COMPARE "$tmp/ref.h5" "$tmp/left.h5"
 
 # Checkpoints of other runs, or damaged skeletons, are refused with exit 2 and a message.
@@ -139,6 +135,12 @@ expect_refusal() { # NAME NEEDLE ARGS...
 expect_refusal "other seed" "has seed" $RUN --seed 99 --resume -o "$tmp/left.h5"
 expect_refusal "other scenario text" "different scenario texts" $RUN --set quality_gap.volatility=0.3 --resume -o "$tmp/left.h5"
 expect_refusal "other shard" "is shard" $RUN --shard 1/2 --resume -o "$tmp/left.h5"
+# a /params value of the skeleton (compact: in its checksummed object header) damaged
+cp "$tmp/keep.d/run.h5" "$tmp/run.h5.good"
+damage "$tmp/keep.d/run.h5" params/quality_gap_long_run 8
+expect_refusal "damaged skeleton" "run.h5' is damaged: object 'params/quality_gap_long_run': incorrect metadata checksum" \
+  $RUN --resume -o "$tmp/left.h5"
+mv "$tmp/run.h5.good" "$tmp/keep.d/run.h5"
 "$PYTHON" -c "import h5py, numpy, sys; h5py.File(sys.argv[1], 'r+').attrs['moatsim_version'] = numpy.bytes_('0.9.0')" \
   "$tmp/keep.d/run.h5"
 expect_refusal "another build" "different builds" $RUN --resume -o "$tmp/left.h5"

@@ -3,7 +3,7 @@
 # run's (h5py, every dataset bit for bit), also when there are fewer scenarios than shards and the
 # shards split the paths (a single scenario in 2 and 3 shards); the sweep design in /params in
 # scenario order; shard records; bad designs, bad shard specs and bad merges (missing, repeated,
-# overlapping parts) exit 2 with a clear message.
+# overlapping or damaged parts) exit 2 with a clear message.
 # Usage: MOATSIM=bin/moatsim PYTHON=/usr/bin/python3 sh tests/integration/sweep.sh   (repo root)
 
 NAME=sweep
@@ -119,6 +119,17 @@ cp "$tmp/part-1-of-3.h5" "$tmp/oldbuild.h5" # another build: its git revision re
 "$PYTHON" -c "import h5py, numpy, sys; h5py.File(sys.argv[1], 'r+').attrs['git_revision'] = numpy.bytes_('0123456789ab')" \
   "$tmp/oldbuild.h5"
 expect "different build" 2 "git 0123456789ab" $M "$tmp/part-0-of-3.h5" "$tmp/oldbuild.h5" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+# damaged parts (tests/integration/damage_h5.py inverts stored bytes): a results chunk (Fletcher-32),
+# a /params value and a coordinate (compact: inside their checksummed object headers)
+for d in market/compute_spend_mean:"data error detected by Fletcher32 checksum" params/quality_gap_long_run:"incorrect metadata checksum" \
+  labs/time:"incorrect metadata checksum"; do
+  ds=${d%%:*}
+  f="$tmp/damaged-$(echo "$ds" | tr / -).h5"
+  cp "$tmp/part-1-of-3.h5" "$f"
+  "$PYTHON" tests/integration/damage_h5.py "$f" "$ds" 8 >/dev/null || bad "damage_h5.py $f $ds"
+  expect "damaged $ds" 2 "'$f' is damaged: $([ "$ds" = market/compute_spend_mean ] && echo dataset || echo object) '$ds': ${d#*:}" \
+    $M "$tmp/part-0-of-3.h5" "$f" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+done
 echo "not hdf5" >"$tmp/text.txt"
 expect "not an HDF5 file" 2 "is not an HDF5 file" $M "$tmp/part-0-of-3.h5" "$tmp/text.txt" -o "$tmp/x.h5"
 "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1]" "$tmp/foreign.h5"
