@@ -587,7 +587,7 @@ char *moat_h5_strings_digest(hid_t file, char *what, size_t len) {
 int moat_h5_strings_digest_store(hid_t file) {
   char what[256] = "";
   char *text = moat_h5_strings_digest(file, what, sizeof what);
-  int st = text ? moat_h5_attr_text(file, "strings_digest", text) : -1;
+  int st = !text ? -1 : text[0] ? moat_h5_attr_text(file, "strings_digest", text) : 0;
   free(text);
   return st;
 }
