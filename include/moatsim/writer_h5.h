@@ -117,8 +117,9 @@ uint64_t moat_h5_fnv1a(uint64_t h, const void *bytes, size_t n);
  * then of every element in storage order its length (8 bytes, little-endian) and its bytes.
  * malloc'ed ("" when the file has none), or NULL with what failed in `what`. */
 char *moat_h5_strings_digest(hid_t file, char *what, size_t len);
-/* Store moat_h5_strings_digest of the file as root attribute strings_digest (replacing one; none
- * when the file has no such dataset): call it once the file's strings are all written. 0 or -1. */
+/* Store moat_h5_strings_digest of the file as root attribute strings_digest (replacing one; when
+ * the file has no such dataset, removing one): call it once the file's strings are all written.
+ * 0 or -1. */
 int moat_h5_strings_digest_store(hid_t file);
 
 /* Load every object of an open file and its attributes and read every dataset in full, so that

@@ -587,7 +587,10 @@ char *moat_h5_strings_digest(hid_t file, char *what, size_t len) {
 int moat_h5_strings_digest_store(hid_t file) {
   char what[256] = "";
   char *text = moat_h5_strings_digest(file, what, sizeof what);
-  int st = !text ? -1 : text[0] ? moat_h5_attr_text(file, "strings_digest", text) : 0;
+  int st = -1;
+  if (text && text[0]) st = moat_h5_attr_text(file, "strings_digest", text);
+  /* none to cover: no attribute (not one copied from the file this one was made from) */
+  else if (text) st = H5Aexists(file, "strings_digest") > 0 && H5Adelete(file, "strings_digest") < 0 ? -1 : 0;
   free(text);
   return st;
 }
