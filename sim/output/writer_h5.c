@@ -520,7 +520,7 @@ typedef struct digest_ctx {
 
 /* The digest of the strings of dataset ds at path (moat_h5_strings_digest). 0 or -1. */
 static int strings_digest_of(hid_t ds, const char *path, uint64_t *h) {
-  hid_t fs = H5Dget_space(ds), mt = vlen_utf8();
+  hid_t fs = H5Dget_space(ds), mt = H5Dget_type(ds); /* read as stored: no character set conversion */
   hssize_t n = fs >= 0 ? H5Sget_simple_extent_npoints(fs) : -1;
   char **s = n >= 0 ? calloc((size_t)(n ? n : 1), sizeof *s) : NULL;
   int bad = mt < 0 || !s || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0;
