@@ -588,6 +588,50 @@ static void verify_finds_damage(void **state) {
   remove(path);
 }
 
+/* A results file stores the digest of its variable-length strings (root attribute strings_digest,
+ * one "path=hex" entry per string dataset, in name order), and moat_h5_verify fails naming the
+ * dataset when a character of a lab name or of the scenario text is inverted in HDF5's global
+ * heap (which has no checksum); the intact file passes. */
+static void verify_finds_damaged_strings(void **state) {
+  (void)state;
+  char path[256], what[700] = "";
+  tmp_name(path, sizeof path, "strings");
+  moat_h5_quiet();
+  assert_int_equal(write_file(path, 0), MOAT_OK);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  char *stored = moat_h5_attr_text_alloc(f, "strings_digest");
+  assert_non_null(stored);
+  /* the entry of labs/lab is FNV-1a of "labs/lab\0", then per name its length (8 bytes, little
+   * endian) and its characters: computed here from the names the scenarios hold */
+  uint64_t h = moat_h5_fnv1a(MOAT_FNV1A_BASIS, "labs/lab", 9);
+  const char *names[2] = {"closed-a", "open-b"};
+  for (int i = 0; i < 2; i++) {
+    unsigned char le[8] = {(unsigned char)strlen(names[i])};
+    h = moat_h5_fnv1a(moat_h5_fnv1a(h, le, 8), names[i], strlen(names[i]));
+  }
+  char entry[64];
+  snprintf(entry, sizeof entry, "labs/lab=%016llx", (unsigned long long)h);
+  assert_non_null(strstr(stored, entry));
+  assert_non_null(strstr(stored, "scenario_text="));
+  assert_true(strstr(stored, "clouds/cloud=") < strstr(stored, "labs/lab=")); /* name order */
+  free(stored);
+  assert_int_equal(moat_h5_verify(f, what, sizeof what), 0);
+  H5Fclose(f);
+  /* a global heap object is its size (8 bytes, little endian) then its bytes: "closed-a" is both
+   * a lab name (8 bytes) and, quoted, the text parameter labs.closed-a.name (10 bytes), and part
+   * of many parameter names elsewhere */
+  damage_value(path, "\x08\0\0\0\0\0\0\0closed-a", 16, 10);
+  assert_int_equal(verify_in_child(path, -1, "'labs/lab'", "strings_digest"), 0);
+  assert_int_equal(write_file(path, 0), MOAT_OK);
+  damage_value(path, "\x0a\0\0\0\0\0\0\0\"closed-a\"", 18, 12);
+  assert_int_equal(verify_in_child(path, -1, "'params/", "strings_digest"), 0);
+  assert_int_equal(write_file(path, 0), MOAT_OK);
+  damage_value(path, "name = \"tiny\";", 14, 7);
+  assert_int_equal(verify_in_child(path, -1, "'scenario_text'", "strings_digest"), 0);
+  remove(path);
+}
+
 /* Without keep_paths there is no /paths group. */
 static void no_paths_group(void **state) {
   (void)state;
@@ -675,6 +719,7 @@ int main(void) {
       cmocka_unit_test(readers),
       cmocka_unit_test(every_dataset_checksummed),
       cmocka_unit_test(verify_finds_damage),
+      cmocka_unit_test(verify_finds_damaged_strings),
       cmocka_unit_test(missing_directory),
       cmocka_unit_test(failed_commit_keeps_existing),
       cmocka_unit_test(mismatched_scenarios),

@@ -107,12 +107,29 @@ int moat_h5_read_seed(hid_t file, uint64_t *seed);
  * *n its length; NULL on failure. */
 double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n);
 
+/* FNV-1a, 64 bits, of n bytes continuing from h (start from MOAT_FNV1A_BASIS). */
+#define MOAT_FNV1A_BASIS 14695981039346656037ull
+uint64_t moat_h5_fnv1a(uint64_t h, const void *bytes, size_t n);
+
+/* The digest of every variable-length string dataset of an open file, as text
+ * "path=<16 hex digits>;path=..." with the datasets in name order (H5Lvisit by name, so the
+ * order of writing does not matter); each dataset's digest is the FNV-1a of its path, a NUL,
+ * then of every element in storage order its length (8 bytes, little-endian) and its bytes.
+ * malloc'ed ("" when the file has none), or NULL with what failed in `what`. */
+char *moat_h5_strings_digest(hid_t file, char *what, size_t len);
+/* Store moat_h5_strings_digest of the file as root attribute strings_digest (replacing one; when
+ * the file has no such dataset, removing one): call it once the file's strings are all written.
+ * 0 or -1. */
+int moat_h5_strings_digest_store(hid_t file);
+
 /* Load every object of an open file and its attributes and read every dataset in full, so that
  * HDF5 checks every object header's checksum (which covers the values of compact datasets), those
- * of the heaps and B-trees of groups and attributes, and every chunk's Fletcher-32. 0, or -1 with
- * what is damaged in `what`, e.g. "dataset 'market/x_mean': data error detected by Fletcher32
- * checksum" or "object 'params/seed': incorrect metadata checksum after all read attempts". Not
- * checked: the characters of variable-length strings (HDF5's global heap has no checksum). */
+ * of the heaps and B-trees of groups and attributes, and every chunk's Fletcher-32. The
+ * characters of variable-length strings live in HDF5's global heap, which has no checksum: when
+ * the file has a root attribute strings_digest, they are checked against it. 0, or -1 with what
+ * is damaged in `what`, e.g. "dataset 'market/x_mean': data error detected by Fletcher32
+ * checksum", "object 'params/seed': incorrect metadata checksum after all read attempts" or
+ * "dataset 'labs/lab': its variable-length strings differ from the file's strings_digest (...)". */
 int moat_h5_verify(hid_t file, char *what, size_t len);
 
 #endif

@@ -174,6 +174,7 @@ int moat_sidecar_finish(moat_sidecar_t *sc, char *err, size_t errlen) {
   char partial[1040];
   snprintf(partial, sizeof partial, "%s.partial", sc->path);
   int bad = H5Gclose(sc->group) < 0;
+  bad |= moat_h5_strings_digest_store(sc->file) < 0;
   bad |= H5Fclose(sc->file) < 0;
   sc->group = sc->file = -1;
   if (bad || rename(partial, sc->path) != 0) {

@@ -489,6 +489,7 @@ static int export_group(hid_t srcfile, const char *group, const char *out, const
   /* time first: the first dimension netCDF readers see, and the record dimension */
   if (!bad && H5Lexists(o.src, "time", H5P_DEFAULT) > 0) bad = export_scale(&o, "time") < 0;
   if (!bad) bad = walk_group(&o, 0, failed, sizeof failed) < 0 || walk_group(&o, 1, failed, sizeof failed) < 0;
+  if (!bad && moat_h5_strings_digest_store(o.dst) < 0) bad = 1, snprintf(failed, sizeof failed, "strings_digest");
   if (bad) {
     char what[400];
     snprintf(what, sizeof what, "cannot export /%s%s%s to", group, failed[0] ? "/" : "", failed);

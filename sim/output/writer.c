@@ -407,9 +407,13 @@ static int open_file(moat_writer_t *w, const char *path, char *err, size_t errle
   return MOAT_OK;
 }
 
-/* Close the file being written and commit it as path; on any failure (st != 0 on entry, or
+/* Store the file's strings_digest, close it and commit it as path; on any failure (st != 0 on entry, or
  * closing, or the commit) PATH.tmp is removed. Returns the status. */
 static int commit_file(moat_writer_t *w, int st, const char *path, char *err, size_t errlen) {
+  if (st == MOAT_OK && moat_h5_strings_digest_store(w->file) < 0) {
+    moat_h5_error(err, errlen, "cannot store the strings_digest of", w->tmp);
+    st = MOAT_EIO;
+  }
   if (close_file(w) < 0 && st == MOAT_OK) {
     moat_h5_error(err, errlen, "cannot write", w->tmp);
     st = MOAT_EIO;

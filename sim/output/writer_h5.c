@@ -503,6 +503,147 @@ double *moat_h5_read_time_years(hid_t loc, const char *path, hsize_t *n) {
   return t;
 }
 
+/* ---- the digest of the variable-length strings (global heap: no checksum of HDF5's) --------- */
+
+uint64_t moat_h5_fnv1a(uint64_t h, const void *bytes, size_t n) {
+  const unsigned char *p = bytes;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+typedef struct digest_ctx {
+  char *text; /* "path=hex;..." so far */
+  size_t used, cap;
+  char *what;
+  size_t len;
+} digest_ctx_t;
+
+/* The digest of the strings of dataset ds at path (moat_h5_strings_digest). 0 or -1. */
+static int strings_digest_of(hid_t ds, const char *path, uint64_t *h) {
+  hid_t fs = H5Dget_space(ds), mt = H5Dget_type(ds); /* read as stored: no character set conversion */
+  hssize_t n = fs >= 0 ? H5Sget_simple_extent_npoints(fs) : -1;
+  char **s = n >= 0 ? calloc((size_t)(n ? n : 1), sizeof *s) : NULL;
+  int bad = mt < 0 || !s || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) < 0;
+  *h = moat_h5_fnv1a(MOAT_FNV1A_BASIS, path, strlen(path) + 1);
+  for (hssize_t i = 0; !bad && i < n; i++) {
+    uint64_t len = s[i] ? strlen(s[i]) : 0;
+    unsigned char le[8];
+    for (int j = 0; j < 8; j++) le[j] = (unsigned char)(len >> (8 * j));
+    *h = moat_h5_fnv1a(moat_h5_fnv1a(*h, le, sizeof le), s[i] ? s[i] : "", (size_t)len);
+  }
+  if (s && !bad) H5Dvlen_reclaim(mt, fs, H5P_DEFAULT, s);
+  free(s);
+  if (mt >= 0) H5Tclose(mt);
+  if (fs >= 0) H5Sclose(fs);
+  return bad ? -1 : 0;
+}
+
+/* H5Lvisit callback: append "path=hex;" for a dataset of variable-length strings. */
+static herr_t digest_object(hid_t loc, const char *name, const H5L_info_t *link, void *data) {
+  digest_ctx_t *c = data;
+  H5O_info_t info = {.type = H5O_TYPE_UNKNOWN};
+  if (link->type != H5L_TYPE_HARD || H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+      info.type != H5O_TYPE_DATASET)
+    return H5Eclear2(H5E_DEFAULT), 0; /* what cannot be loaded, moat_h5_verify reports */
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT), t = ds >= 0 ? H5Dget_type(ds) : -1;
+  int text = t >= 0 && H5Tis_variable_str(t) > 0;
+  uint64_t h = 0;
+  int bad = ds < 0 || t < 0 || (text && strings_digest_of(ds, name, &h) < 0);
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  if (bad) {
+    moat_h5_error(c->what, c->len, "cannot read the strings of dataset", name);
+    return -1;
+  }
+  if (!text) return 0;
+  size_t need = c->used + strlen(name) + 20;
+  if (need > c->cap) {
+    char *grown = realloc(c->text, 2 * need);
+    if (!grown) {
+      snprintf(c->what, c->len, "out of memory for the digest of the strings");
+      return -1;
+    }
+    c->text = grown, c->cap = 2 * need;
+  }
+  c->used += (size_t)snprintf(c->text + c->used, c->cap - c->used, "%s%s=%016llx", c->used ? ";" : "", name,
+                              (unsigned long long)h);
+  return 0;
+}
+
+char *moat_h5_strings_digest(hid_t file, char *what, size_t len) {
+  digest_ctx_t c = {calloc(1, 64), 0, 64, what, len};
+  if (!c.text) {
+    snprintf(what, len, "out of memory for the digest of the strings");
+    return NULL;
+  }
+  if (H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, digest_object, &c) != 0) {
+    if (!what[0]) moat_h5_error(what, len, "cannot walk the datasets of", "/");
+    free(c.text);
+    return NULL;
+  }
+  return c.text;
+}
+
+int moat_h5_strings_digest_store(hid_t file) {
+  char what[256] = "";
+  char *text = moat_h5_strings_digest(file, what, sizeof what);
+  int st = -1;
+  if (text && text[0]) st = moat_h5_attr_text(file, "strings_digest", text);
+  /* none to cover: no attribute (not one copied from the file this one was made from) */
+  else if (text) st = H5Aexists(file, "strings_digest") > 0 && H5Adelete(file, "strings_digest") < 0 ? -1 : 0;
+  free(text);
+  return st;
+}
+
+/* The entry "path=hex" of digest list `list` for path, as a pointer into list and its length;
+ * NULL when there is none. */
+static const char *digest_entry(const char *list, const char *path, size_t *n) {
+  size_t plen = strlen(path);
+  for (const char *p = list; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+    size_t elen = strcspn(p, ";");
+    if (elen > plen && strncmp(p, path, plen) == 0 && p[plen] == '=') {
+      *n = elen;
+      return p;
+    }
+  }
+  return NULL;
+}
+
+/* Compare the file's strings with its stored strings_digest (none stored: nothing to check).
+ * 0, or -1 with the first dataset that differs in what. */
+static int verify_strings(hid_t file, char *what, size_t len) {
+  if (H5Aexists(file, "strings_digest") <= 0) return H5Eclear2(H5E_DEFAULT), 0;
+  char *stored = moat_h5_attr_text_alloc(file, "strings_digest");
+  char *computed = stored ? moat_h5_strings_digest(file, what, len) : NULL;
+  int bad = !stored || !computed;
+  if (!stored) moat_h5_error(what, len, "cannot read attribute", "strings_digest");
+  if (!bad && strcmp(stored, computed) != 0) {
+    bad = 1;
+    /* name the first dataset whose entry differs: computed entries first, then stored ones */
+    const char *lists[2] = {computed, stored};
+    for (int l = 0; l < 2 && !what[0]; l++) {
+      for (const char *p = lists[l]; p && *p && !what[0]; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        size_t elen = strcspn(p, ";"), eq = strcspn(p, "=");
+        char path[512];
+        snprintf(path, sizeof path, "%.*s", (int)(eq < sizeof path ? eq : sizeof path - 1), p);
+        size_t olen = 0;
+        const char *other = digest_entry(lists[1 - l], path, &olen);
+        if (other && olen == elen && strncmp(other, p, elen) == 0) continue;
+        const char *c = l == 0 ? p : other, *s = l == 0 ? other : p;
+        size_t clen = l == 0 ? elen : olen, slen = l == 0 ? olen : elen;
+        snprintf(what, len, "dataset '%s': its variable-length strings do not match the file's strings_digest "
+                 "(stored %.*s, computed %.*s): their characters are damaged",
+                 path, s ? (int)(slen - eq - 1) : 4, s ? s + eq + 1 : "none", c ? (int)(clen - eq - 1) : 4,
+                 c ? c + eq + 1 : "none");
+      }
+    }
+    if (!what[0]) snprintf(what, len, "the variable-length strings do not match the file's strings_digest");
+  }
+  free(stored);
+  free(computed);
+  return bad ? -1 : 0;
+}
+
 /* ---- verifying a file: every dataset read back, so every checksum checked ------------------ */
 
 typedef struct verify_ctx {
@@ -533,7 +674,7 @@ static int read_all(hid_t ds) {
       if (ms >= 0) H5Sclose(ms);
     }
     free(buf);
-  } /* variable-length strings: in HDF5's global heap, which has no checksum to check */
+  } /* variable-length strings: in HDF5's global heap, checked by verify_strings */
   if (mt >= 0) H5Tclose(mt);
   if (ft >= 0) H5Tclose(ft);
   if (fs >= 0) H5Sclose(fs);
@@ -576,5 +717,6 @@ int moat_h5_verify(hid_t file, char *what, size_t len) {
   herr_t rc = verify_object(file, "/", NULL, &c);
   if (rc == 0) rc = H5Lvisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, verify_object, &c);
   if (rc < 0 && !what[0]) moat_h5_error(what, len, "the groups of", "/");
+  if (rc == 0 && verify_strings(file, what, len) < 0) rc = -1;
   return rc == 0 ? 0 : -1;
 }

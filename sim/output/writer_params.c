@@ -62,10 +62,7 @@ static int add_param(visit_ctx_t *c, const char *key, const char *value, const c
 }
 
 /* FNV-1a, 64 bits, of `text` continuing from h. */
-static uint64_t fnv1a(uint64_t h, const char *text) {
-  for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 1099511628211ull;
-  return h;
-}
+static uint64_t fnv1a(uint64_t h, const char *text) { return moat_h5_fnv1a(h, text, strlen(text)); }
 
 static void visit(void *ctx, const char *key, const char *value, const char *unit, const char *doc) {
   visit_ctx_t *c = ctx;
@@ -129,7 +126,7 @@ static void take_first(moat_writer_scenarios_t *sc) {
 int moat_writer_scenarios_scan(moat_writer_scenarios_t *sc, const moat_writer_desc_t *desc,
                                char *err, size_t errlen) {
   memset(sc, 0, sizeof *sc);
-  sc->digest = fnv1a(14695981039346656037ull, desc->identity ? desc->identity : ""); /* FNV-1a basis */
+  sc->digest = fnv1a(MOAT_FNV1A_BASIS, desc->identity ? desc->identity : "");
   sc->n_scenarios = desc->n_scenarios;
   if (desc->n_scenarios == 0) {
     snprintf(err, errlen, "a results file needs at least one scenario");

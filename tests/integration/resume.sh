@@ -2,7 +2,8 @@
 # resume.sh — a run stopped by SIGINT / SIGTERM (exit 130 / 143) or kill -9 keeps its checkpoint
 # FILE.partial.d with every finished block and a message on how to resume; `--resume` finishes a
 # file whose datasets equal an uninterrupted run's, also from a block cut in the middle of a
-# scenario; damaged checkpoint files are detected (Fletcher-32) and their work redone; a second
+# scenario; damaged checkpoint files are detected (Fletcher-32, object header checksums) and their
+# work redone, a damaged skeleton (also its strings: strings_digest) refused; a second
 # run on the same output is refused while the first holds the lock and removes nothing; foreign
 # or damaged checkpoints are refused (exit 2), an edited @include'd file included.
 # The run is stopped at a known point by the test hook MOATSIM_TEST_PAUSE_AFTER_BLOCK=n (it
@@ -141,6 +142,17 @@ damage "$tmp/keep.d/run.h5" params/quality_gap_long_run 8
 expect_refusal "damaged skeleton" "run.h5' is damaged: object 'params/quality_gap_long_run': incorrect metadata checksum" \
   $RUN --resume -o "$tmp/left.h5"
 mv "$tmp/run.h5.good" "$tmp/keep.d/run.h5"
+# a character of a lab name or of the scenario text in the skeleton (HDF5's global heap, which has
+# no checksum: covered by the file's strings_digest). The scenario files and blocks hold no
+# variable-length strings.
+for ds in labs/lab scenario_text; do
+  cp "$tmp/keep.d/run.h5" "$tmp/run.h5.good"
+  damage "$tmp/keep.d/run.h5" $ds 2
+  expect_refusal "damaged skeleton $ds" \
+    "run.h5' is damaged: dataset '$ds': its variable-length strings do not match the file's strings_digest" \
+    $RUN --resume -o "$tmp/left.h5"
+  mv "$tmp/run.h5.good" "$tmp/keep.d/run.h5"
+done
 "$PYTHON" -c "import h5py, numpy, sys; h5py.File(sys.argv[1], 'r+').attrs['moatsim_version'] = numpy.bytes_('0.9.0')" \
   "$tmp/keep.d/run.h5"
 expect_refusal "another build" "different builds" $RUN --resume -o "$tmp/left.h5"

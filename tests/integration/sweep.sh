@@ -130,6 +130,15 @@ for d in market/compute_spend_mean:"data error detected by Fletcher32 checksum" 
   expect "damaged $ds" 2 "'$f' is damaged: $([ "$ds" = market/compute_spend_mean ] && echo dataset || echo object) '$ds': ${d#*:}" \
     $M "$tmp/part-0-of-3.h5" "$f" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
 done
+# ... and a character of a lab name and of a text parameter in HDF5's global heap (no checksum of
+# HDF5's: the file's strings_digest names the dataset)
+for ds in labs/lab params/enterprises_sampling; do
+  f="$tmp/damaged-$(echo "$ds" | tr / -).h5"
+  cp "$tmp/part-1-of-3.h5" "$f"
+  "$PYTHON" tests/integration/damage_h5.py "$f" "$ds" 2 >/dev/null || bad "damage_h5.py $f $ds"
+  expect "damaged $ds" 2 "'$f' is damaged: dataset '$ds': its variable-length strings do not match the file's strings_digest" \
+    $M "$tmp/part-0-of-3.h5" "$f" "$tmp/part-2-of-3.h5" -o "$tmp/x.h5"
+done
 echo "not hdf5" >"$tmp/text.txt"
 expect "not an HDF5 file" 2 "is not an HDF5 file" $M "$tmp/part-0-of-3.h5" "$tmp/text.txt" -o "$tmp/x.h5"
 "$PYTHON" -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1]" "$tmp/foreign.h5"
