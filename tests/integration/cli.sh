@@ -166,6 +166,10 @@ cp "$tmp/small.h5" "$tmp/damaged.h5"
 expect_exit "merge of a damaged file" 2 merge "$tmp/damaged.h5" -o "$tmp/m.h5"
 if grep -q "is damaged: object 'labs/time'" "$tmp/err" && ! grep -q "LeakSanitizer" "$tmp/err"; then ok
 else bad "merge of a damaged file: message"; fi
+expect_exit "info --verify of a damaged file" 2 info --verify "$tmp/damaged.h5"
+if grep -q "'$tmp/damaged.h5' is damaged: object 'labs/time'" "$tmp/err"; then ok; else bad "info --verify: message"; fi
+expect_exit "info --verify of an intact file" 0 info "$tmp/small.h5" --verify
+if grep -q "^checksums: every dataset read in full and verified" "$tmp/out"; then ok; else bad "info --verify: no verified line"; fi
 MOATSIM_PYTHON="$tmp/no-python" "$MOATSIM" report "$tmp/small.h5" -o "$tmp/rep" >/dev/null 2>&1
 rc=$?
 if [ "$rc" -eq 1 ]; then ok; else bad "report without python (runtime): exit code $rc, expected 1"; fi
