@@ -24,6 +24,15 @@ part() { # NAME COMMAND...: run one part, remember it when it fails
   $name"
 }
 
+# With Open MPI installed, make test builds the MPI variant: without it mpi.sh and slurm.sh's MPI
+# job would skip, so a missing build is a failure here, not a quiet skip.
+if command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 &&
+  { [ -z "$MOATSIM_MPI" ] || [ ! -x "$MOATSIM_MPI" ]; }; then
+  echo "FAIL: Open MPI is installed but MOATSIM_MPI='$MOATSIM_MPI' is not the MPI build (make MPI=1)"
+  failed="$failed
+  the MPI build"
+fi
+
 slurm_pid=""
 if [ -f tests/integration/slurm.sh ]; then
   echo "== tests/integration/slurm.sh (alongside the rest; its output follows the Python tests)"
