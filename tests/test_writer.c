@@ -112,6 +112,15 @@ static int write_file(const char *path, int keep_paths) {
   return MOAT_OK;
 }
 
+/* Write a file with write_file to a new temporary path (tag in its name) and open it read-only. */
+static hid_t written_file(char *path, size_t len, const char *tag, int keep_paths) {
+  tmp_name(path, len, tag);
+  assert_int_equal(write_file(path, keep_paths), MOAT_OK);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  return f;
+}
+
 static void read_doubles(hid_t f, const char *name, double *buf, int rank, const hsize_t *want) {
   hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
   assert_true(ds >= 0);
@@ -485,10 +494,7 @@ static herr_t count_datasets(hid_t loc, const char *name, const H5O_info_t *info
 static void every_dataset_checksummed(void **state) {
   (void)state;
   char path[256];
-  tmp_name(path, sizeof path, "ck");
-  assert_int_equal(write_file(path, 1), MOAT_OK);
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  assert_true(f >= 0);
+  hid_t f = written_file(path, sizeof path, "ck", 1);
   int all = 0, good = 0;
   assert_true(H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, count_datasets, &all, H5O_INFO_BASIC) >= 0);
   assert_true(H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, checksummed, &good, H5O_INFO_BASIC | H5O_INFO_HDR) >= 0);
@@ -636,10 +642,7 @@ static void verify_finds_damaged_strings(void **state) {
 static void no_paths_group(void **state) {
   (void)state;
   char path[256];
-  tmp_name(path, sizeof path, "np");
-  assert_int_equal(write_file(path, 0), MOAT_OK);
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  assert_true(f >= 0);
+  hid_t f = written_file(path, sizeof path, "np", 0);
   assert_int_equal(H5Lexists(f, "paths", H5P_DEFAULT), 0);
   assert_true(H5Lexists(f, "market", H5P_DEFAULT) > 0);
   H5Fclose(f);
