@@ -67,6 +67,11 @@ enum { JP_NEST = 1, JP_SELLER = 2, JP_CROSS = 4, JP_DIAG = 8 };
 /* The pass over the rows is compiled for several x86-64 levels (MOAT_FASTEXP_CLONES in
  * fastexp.h); the functions it calls are inlined into each version, whatever the optimisation
  * level (see OPT). */
+/* KMADD(a, b, c) = a*b + c rounded once where the pass is compiled with its clones (fma(), one
+ * instruction on the AVX2 and AVX-512 levels), so that every level does the same operations;
+ * a multiply and an add otherwise (MOAT_FASTEXP_MADD in fastexp.h). */
+#define KMADD(a, b, c) MOAT_FASTEXP_MADD(a, b, c)
+
 #if defined(__GNUC__)
 #define KERNEL_INLINE __attribute__((always_inline)) inline
 #else
@@ -84,6 +89,7 @@ struct moat_pricing_ws {
                        UNIT_PITCH doubles an offer); the other passes use [offer][lane] */
   double *msum;     /* [2][seller + 1][2][lane] sum_{k in f} s_rk (p_k - c_k) (the same); last
                        row: no seller */
+  double *gfac;     /* laid out as msum: W_r alpha_r M_rf / sum of exponentials (block_finish) */
   double *acc;      /* [offer][3][lane] per-lane partial sums of W s, W alpha s and
                        W alpha s m_{r,f(j)} (ACC_PITCH doubles an offer) */
   double *dem, *lam, *gam, *markup, *next; /* [offer] */

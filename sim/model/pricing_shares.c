@@ -14,7 +14,7 @@
 static KERNEL_INLINE void row_shares(const double *b, double alpha, const double *price, size_t n, double *s) {
   double mx = -INFINITY;
   for (size_t j = 0; j < n; j++) {
-    s[j] = b[j] - alpha * price[j];
+    s[j] = KMADD(-alpha, price[j], b[j]); /* as block_utilities */
     mx = s[j] > mx ? s[j] : mx;
   }
   mx = mx == -INFINITY ? 0.0 : mx; /* all infeasible: exp(-inf - 0) = 0, not NaN */

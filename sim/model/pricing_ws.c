@@ -26,6 +26,7 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
   ws->walpha = alloc_doubles(blocks * LANES);
   ws->share = alloc_doubles(4 * stride * LANES);
   ws->msum = alloc_doubles(4 * (n_sellers + 1) * LANES);
+  ws->gfac = alloc_doubles(4 * (n_sellers + 1) * LANES);
   ws->acc = alloc_doubles(stride * ACC_PITCH);
   ws->dem = alloc_doubles(stride);
   ws->lam = alloc_doubles(stride);
@@ -101,7 +102,7 @@ moat_pricing_ws_t *moat_pricing_ws_alloc(size_t n_rows, size_t stride, size_t n_
     return NULL;
   }
   if (!ws->bt || !ws->alpha || !ws->weight || !ws->walpha || !ws->share || !ws->msum ||
-      !ws->acc || !ws->dem || !ws->lam || !ws->gam ||
+      !ws->gfac || !ws->acc || !ws->dem || !ws->lam || !ws->gam ||
       !ws->markup || !ws->next || !ws->sel || !ws->hist_f || !ws->hist_g) {
     moat_pricing_ws_free(ws);
     return NULL;
@@ -134,6 +135,7 @@ void moat_pricing_ws_free(moat_pricing_ws_t *ws) {
   free(ws->walpha);
   free(ws->share);
   free(ws->msum);
+  free(ws->gfac);
   free(ws->acc);
   free(ws->dem);
   free(ws->lam);

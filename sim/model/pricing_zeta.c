@@ -7,36 +7,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Utilities of one block over its nc offers cols, share[j][l] = u = b - alpha p_j (offer j's
- * lanes at share + j pitch), and their row maxima mx[l] (0 for a row with nothing feasible, so
- * that exp(-inf - 0) = 0, not NaN). */
+/* GCC's unroll-and-jam (on at -O3) fused pairs of offers in block_utilities' loop into one over
+ * lanes that it then left scalar (bench_kernel: the zeta pass 1.4x slower); -O2 never runs it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-loop-unroll-and-jam")
+#endif
+
+/* Utilities of one block over its nc offers cols, share[j][l] = u = b - alpha p_j, rounded once
+ * (KMADD; offer j's lanes at share + j pitch), and their row maxima mx[l]. The maxima start from
+ * -DBL_MAX, not -INFINITY: a row with nothing feasible keeps it, and exp(-inf + DBL_MAX) = 0, not
+ * the NaN of -inf - -inf; every other row has a finite maximum, the same either way. (A fix-up
+ * loop after this one, `-inf -> 0`, made GCC leave this loop scalar.) */
 static KERNEL_INLINE void block_utilities(size_t nc, const size_t *restrict cols,
                                           const double *restrict bt,
                                           const double *restrict alpha,
                                           const double *restrict price, double *restrict share,
                                           size_t pitch, double *restrict mx) {
-  for (size_t l = 0; l < LANES; l++) mx[l] = -INFINITY;
+  for (size_t l = 0; l < LANES; l++) mx[l] = -DBL_MAX;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     double *s = share + j * pitch;
     const double *b = bt + j * LANES;
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
-      s[l] = b[l] - alpha[l] * price[j];
+      s[l] = KMADD(-alpha[l], price[j], b[l]);
       mx[l] = s[l] > mx[l] ? s[l] : mx[l];
     }
   }
-  for (size_t l = 0; l < LANES; l++) mx[l] = mx[l] == -INFINITY ? 0.0 : mx[l];
 }
 
-/* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. The
- * division is done in every lane and the zero lanes selected afterwards: written as
- * `sum > 0 ? 1 / sum : 0`, GCC may not divide where the condition is false (a division by zero
- * raises a flag) and made it 16 scalar divisions behind branches. */
+/* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. No
+ * division sits behind a condition: GCC may not divide where a condition is false (a division
+ * by zero raises a flag), and `sum > 0 ? 1 / sum : 0`, or a division followed by a select, came
+ * out as 16 scalar divisions behind branches. Here the numerator and denominator are selected
+ * first, 1/sum or 0/1, and every lane divides: one vector division. */
 static KERNEL_INLINE void lanes_invert(double *restrict sum) {
+#pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    double inv = 1.0 / sum[l];
-    sum[l] = sum[l] > 0.0 ? inv : 0.0;
+    double ok = sum[l] > 0.0 ? 1.0 : 0.0;
+    sum[l] = ok / (sum[l] > 0.0 ? sum[l] : 1.0);
   }
 }
 
@@ -70,60 +79,62 @@ static KERNEL_INLINE void lanes_exp_msum(double *restrict s, const double *restr
   for (size_t l = 0; l < LANES; l++) {
     s[l] = moat_fastexp_nonpos(s[l] - mx[l]);
     sum[l] += s[l];
-    ms[l] += s[l] * mu;
+    ms[l] = KMADD(s[l], mu, ms[l]);
   }
 }
 
-/* One offer's lanes: t = e inv (the share), dem += w t, lam += wa t, gam += wa t ms (ms the
- * normalized markup sum of the offer's seller); the share is stored only with store_share. */
+/* One offer's lanes, from its exponentials e: dem += (W inv) e, lam += (W alpha inv) e and
+ * gam += (W alpha inv M) e, with the per-lane factors wi = W inv, wai = W alpha inv and the
+ * seller's g = W alpha inv M_{r,f(j)} made once a block (block_factors): three fused steps a
+ * cell instead of a share and seven operations. The share t = e inv is stored only with
+ * store_share (for the Jacobian). */
 static KERNEL_INLINE void lanes_accumulate(double *restrict s, const double *restrict inv,
-                                           const double *restrict w, const double *restrict wa,
-                                           const double *restrict ms, double *restrict dem,
+                                           const double *restrict wi, const double *restrict wai,
+                                           const double *restrict g, double *restrict dem,
                                            double *restrict lam, double *restrict gam,
                                            int store_share) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    double t = s[l] * inv[l];
-    dem[l] += w[l] * t;
-    lam[l] += wa[l] * t;
-    gam[l] += wa[l] * t * ms[l];
-    if (store_share) s[l] = t;
+    double e = s[l];
+    dem[l] = KMADD(wi[l], e, dem[l]);
+    lam[l] = KMADD(wai[l], e, lam[l]);
+    gam[l] = KMADD(g[l], e, gam[l]);
+    if (store_share) s[l] = e * inv[l];
   }
 }
 
-/* lanes_accumulate for the two blocks of a unit at once (a, then b): s, inv, w, wa and ms hold
+/* lanes_accumulate for the two blocks of a unit at once (a, then b): s, inv, wi, wai and g hold
  * block a's lanes then block b's (2 LANES doubles each), acc offer j's three sums (ACC_PITCH).
  * Each accumulator is read and written once for both, with the same operations in the same
  * order as two calls in turn, so the sums are bitwise the same. */
 static KERNEL_INLINE void lanes_accumulate2(double *restrict s, const double *restrict inv,
-                                            const double *restrict w, const double *restrict wa,
-                                            const double *restrict ms, double *restrict acc,
+                                            const double *restrict wi, const double *restrict wai,
+                                            const double *restrict g, double *restrict acc,
                                             int store_share) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    double ta = s[l] * inv[l], tb = s[LANES + l] * inv[LANES + l];
-    acc[l] = (acc[l] + w[l] * ta) + w[LANES + l] * tb;
-    acc[LANES + l] = (acc[LANES + l] + wa[l] * ta) + wa[LANES + l] * tb;
-    acc[2 * LANES + l] =
-        (acc[2 * LANES + l] + wa[l] * ta * ms[l]) + wa[LANES + l] * tb * ms[LANES + l];
-    if (store_share) s[l] = ta, s[LANES + l] = tb;
+    double ea = s[l], eb = s[LANES + l];
+    acc[l] = KMADD(wi[LANES + l], eb, KMADD(wi[l], ea, acc[l]));
+    acc[LANES + l] = KMADD(wai[LANES + l], eb, KMADD(wai[l], ea, acc[LANES + l]));
+    acc[2 * LANES + l] = KMADD(g[LANES + l], eb, KMADD(g[l], ea, acc[2 * LANES + l]));
+    if (store_share) s[l] = ea * inv[l], s[LANES + l] = eb * inv[LANES + l];
   }
 }
 
 /* The sums of a unit over its nc offers cols (see unit_accumulate): pair and store_share are
  * constants where it is called, so that each case is a loop of its own. */
 static KERNEL_INLINE void unit_sums(moat_pricing_ws_t *ws, size_t nc, const size_t *restrict cols,
-                                    double *restrict share, const double *restrict msum,
-                                    const double *restrict inv, const double *restrict w,
-                                    const double *restrict wa, int pair, int store_share) {
+                                    double *restrict share, const double *restrict gfac,
+                                    const double *restrict inv, const double *restrict wi,
+                                    const double *restrict wai, int pair, int store_share) {
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     double *acc = ws->acc + j * ACC_PITCH, *s = share + j * UNIT_PITCH;
-    const double *ms = msum + ws->sel[j] * UNIT_PITCH;
+    const double *g = gfac + ws->sel[j] * UNIT_PITCH;
     if (pair)
-      lanes_accumulate2(s, inv, w, wa, ms, acc, store_share);
+      lanes_accumulate2(s, inv, wi, wai, g, acc, store_share);
     else
-      lanes_accumulate(s, inv, w, wa, ms, acc, acc + LANES, acc + 2 * LANES, store_share);
+      lanes_accumulate(s, inv, wi, wai, g, acc, acc + LANES, acc + 2 * LANES, store_share);
   }
 }
 
@@ -136,40 +147,59 @@ static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *w
                                     const double *restrict mx, double *restrict sum) {
   size_t nf = m->n_sellers + 1, nc = ws->ncols[blk];
   const size_t *cols = ws->cols + blk * ws->cap_stride;
+  double sm[LANES]; /* a local sum stays in registers across the offers; sum may alias */
   for (size_t f = 0; f < nf; f++) memset(msum + f * pitch, 0, LANES * sizeof *msum);
-  for (size_t l = 0; l < LANES; l++) sum[l] = 0.0;
+  for (size_t l = 0; l < LANES; l++) sm[l] = 0.0;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
-    lanes_exp_msum(share + j * pitch, mx, sum, msum + ws->sel[j] * pitch, ws->markup[j]);
+    lanes_exp_msum(share + j * pitch, mx, sm, msum + ws->sel[j] * pitch, ws->markup[j]);
   }
+  for (size_t l = 0; l < LANES; l++) sum[l] = sm[l];
 }
 
-/* After block_exp: inv = 1 / the sum of exponentials (in place) and the markup sums normalized,
- * M_rf = sum_{k in f} s_rk m_k. */
-static KERNEL_INLINE void block_finish(size_t nf, double *restrict msum, size_t pitch,
-                                       double *restrict inv) {
+/* After block_exp: inv = 1 / the sum of exponentials (in place), the markup sums normalized,
+ * M_rf = sum_{k in f} s_rk m_k, and the factors of block_accumulate's sums: wi = W inv,
+ * wai = W alpha inv and, per seller, g = wai M (gfac, laid out as msum). */
+static KERNEL_INLINE void block_finish(size_t nf, double *restrict msum, double *restrict gfac,
+                                       size_t pitch, const double *restrict w,
+                                       const double *restrict wa, double *restrict inv,
+                                       double *restrict wi, double *restrict wai) {
   lanes_invert(inv);
-  for (size_t f = 0; f < nf; f++) {
-    double *ms = msum + f * pitch;
 #pragma GCC unroll 1 /* see UNROLL */
-    for (size_t l = 0; l < LANES; l++) ms[l] *= inv[l];
+  for (size_t l = 0; l < LANES; l++) {
+    wi[l] = w[l] * inv[l];
+    wai[l] = wa[l] * inv[l];
+  }
+  for (size_t f = 0; f < nf; f++) {
+    double *ms = msum + f * pitch, *g = gfac + f * pitch;
+#pragma GCC unroll 1 /* see UNROLL */
+    for (size_t l = 0; l < LANES; l++) {
+      ms[l] *= inv[l];
+      g[l] = wai[l] * ms[l];
+    }
   }
 }
 
-/* Normalize one block's shares (s *= inv, inv = 1 / sum of exponentials from block_shares) and
- * add its W s and W alpha s to the per-lane sums (moat_choice_demand). */
+/* Add one block's W s and W alpha s to the per-lane sums as the zeta pass does (from the
+ * exponentials, with the factors W inv and W alpha inv; inv = 1 / sum of exponentials from
+ * block_shares), and normalize its shares (s *= inv) (moat_choice_demand). */
 static KERNEL_INLINE void block_accumulate(moat_pricing_ws_t *ws, size_t blk, const double *restrict inv) {
   const size_t *cols = ws->cols + blk * ws->cap_stride;
   const double *restrict w = ws->weight + blk * LANES;
   const double *restrict wa = ws->walpha + blk * LANES;
+  double wi[LANES], wai[LANES];
+  for (size_t l = 0; l < LANES; l++) {
+    wi[l] = w[l] * inv[l];
+    wai[l] = wa[l] * inv[l];
+  }
   for (size_t c = 0; c < ws->ncols[blk]; c++) {
     size_t j = cols[c];
     double *s = ws->share + j * LANES;
     double *dem = ws->acc + j * ACC_PITCH, *lam = dem + LANES;
     for (size_t l = 0; l < LANES; l++) {
+      dem[l] = KMADD(wi[l], s[l], dem[l]);
+      lam[l] = KMADD(wai[l], s[l], lam[l]);
       s[l] *= inv[l];
-      dem[l] += w[l] * s[l];
-      lam[l] += wa[l] * s[l];
     }
   }
 }
@@ -294,6 +324,8 @@ typedef struct zeta_unit {
 typedef struct zeta_lanes {
   double mx[2][2][LANES];
   double inv[2][2][LANES];
+  double wi[2][2][LANES];  /* W inv */
+  double wai[2][2][LANES]; /* W alpha inv */
 } zeta_lanes_t;
 
 static KERNEL_INLINE double *unit_share(moat_pricing_ws_t *ws, const zeta_unit_t *u, int k) {
@@ -303,6 +335,12 @@ static KERNEL_INLINE double *unit_share(moat_pricing_ws_t *ws, const zeta_unit_t
 static KERNEL_INLINE double *unit_msum(const moat_market_t *m, moat_pricing_ws_t *ws,
                                        const zeta_unit_t *u, int k) {
   return ws->msum + (2 * u->slot * (m->n_sellers + 1) + (size_t)k) * LANES;
+}
+
+/* The unit's gfac (block_finish), laid out as its msum. */
+static KERNEL_INLINE double *unit_gfac(const moat_market_t *m, moat_pricing_ws_t *ws,
+                                       const zeta_unit_t *u, int k) {
+  return ws->gfac + (2 * u->slot * (m->n_sellers + 1) + (size_t)k) * LANES;
 }
 
 static KERNEL_INLINE void unit_utilities(const moat_market_t *m, moat_pricing_ws_t *ws,
@@ -326,8 +364,12 @@ static KERNEL_INLINE void unit_exp(const moat_market_t *m, moat_pricing_ws_t *ws
 
 static KERNEL_INLINE void unit_finish(const moat_market_t *m, moat_pricing_ws_t *ws,
                                       const zeta_unit_t *u, zeta_lanes_t *zl) {
-  for (int k = 0; k <= u->pair; k++)
-    block_finish(m->n_sellers + 1, unit_msum(m, ws, u, k), UNIT_PITCH, zl->inv[u->slot][k]);
+  for (int k = 0; k <= u->pair; k++) {
+    size_t b = u->blk + (size_t)k;
+    block_finish(m->n_sellers + 1, unit_msum(m, ws, u, k), unit_gfac(m, ws, u, k), UNIT_PITCH,
+                 ws->weight + b * LANES, ws->walpha + b * LANES, zl->inv[u->slot][k],
+                 zl->wi[u->slot][k], zl->wai[u->slot][k]);
+  }
 }
 
 static KERNEL_INLINE void unit_accumulate(const moat_market_t *m, moat_pricing_ws_t *ws,
@@ -335,16 +377,16 @@ static KERNEL_INLINE void unit_accumulate(const moat_market_t *m, moat_pricing_w
                                           int with_jac) {
   size_t blk = u->blk, nc = ws->ncols[blk];
   const size_t *cols = ws->cols + blk * ws->cap_stride; /* the same for blk + 1 with pair */
-  double *sh = unit_share(ws, u, 0), *ms = unit_msum(m, ws, u, 0), *inv = zl->inv[u->slot][0];
-  const double *w = ws->weight + blk * LANES, *wa = ws->walpha + blk * LANES;
+  double *sh = unit_share(ws, u, 0), *g = unit_gfac(m, ws, u, 0), *inv = zl->inv[u->slot][0];
+  const double *wi = zl->wi[u->slot][0], *wai = zl->wai[u->slot][0];
   if (u->pair && with_jac)
-    unit_sums(ws, nc, cols, sh, ms, inv, w, wa, 1, 1);
+    unit_sums(ws, nc, cols, sh, g, inv, wi, wai, 1, 1);
   else if (u->pair)
-    unit_sums(ws, nc, cols, sh, ms, inv, w, wa, 1, 0);
+    unit_sums(ws, nc, cols, sh, g, inv, wi, wai, 1, 0);
   else if (with_jac)
-    unit_sums(ws, nc, cols, sh, ms, inv, w, wa, 0, 1);
+    unit_sums(ws, nc, cols, sh, g, inv, wi, wai, 0, 1);
   else
-    unit_sums(ws, nc, cols, sh, ms, inv, w, wa, 0, 0);
+    unit_sums(ws, nc, cols, sh, g, inv, wi, wai, 0, 0);
   if (with_jac)
     for (int k = 0; k <= u->pair; k++)
       block_jacobian(ws, blk + (size_t)k, unit_share(ws, u, k), unit_msum(m, ws, u, k),
