@@ -187,18 +187,18 @@ MOAT_FASTEXP_INLINE double moat_fastlog_pos(double x) {
   k += big;
   double f = (m - 1.0) / (m + 1.0), z = f * f;
   double q = 1.0 / 23.0;
-  q = q * z + 1.0 / 21.0;
-  q = q * z + 1.0 / 19.0;
-  q = q * z + 1.0 / 17.0;
-  q = q * z + 1.0 / 15.0;
-  q = q * z + 1.0 / 13.0;
-  q = q * z + 1.0 / 11.0;
-  q = q * z + 1.0 / 9.0;
-  q = q * z + 1.0 / 7.0;
-  q = q * z + 1.0 / 5.0;
-  q = q * z + 1.0 / 3.0;
-  double lnm = 2.0 * f + 2.0 * f * (z * q);
-  return k * ln2_hi + (k * ln2_lo + lnm);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 21.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 19.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 17.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 15.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 13.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 11.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 9.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 7.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 5.0);
+  q = MOAT_FASTEXP_MADD(q, z, 1.0 / 3.0);
+  double lnm = MOAT_FASTEXP_MADD(2.0 * f, z * q, 2.0 * f);
+  return MOAT_FASTEXP_MADD(k, ln2_hi, MOAT_FASTEXP_MADD(k, ln2_lo, lnm)); /* k ln2_hi exact */
 }
 
 #endif

@@ -46,7 +46,7 @@ static KERNEL_INLINE void row_shares_nested(const moat_market_t *m, const double
   for (size_t g = 0; g < ng; g++) nm[g] = -INFINITY, ns[g] = 0.0;
   for (size_t j = 0; j < n; j++) {
     size_t g = (size_t)m->nest[j];
-    s[j] = (b[j] - alpha * price[j]) * (1.0 / m->lambda[g]);
+    s[j] = KMADD(-alpha, price[j], b[j]) * (1.0 / m->lambda[g]); /* as lanes_scale_max */
     nm[g] = s[j] > nm[g] ? s[j] : nm[g];
   }
   for (size_t g = 0; g < ng; g++) nm[g] = nm[g] == -INFINITY ? 0.0 : nm[g];
