@@ -5,7 +5,9 @@
 #                   MPI test (make MPI=1) when mpicc exists, and the Slurm test (as root)
 #   make bench      benchmarks that print figures
 # Variables: OPT= optimisation flags, SANITIZE=1 (ASan + UBSan), MPI=1 (build with mpicc),
-#            PREFIX, DESTDIR (install), PYTHON (default /usr/bin/python3).
+#            LEVEL=1|3|4 (the pricing kernel for that x86-64 level alone, in build/release-levelN;
+#            tests/integration/levels.sh), PREFIX, DESTDIR (install), PYTHON (default
+#            /usr/bin/python3).
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -13,6 +15,7 @@ PYTHON  ?= /usr/bin/python3
 OPT     ?= -O3
 SANITIZE ?= 0
 MPI     ?= 0
+LEVEL   ?=
 VERSION := 1.0.0
 
 PKGS := gsl hdf5 libconfig
@@ -33,6 +36,12 @@ ifeq ($(MPI),1)
   VARIANT := $(VARIANT)-mpi
   MPI_FLAGS := -DMOAT_MPI=1
 endif
+# Kept out of BASE_CFLAGS (the flags a results file records), so that the files of the level
+# builds can be compared with the release build's in full.
+ifneq ($(LEVEL),)
+  VARIANT := $(VARIANT)-level$(LEVEL)
+  LEVEL_FLAGS := -DMOAT_FORCE_LEVEL=$(LEVEL)
+endif
 
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
@@ -40,7 +49,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wconversion -Wpedantic -Wstrict-prototy
         -Wmissing-prototypes -Wformat=2 -Wundef -Werror
 CPPFLAGS += -Iinclude -D_POSIX_C_SOURCE=200809L -MMD -MP
 BASE_CFLAGS := $(WARN) $(OPT) -fopenmp $(SAN_FLAGS) $(MPI_FLAGS)
-ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) \
+ALL_CFLAGS = $(BASE_CFLAGS) $(LEVEL_FLAGS) $(PKG_CFLAGS) $(CFLAGS) \
   -DMOAT_VERSION='"$(VERSION)"' -DMOAT_GIT_REV='"$(GIT_REV)"' \
   -DMOAT_CFLAGS='"$(strip $(BASE_CFLAGS))"' -DMOAT_COMPILER='"$(shell $(CC) --version | head -n1)"'
 ALL_LDFLAGS = -fopenmp $(SAN_FLAGS) $(LDFLAGS)
@@ -115,6 +124,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all test-bins
 	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 all test-bins
 	@if command -v mpicc >/dev/null 2>&1; then $(MAKE) --no-print-directory -j$(NPROC) MPI=1 all; fi
+	@for l in 1 3 4; do $(MAKE) --no-print-directory -j$(NPROC) LEVEL=$$l all || exit 1; done
 	@mpi=build/release-mpi/moatsim; test -x $$mpi || mpi=""; \
 	  MAKE="$(MAKE)" MOATSIM=./$(BIN) MOATSIM_ASAN=build/asan/moatsim \
 	  MOATSIM_MPI=$$mpi PYTHON=$(PYTHON) sh tests/suite.sh

@@ -70,9 +70,24 @@ MOAT_FASTEXP_INLINE double moat_fastexp_double_(uint64_t u) {
  * with -std=c11 GCC does not contract a*b+c into an FMA (-ffp-contract=off), so each lane does
  * the same IEEE operations whatever the vector width. Functions the cloned one calls should be
  * inlined into it (always_inline), or they run the baseline code.
- * Define MOAT_NO_CLONES to build the baseline only.
+ * Define MOAT_NO_CLONES to build the baseline only (plain multiply and add, below).
+ * MOAT_FORCE_LEVEL = 1, 3 or 4 (`make LEVEL=N`) builds one clone alone, the one the processor
+ * would get at x86-64 level N ("default", v3 or v4), with the same operations: that is how
+ * tests/integration/levels.sh checks that the levels give the same bits on one machine.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(MOAT_NO_CLONES)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(MOAT_FORCE_LEVEL) && \
+    !defined(MOAT_NO_CLONES)
+#define MOAT_FASTEXP_HAVE_CLONES 1
+#if MOAT_FORCE_LEVEL == 4
+#define MOAT_FASTEXP_CLONES __attribute__((target("arch=x86-64-v4")))
+#elif MOAT_FORCE_LEVEL == 3
+#define MOAT_FASTEXP_CLONES __attribute__((target("arch=x86-64-v3")))
+#elif MOAT_FORCE_LEVEL == 1
+#define MOAT_FASTEXP_CLONES
+#else
+#error "MOAT_FORCE_LEVEL must be 1, 3 or 4"
+#endif
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(MOAT_NO_CLONES)
 #define MOAT_FASTEXP_HAVE_CLONES 1
 #define MOAT_FASTEXP_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -85,10 +100,10 @@ MOAT_FASTEXP_INLINE double moat_fastexp_double_(uint64_t u) {
  * MOAT_FASTEXP_MADD(a, b, c) = a*b + c in the polynomial. With the clones it is fma(), rounded
  * once: one instruction on the AVX2 and AVX-512 levels (x86-64-v3 includes FMA), and on the
  * baseline level a call of libm's fma(), exact too, so the levels still agree bit for bit (the
- * same price hash in bench_kernel). The price: the baseline level, used only on processors
- * without AVX2 and FMA, runs scalar, about 15x slower. The gain on the others: bench_kernel's
- * exp loop about 1.5-1.8x faster, the zeta pass 1.3-1.6x, a baseline path (bench_run) 1.4x.
- * Accuracy is unchanged: within 1 eps of libm's exp on a dense grid of [-708, 0] either way.
+ * same bits in tests/integration/levels.sh). The price: the baseline level, used only on
+ * processors without AVX2 and FMA, runs scalar, about 15x slower. The gain on the others: the
+ * exp's range reduction and polynomial, and the pass's utilities and sums (KMADD in
+ * pricing_internal.h), take one instruction per step instead of two.
  * Without clones (other compilers, MOAT_NO_CLONES) it is a multiply and an add, which vectorize
  * everywhere.
  */
