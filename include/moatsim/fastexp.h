@@ -31,7 +31,8 @@
  * Special values: x < MOAT_FASTEXP_MIN (including -INFINITY) gives exactly +0 (the results
  * there would be subnormal; shares that small are zero for every purpose of the model);
  * x > MOAT_FASTEXP_MAX (including +INFINITY) gives +INFINITY; NaN gives NaN. Floating-point
- * exception flags are not meaningful afterwards (inputs are clamped, not tested).
+ * exception flags are not meaningful afterwards (special inputs go through the arithmetic and
+ * their results are replaced afterwards).
  */
 /*
  * MOAT_FASTEXP_INLINE: these functions are always inlined, whatever the optimisation level.
@@ -119,7 +120,8 @@ MOAT_FASTEXP_INLINE uint64_t moat_fastexp_sign_(double x) {
 }
 
 /* exp(xc)·2^-big for xc in [MOAT_FASTEXP_MIN, MOAT_FASTEXP_MAX] and big = 1 if round(xc/ln2)
- * is 1024, else 0 (the caller multiplies by 2 then). With with_big 0 big is taken as 0 and not
+ * is 1024, else 0 (the caller multiplies by 2 then); meaningless bits outside, which the callers
+ * replace. With with_big 0 big is taken as 0 and not
  * computed (three operations fewer): exact only where round(xc/ln2) <= 1023, xc <= 709.43.
  * The range reduction uses MOAT_FASTEXP_MADD too: x·log2e + shift rounded once gives n (an
  * integer either way), and r = (x - n·LN2_HI) - n·LN2_LO as two fused steps, the first exact as
@@ -151,22 +153,24 @@ MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big, int with
 }
 
 /*
- * The special cases are selects on comparisons, which the vectorizer turns into a compare and a
- * blend (on AVX-512 a compare into a mask register and masked moves): x below MIN is clamped
- * before the core and its result replaced by 0 after it; above MAX, by +INFINITY. A NaN fails
- * every comparison, so it goes through the core unchanged and comes out NaN (a NaN times 2^n).
- * Each select's two sides are plain values computed before it, nothing the compiler would keep
- * behind a branch, so the loops calling these stay vectorized at -O2 and -O3 (bench_kernel).
+ * The special cases are masks made from comparisons taken as values (0 or 1, then all zeros or
+ * all ones), which the vectorizer turns into a vector compare and bitwise operations on every
+ * level: the core runs on x as it is, and where x < MIN (-INFINITY included) its bits are
+ * cleared to +0, where x > MAX replaced by those of +INFINITY. A NaN fails both comparisons, goes
+ * through the core and comes out NaN (a NaN times 2^n). Written as selects (`x < MIN ? 0 : y`),
+ * the same tests vectorized on AVX-512, whose compares write mask registers, but on AVX2 GCC
+ * made them branches and left the loops scalar (bench_kernel at LEVEL=3: 3.1e8 against 1.2e9
+ * exps / s); so did the clamping of x before the core, which the masks make unnecessary.
  */
 MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
+  const uint64_t inf_bits = UINT64_C(0x7ff0000000000000);
   uint64_t big;
-  double xc = x < MOAT_FASTEXP_MIN ? MOAT_FASTEXP_MIN : x;
-  xc = xc > MOAT_FASTEXP_MAX ? MOAT_FASTEXP_MAX : xc;
-  double y = moat_fastexp_core_(xc, &big, 1);
+  uint64_t low = 0u - (uint64_t)(x < MOAT_FASTEXP_MIN);  /* all ones if x < MIN */
+  uint64_t high = 0u - (uint64_t)(x > MOAT_FASTEXP_MAX); /* all ones if x > MAX */
+  double y = moat_fastexp_core_(x, &big, 1);
   /* 2^1024 overflows: for n = 1024 the core gave exp(x)/2 */
   y *= moat_fastexp_double_(moat_fastexp_bits_(1.0) + (big << 52));
-  y = x < MOAT_FASTEXP_MIN ? 0.0 : y;
-  return x > MOAT_FASTEXP_MAX ? INFINITY : y;
+  return moat_fastexp_double_((moat_fastexp_bits_(y) & ~low & ~high) | (inf_bits & high));
 }
 
 /*
@@ -176,8 +180,9 @@ MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
  */
 MOAT_FASTEXP_INLINE double moat_fastexp_nonpos(double x) {
   uint64_t big;
-  double y = moat_fastexp_core_(x, &big, 0); /* any number below MIN, -INFINITY included */
-  return x < MOAT_FASTEXP_MIN ? 0.0 : y;     /* gives bits that are replaced here */
+  uint64_t low = 0u - (uint64_t)(x < MOAT_FASTEXP_MIN); /* all ones if x < MIN */
+  double y = moat_fastexp_core_(x, &big, 0);
+  return moat_fastexp_double_(moat_fastexp_bits_(y) & ~low);
 }
 
 /*
@@ -197,7 +202,10 @@ MOAT_FASTEXP_INLINE double moat_fastlog_pos(double x) {
    * of 2^52 + e, minus 2^52 */
   double k = (moat_fastexp_double_(UINT64_C(0x4330000000000000) | (xb >> 52)) - 0x1p52) - 1023.0;
   double m = moat_fastexp_double_((xb & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000));
-  double big = m > 0x1.6a09e667f3bcdp+0 ? 1.0 : 0.0; /* m >= sqrt(2): take m/2, k + 1 */
+  /* 1 where m >= sqrt(2) (take m/2, k + 1), else 0: a mask from the comparison, not a select,
+   * so that the loops calling this vectorize on AVX2 too (see moat_fastexp) */
+  uint64_t bigm = 0u - (uint64_t)(m > 0x1.6a09e667f3bcdp+0);
+  double big = moat_fastexp_double_(moat_fastexp_bits_(1.0) & bigm);
   m *= 1.0 - 0.5 * big;
   k += big;
   double f = (m - 1.0) / (m + 1.0), z = f * f;

@@ -8,10 +8,18 @@
 #include <string.h>
 
 /* GCC's unroll-and-jam (on at -O3) fused pairs of offers in block_utilities' loop into one over
- * lanes that it then left scalar (bench_kernel: the zeta pass 1.4x slower); -O2 never runs it. */
+ * lanes that it then left scalar (bench_kernel: the zeta pass 1.4x slower); -O2 never runs it.
+ * Loop distribution turns lanes_zero back into a 128-byte memset, which the AVX2 clone made a
+ * `rep stos` (11 % of its zeta pass). */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-loop-unroll-and-jam")
+#pragma GCC optimize("no-loop-unroll-and-jam", "no-tree-loop-distribute-patterns")
 #endif
+
+/* v[0..LANES) = 0 as vector stores. */
+static KERNEL_INLINE void lanes_zero(double *restrict v) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) v[l] = 0.0;
+}
 
 /* Utilities of one block over its nc offers cols, share[j][l] = u = b - alpha p_j, rounded once
  * (KMADD; offer j's lanes at share + j pitch), and their row maxima mx[l]. The maxima start from
@@ -36,16 +44,16 @@ static KERNEL_INLINE void block_utilities(size_t nc, const size_t *restrict cols
   }
 }
 
-/* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. The
- * division is done in every lane and the zero lanes selected afterwards, on a quiet comparison
- * (!=; a sum is >= 0, or NaN, which stays NaN): written as `sum > 0 ? 1 / sum : 0`, or with
- * the signalling `>` (it raises a flag on NaN), GCC kept the division behind a branch and made
- * it 16 scalar divisions. */
+/* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. Every
+ * lane divides, and the lanes whose sum is 0 are cleared by a mask made from the comparison
+ * taken as a value (a sum is >= 0, or NaN, which stays NaN). Written as a select, `sum > 0 ?
+ * 1 / sum : 0` or `sum != 0 ? inv : 0`, GCC kept the division behind a branch (it may raise a
+ * flag) and made it 16 scalar divisions: always with `>`, with `!=` on AVX2. */
 static KERNEL_INLINE void lanes_invert(double *restrict sum) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    double inv = 1.0 / sum[l];
-    sum[l] = sum[l] != 0.0 ? inv : 0.0;
+    uint64_t keep = 0u - (uint64_t)(sum[l] != 0.0);
+    sum[l] = moat_fastexp_double_(moat_fastexp_bits_(1.0 / sum[l]) & keep);
   }
 }
 
@@ -148,7 +156,7 @@ static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *w
   size_t nf = m->n_sellers + 1, nc = ws->ncols[blk];
   const size_t *cols = ws->cols + blk * ws->cap_stride;
   double sm[LANES]; /* a local sum stays in registers across the offers; sum may alias */
-  for (size_t f = 0; f < nf; f++) memset(msum + f * pitch, 0, LANES * sizeof *msum);
+  for (size_t f = 0; f < nf; f++) lanes_zero(msum + f * pitch);
   for (size_t l = 0; l < LANES; l++) sm[l] = 0.0;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
@@ -270,8 +278,8 @@ static KERNEL_INLINE void block_jacobian(moat_pricing_ws_t *ws, size_t blk,
   for (size_t a = 0; a < n; a++) {
     size_t i = idx[a];
     if (!mask[i]) { /* no share of offer i in this block: u = y = 0, nothing else */
-      memset(ubuf + a * LANES, 0, LANES * sizeof *ubuf);
-      memset(ybuf + a * LANES, 0, LANES * sizeof *ybuf);
+      lanes_zero(ubuf + a * LANES);
+      lanes_zero(ybuf + a * LANES);
       continue;
     }
     lanes_uy(share + i * sp, wa, alpha, msum + ws->sel[i] * sp, ws->markup[i],
@@ -483,16 +491,16 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
                                        double *restrict lmax) {
   if (single) {
 #pragma GCC unroll 1 /* see UNROLL */
-    for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0, and a quiet compare vectorizes */
+    for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0 (a quiet compare) */
       double v = lam * (nm[l] + 0.0);
-      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+      lg[l] = lane_pick(ns[l] != 0.0, v, -INFINITY);
     }
   } else {
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
-      double x = ns[l] != 0.0 ? ns[l] : 1.0;
+      double x = lane_pick(ns[l] != 0.0, ns[l], 1.0);
       double v = lam * (nm[l] + moat_fastlog_pos(x));
-      lg[l] = ns[l] != 0.0 ? v : -INFINITY;
+      lg[l] = lane_pick(ns[l] != 0.0, v, -INFINITY);
     }
   }
 #pragma GCC unroll 1 /* see UNROLL */
@@ -503,7 +511,7 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
 static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    v[l] = v[l] > -INFINITY ? 1.0 : 0.0;
+    v[l] = lane_pick(v[l] > -INFINITY, 1.0, 0.0);
     ns[l] += v[l];
   }
 }
@@ -546,13 +554,14 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
   const double *bt = ws->bt + blk * nj * LANES, *alpha = ws->alpha + blk * LANES;
   double *restrict nmax = ws->nmax, *restrict nsum = ws->nsum, *restrict nsh = ws->nshare;
   double lmax[LANES], tot[LANES];
-  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = -INFINITY, nsum[i] = 0.0;
+  /* maxima from -DBL_MAX, not -INFINITY, as in block_utilities: a nest or row with nothing
+   * feasible keeps it, exp(-inf + DBL_MAX) = 0, and no fix-up loop is needed */
+  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = -DBL_MAX, nsum[i] = 0.0;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     lanes_scale_max(bt + j * LANES, alpha, price[j], ws->inv_lam[j], cs + j * LANES,
                     nmax + (size_t)m->nest[j] * LANES);
   }
-  for (size_t i = 0; i < ng * LANES; i++) nmax[i] = nmax[i] == -INFINITY ? 0.0 : nmax[i];
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c], g = (size_t)m->nest[j];
     if (ws->nest_single[g]) /* V/lambda is the nest's maximum: exp(0) = 1 exactly, or 0 */
@@ -560,11 +569,10 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
     else
       lanes_exp_sum(cs + j * LANES, nmax + g * LANES, nsum + g * LANES);
   }
-  for (size_t l = 0; l < LANES; l++) lmax[l] = -INFINITY, tot[l] = 0.0;
+  for (size_t l = 0; l < LANES; l++) lmax[l] = -DBL_MAX, tot[l] = 0.0;
   for (size_t g = 0; g < ng; g++)
     lanes_logsum(nmax + g * LANES, nsum + g * LANES, ws->nest_lam[g], ws->nest_single[g],
                  nsh + g * LANES, lmax);
-  for (size_t l = 0; l < LANES; l++) lmax[l] = lmax[l] == -INFINITY ? 0.0 : lmax[l];
   for (size_t g = 0; g < ng; g++) {
     double *lg = nsh + g * LANES;
 #pragma GCC unroll 1 /* see UNROLL */
@@ -578,12 +586,8 @@ static KERNEL_INLINE void block_nested(const moat_market_t *m, moat_pricing_ws_t
     double *lg = nsh + g * LANES, *ns = nsum + g * LANES;
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) lg[l] *= tot[l];
-    if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as below */
-#pragma GCC unroll 1 /* see UNROLL */
-      for (size_t l = 0; l < LANES; l++) {
-        double inv = 1.0 / ns[l];
-        ns[l] = ns[l] != 0.0 ? inv : 0.0;
-      }
+    if (!ws->nest_single[g]) /* else I' is 0 or 1, its own inverse as lanes_invert's */
+      lanes_invert(ns);
   }
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c], g = (size_t)m->nest[j];
@@ -739,7 +743,7 @@ static KERNEL_INLINE void block_jacobian_nested(moat_pricing_ws_t *ws, size_t bl
     size_t i = idx[a];
     if (!mask[i]) { /* no share of offer i in this block: every term 0 */
       for (size_t k = 0; k < NJ_COUNT; k++)
-        memset(terms + k * pitch + a * LANES, 0, LANES * sizeof *terms);
+        lanes_zero(terms + k * pitch + a * LANES);
       continue;
     }
     lanes_jac_terms(ws->share + i * LANES, ws->cshare + i * LANES, alpha, wa,
