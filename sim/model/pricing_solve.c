@@ -112,13 +112,18 @@ static int plain_map_stable(moat_pricing_ws_t *ws, size_t n) {
     for (size_t c = 0; c < n; c++)
       a[r * n + c] = gsl_matrix_get(ws->jac, r, c) + (r == c ? 1.0 : 0.0);
   for (int k = 0; k <= 7; k++) {
-    if (k > 0) { /* b = a a */
-      for (size_t r = 0; r < n; r++)
-        for (size_t c = 0; c < n; c++) {
-          double t = 0.0;
-          for (size_t i = 0; i < n; i++) t += a[r * n + i] * a[i * n + c];
-          b[r * n + c] = t;
+    if (k > 0) { /* b = a a, row by row: b[r][c] gets its terms in order of i, as a dot product
+                  * would, but the inner loop runs along rows (contiguous, vectorized); taking
+                  * a's columns there cost 5 % of a baseline path */
+      for (size_t r = 0; r < n; r++) {
+        double *br = b + r * n;
+        for (size_t c = 0; c < n; c++) br[c] = 0.0;
+        for (size_t i = 0; i < n; i++) {
+          double ari = a[r * n + i];
+          const double *ai = a + i * n;
+          for (size_t c = 0; c < n; c++) br[c] += ari * ai[c];
         }
+      }
       double *t = a;
       a = b, b = t;
       log_scale *= 2.0;
