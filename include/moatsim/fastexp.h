@@ -128,7 +128,9 @@ MOAT_FASTEXP_INLINE uint64_t moat_fastexp_sign_(double x) {
  * before, the second rounded once instead of twice (three operations fewer than separate
  * products and sums, and r no less accurate). */
 MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big, int with_big) {
-  const double shift = 0x1.8p52; /* 1.5·2^52: adding it rounds to an integer in the low bits */
+  /* 1.5·2^52 + 1023: adding it rounds to an integer in the low bits of the mantissa, and those
+   * bits then hold n + 1023, the biased exponent of 2^n, ready to be shifted into place */
+  const double shift = 0x1.8p52 + 1023.0;
   const double log2e = 0x1.71547652b82fep+0;
   const double ln2_hi = 0x1.62e42fee00000p-1;
   const double ln2_lo = 0x1.a39ef35793c76p-33;
@@ -147,8 +149,9 @@ MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big, int with
   q = MOAT_FASTEXP_MADD(q, r, 0x1.0000000000001p-1);
   double p = MOAT_FASTEXP_MADD(MOAT_FASTEXP_MADD(q, r, 1.0), r, 1.0); /* 1 + r (1 + r q) */
   *big = with_big ? moat_fastexp_sign_(1023.5 - n) : 0u;
-  /* The low bits of t hold n: bits(t) - bits(shift) = n, bits(shift) = 0x4338000000000000. */
-  uint64_t e = (moat_fastexp_bits_(t) - *big - UINT64_C(0x4338000000000000) + 1023u) << 52;
+  /* bits(t) = 0x4338000000000000 + 1023 + n, whose low 12 bits shifted left by 52 are the
+   * exponent field of 2^n (of 2^(n-1) with big); the high bits shift out. */
+  uint64_t e = (moat_fastexp_bits_(t) - *big) << 52;
   return p * moat_fastexp_double_(e);
 }
 
