@@ -31,17 +31,20 @@ static KERNEL_INLINE void block_utilities(size_t nc, const size_t *restrict cols
                                           const double *restrict alpha,
                                           const double *restrict price, double *restrict share,
                                           size_t pitch, double *restrict mx) {
-  for (size_t l = 0; l < LANES; l++) mx[l] = -DBL_MAX;
+  double m[LANES]; /* a local maximum stays in registers across the offers */
+  for (size_t l = 0; l < LANES; l++) m[l] = -DBL_MAX;
   for (size_t c = 0; c < nc; c++) {
     size_t j = cols[c];
     double *s = share + j * pitch;
     const double *b = bt + j * LANES;
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
-      s[l] = KMADD(-alpha[l], price[j], b[l]);
-      mx[l] = s[l] > mx[l] ? s[l] : mx[l];
+      double u = KMADD(-alpha[l], price[j], b[l]);
+      s[l] = u;
+      m[l] = u > m[l] ? u : m[l];
     }
   }
+  for (size_t l = 0; l < LANES; l++) mx[l] = m[l];
 }
 
 /* sum[l] (1 / sum[l] afterwards, 0 for a row with nothing feasible) from the exponentials. Every
