@@ -96,7 +96,7 @@ static KERNEL_INLINE void lanes_exp_msum(double *restrict s, const double *restr
 
 /* One offer's lanes, from its exponentials e: dem += (W inv) e, lam += (W alpha inv) e and
  * gam += (W alpha inv M) e, with the per-lane factors wi = W inv, wai = W alpha inv and the
- * seller's g = W alpha inv M_{r,f(j)} made once a block (block_factors): three fused steps a
+ * seller's g = W alpha inv M_{r,f(j)} made once a block (block_finish): three fused steps a
  * cell instead of a share and seven operations. The share t = e inv is stored only with
  * store_share (for the Jacobian). */
 static KERNEL_INLINE void lanes_accumulate(double *restrict s, const double *restrict inv,
