@@ -630,9 +630,9 @@ static KERNEL_INLINE void block_zeta_nested(const moat_market_t *m, moat_pricing
   const size_t *cols = ws->cols + blk * ws->cap_stride;
   const double *w = ws->weight + blk * LANES, *wa = ws->walpha + blk * LANES;
   double *share = ws->share, *cs = ws->cshare;
-  if (with_gamma) {
-    memset(ws->msum, 0, nf * LANES * sizeof *ws->msum);
-    memset(ws->gsum, 0, ws->n_grp * LANES * sizeof *ws->gsum);
+  if (with_gamma) { /* a few lanes each: vector stores, not a memset call per block */
+    for (size_t f = 0; f < nf; f++) lanes_zero(ws->msum + f * LANES);
+    for (size_t q = 0; q < ws->n_grp; q++) lanes_zero(ws->gsum + q * LANES);
   }
   block_nested(m, ws, blk, price, share, cs, with_gamma);
   for (size_t c = 0; c < nc; c++) {
