@@ -156,24 +156,32 @@ MOAT_FASTEXP_INLINE double moat_fastexp_core_(double xc, uint64_t *big, int with
 }
 
 /*
- * The special cases are masks made from comparisons taken as values (0 or 1, then all zeros or
- * all ones), which the vectorizer turns into a vector compare and bitwise operations on every
- * level: the core runs on x as it is, and where x < MIN (-INFINITY included) its bits are
- * cleared to +0, where x > MAX replaced by those of +INFINITY. A NaN fails both comparisons, goes
- * through the core and comes out NaN (a NaN times 2^n). Written as selects (`x < MIN ? 0 : y`),
- * the same tests vectorized on AVX-512, whose compares write mask registers, but on AVX2 GCC
- * made them branches and left the loops scalar (bench_kernel at LEVEL=3: 3.1e8 against 1.2e9
- * exps / s); so did the clamping of x before the core, which the masks make unnecessary.
+ * moat_fastexp_pick(cond, a, b) = cond ? a : b for code in vectorized loops: a mask made from the
+ * comparison taken as a value (0 or 1, then all zeros or all ones) and bitwise operations, which
+ * the vectorizer turns into a vector compare and logic on every level. GCC vectorizes `?:` on
+ * AVX-512, whose compares write mask registers, but on AVX2 turned several into branches and left
+ * their loops scalar (the exp's special cases, fastlog's reduction, the pass's divisions and the
+ * nested log-sums).
+ */
+MOAT_FASTEXP_INLINE double moat_fastexp_pick(int cond, double a, double b) {
+  uint64_t m = 0u - (uint64_t)cond;
+  return moat_fastexp_double_((moat_fastexp_bits_(a) & m) | (moat_fastexp_bits_(b) & ~m));
+}
+
+/*
+ * The special cases with moat_fastexp_pick: the core runs on x as it is, and where x < MIN
+ * (-INFINITY included) its result is replaced by +0, where x > MAX by +INFINITY. A NaN fails both
+ * comparisons, goes through the core and comes out NaN (a NaN times 2^n). With `?:` and x
+ * clamped before the core, the AVX2 clone's exp loop was scalar (bench_kernel at LEVEL=3: 3.1e8
+ * against 1.2e9 exps / s).
  */
 MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
-  const uint64_t inf_bits = UINT64_C(0x7ff0000000000000);
   uint64_t big;
-  uint64_t low = 0u - (uint64_t)(x < MOAT_FASTEXP_MIN);  /* all ones if x < MIN */
-  uint64_t high = 0u - (uint64_t)(x > MOAT_FASTEXP_MAX); /* all ones if x > MAX */
   double y = moat_fastexp_core_(x, &big, 1);
   /* 2^1024 overflows: for n = 1024 the core gave exp(x)/2 */
   y *= moat_fastexp_double_(moat_fastexp_bits_(1.0) + (big << 52));
-  return moat_fastexp_double_((moat_fastexp_bits_(y) & ~low & ~high) | (inf_bits & high));
+  y = moat_fastexp_pick(x < MOAT_FASTEXP_MIN, 0.0, y);
+  return moat_fastexp_pick(x > MOAT_FASTEXP_MAX, INFINITY, y);
 }
 
 /*
@@ -183,9 +191,8 @@ MOAT_FASTEXP_INLINE double moat_fastexp(double x) {
  */
 MOAT_FASTEXP_INLINE double moat_fastexp_nonpos(double x) {
   uint64_t big;
-  uint64_t low = 0u - (uint64_t)(x < MOAT_FASTEXP_MIN); /* all ones if x < MIN */
   double y = moat_fastexp_core_(x, &big, 0);
-  return moat_fastexp_double_(moat_fastexp_bits_(y) & ~low);
+  return moat_fastexp_pick(x < MOAT_FASTEXP_MIN, 0.0, y);
 }
 
 /*
@@ -205,10 +212,7 @@ MOAT_FASTEXP_INLINE double moat_fastlog_pos(double x) {
    * of 2^52 + e, minus 2^52 */
   double k = (moat_fastexp_double_(UINT64_C(0x4330000000000000) | (xb >> 52)) - 0x1p52) - 1023.0;
   double m = moat_fastexp_double_((xb & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000));
-  /* 1 where m >= sqrt(2) (take m/2, k + 1), else 0: a mask from the comparison, not a select,
-   * so that the loops calling this vectorize on AVX2 too (see moat_fastexp) */
-  uint64_t bigm = 0u - (uint64_t)(m > 0x1.6a09e667f3bcdp+0);
-  double big = moat_fastexp_double_(moat_fastexp_bits_(1.0) & bigm);
+  double big = moat_fastexp_pick(m > 0x1.6a09e667f3bcdp+0, 1.0, 0.0); /* m >= sqrt(2): m/2, k + 1 */
   m *= 1.0 - 0.5 * big;
   k += big;
   double f = (m - 1.0) / (m + 1.0), z = f * f;

@@ -78,15 +78,6 @@ enum { JP_NEST = 1, JP_SELLER = 2, JP_CROSS = 4, JP_DIAG = 8 };
 #define KERNEL_INLINE inline
 #endif
 
-/* cond ? a : b for the lane loops, as a mask from the comparison taken as a value (0 or 1, then
- * all zeros or all ones) and bitwise operations: a select written `?:` vectorized on AVX-512,
- * whose compares write mask registers, but on AVX2 GCC turned several into branches and left
- * their loops scalar (the nested pass's log-sums, its divisions). */
-static KERNEL_INLINE double lane_pick(int cond, double a, double b) {
-  uint64_t m = 0u - (uint64_t)cond;
-  return moat_fastexp_double_((moat_fastexp_bits_(a) & m) | (moat_fastexp_bits_(b) & ~m));
-}
-
 struct moat_pricing_ws {
   size_t cap_rows, cap_stride, cap_sellers; /* sizes it was allocated for */
   size_t n_blocks;  /* blocks of LANES rows in use after the last pack */

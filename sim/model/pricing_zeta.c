@@ -54,10 +54,7 @@ static KERNEL_INLINE void block_utilities(size_t nc, const size_t *restrict cols
  * flag) and made it 16 scalar divisions: always with `>`, with `!=` on AVX2. */
 static KERNEL_INLINE void lanes_invert(double *restrict sum) {
 #pragma GCC unroll 1 /* see UNROLL */
-  for (size_t l = 0; l < LANES; l++) {
-    uint64_t keep = 0u - (uint64_t)(sum[l] != 0.0);
-    sum[l] = moat_fastexp_double_(moat_fastexp_bits_(1.0 / sum[l]) & keep);
-  }
+  for (size_t l = 0; l < LANES; l++) sum[l] = moat_fastexp_pick(sum[l] != 0.0, 1.0 / sum[l], 0.0);
 }
 
 /* Shares of one block before normalization, share[j][l] = exp(u - max), and inv[l] = 1 / their
@@ -168,6 +165,18 @@ static KERNEL_INLINE void block_exp(const moat_market_t *m, moat_pricing_ws_t *w
   for (size_t l = 0; l < LANES; l++) sum[l] = sm[l];
 }
 
+/* The per-row factors of the accumulated sums: wi = W inv and wai = W alpha inv (inv = 1 / the
+ * sum of exponentials), so that each cell adds W s = wi e and W alpha s = wai e in one fused step. */
+static KERNEL_INLINE void lanes_factors(const double *restrict w, const double *restrict wa,
+                                        const double *restrict inv, double *restrict wi,
+                                        double *restrict wai) {
+#pragma GCC unroll 1 /* see UNROLL */
+  for (size_t l = 0; l < LANES; l++) {
+    wi[l] = w[l] * inv[l];
+    wai[l] = wa[l] * inv[l];
+  }
+}
+
 /* After block_exp: inv = 1 / the sum of exponentials (in place), the markup sums normalized,
  * M_rf = sum_{k in f} s_rk m_k, and the factors of block_accumulate's sums: wi = W inv,
  * wai = W alpha inv and, per seller, g = wai M (gfac, laid out as msum). */
@@ -176,11 +185,7 @@ static KERNEL_INLINE void block_finish(size_t nf, double *restrict msum, double 
                                        const double *restrict wa, double *restrict inv,
                                        double *restrict wi, double *restrict wai) {
   lanes_invert(inv);
-#pragma GCC unroll 1 /* see UNROLL */
-  for (size_t l = 0; l < LANES; l++) {
-    wi[l] = w[l] * inv[l];
-    wai[l] = wa[l] * inv[l];
-  }
+  lanes_factors(w, wa, inv, wi, wai);
   for (size_t f = 0; f < nf; f++) {
     double *ms = msum + f * pitch, *g = gfac + f * pitch;
 #pragma GCC unroll 1 /* see UNROLL */
@@ -199,10 +204,7 @@ static KERNEL_INLINE void block_accumulate(moat_pricing_ws_t *ws, size_t blk, co
   const double *restrict w = ws->weight + blk * LANES;
   const double *restrict wa = ws->walpha + blk * LANES;
   double wi[LANES], wai[LANES];
-  for (size_t l = 0; l < LANES; l++) {
-    wi[l] = w[l] * inv[l];
-    wai[l] = wa[l] * inv[l];
-  }
+  lanes_factors(w, wa, inv, wi, wai);
   for (size_t c = 0; c < ws->ncols[blk]; c++) {
     size_t j = cols[c];
     double *s = ws->share + j * LANES;
@@ -496,14 +498,14 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) { /* != 0: I' >= 0 (a quiet compare) */
       double v = lam * (nm[l] + 0.0);
-      lg[l] = lane_pick(ns[l] != 0.0, v, -INFINITY);
+      lg[l] = moat_fastexp_pick(ns[l] != 0.0, v, -INFINITY);
     }
   } else {
 #pragma GCC unroll 1 /* see UNROLL */
     for (size_t l = 0; l < LANES; l++) {
-      double x = lane_pick(ns[l] != 0.0, ns[l], 1.0);
+      double x = moat_fastexp_pick(ns[l] != 0.0, ns[l], 1.0);
       double v = lam * (nm[l] + moat_fastlog_pos(x));
-      lg[l] = lane_pick(ns[l] != 0.0, v, -INFINITY);
+      lg[l] = moat_fastexp_pick(ns[l] != 0.0, v, -INFINITY);
     }
   }
 #pragma GCC unroll 1 /* see UNROLL */
@@ -514,7 +516,7 @@ static KERNEL_INLINE void lanes_logsum(const double *restrict nm, const double *
 static KERNEL_INLINE void lanes_one_sum(double *restrict v, double *restrict ns) {
 #pragma GCC unroll 1 /* see UNROLL */
   for (size_t l = 0; l < LANES; l++) {
-    v[l] = lane_pick(v[l] > -INFINITY, 1.0, 0.0);
+    v[l] = moat_fastexp_pick(v[l] > -INFINITY, 1.0, 0.0);
     ns[l] += v[l];
   }
 }

@@ -14,7 +14,6 @@ NAME=levels
 . tests/integration/sweep_lib.inc
 LEVELS=${LEVELS:-"1 3 4"}
 LEVEL_BIN=${LEVEL_BIN:-build/release-level%s/moatsim}
-TMP=$tmp
 
 # The processor's x86-64 level from its flags (the features GCC's levels require).
 FLAGS=" $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1) "
@@ -30,8 +29,8 @@ runs_level() { # runs_level N: 0 when this processor executes x86-64 level N cod
   esac
 }
 
-cp scenarios/baseline.cfg "$TMP/levels.cfg"
-cat >>"$TMP/levels.cfg" <<'EOF'
+cp scenarios/baseline.cfg "$tmp/levels.cfg"
+cat >>"$tmp/levels.cfg" <<'EOF'
 sweep = { method = "grid";
           axes = ( { param = "enterprises.host_similarity"; values = [0.0, 0.5]; } ); };
 EOF
@@ -39,7 +38,7 @@ SMALL="--paths 6 --set enterprises.count=100 --set horizon_years=2 --quiet --kee
 
 # shellcheck disable=SC2086
 check "release build (its clones chosen by the processor)" \
-  "$MOATSIM" run "$TMP/levels.cfg" -o "$TMP/release.h5" $SMALL
+  "$MOATSIM" run "$tmp/levels.cfg" -o "$tmp/release.h5" $SMALL
 for n in $LEVELS; do
   # shellcheck disable=SC2059
   bin=$(printf "$LEVEL_BIN" "$n")
@@ -52,9 +51,9 @@ for n in $LEVELS; do
     continue
   fi
   # shellcheck disable=SC2086
-  check "level $n build runs" "$bin" run "$TMP/levels.cfg" -o "$TMP/level$n.h5" $SMALL &&
+  check "level $n build runs" "$bin" run "$tmp/levels.cfg" -o "$tmp/level$n.h5" $SMALL &&
     check "level $n: every dataset bitwise the release build's (plain and nested logit)" \
-      "$PYTHON" "$COMPARE" "$TMP/release.h5" "$TMP/level$n.h5"
+      "$PYTHON" "$COMPARE" "$tmp/release.h5" "$tmp/level$n.h5"
 done
 
 # The level builds really run different code: the passes over the rows use 512-bit registers at
@@ -68,8 +67,8 @@ if command -v objdump >/dev/null 2>&1; then
     # GCC splits off them (.part.0, ...)
     objdump -d --no-show-raw-insn "$bin" |
       awk '/^[0-9a-f]+ <.*market_pass.*>:$/ { on = 1; next } /^[0-9a-f]+ <.*>:$/ { on = 0 } on' \
-        >"$TMP/pass.s"
-    zmm=$(grep -c '%zmm' "$TMP/pass.s"); ymm=$(grep -c '%ymm' "$TMP/pass.s")
+        >"$tmp/pass.s"
+    zmm=$(grep -c '%zmm' "$tmp/pass.s"); ymm=$(grep -c '%ymm' "$tmp/pass.s")
     case $n in
       4) want=$([ "$zmm" -gt 0 ] && echo yes) ;;
       3) want=$([ "$zmm" -eq 0 ] && [ "$ymm" -gt 0 ] && echo yes) ;;
